@@ -1,0 +1,32 @@
+# The two commands a new user needs: `make run` and `make test`.
+SUPABASE_CLI_VERSION := 2.122.1
+SUPABASE_CLI := .cache/supabase-cli/node_modules/.bin/supabase
+
+.PHONY: run test build vet supabase-cli clean
+
+## run: the service on an embedded PostgreSQL, migrated, with demo data, on localhost:8080
+run:
+	go run ./cmd/leadrelay dev
+
+## test: every test (Go, pgTAP, Supabase CLI compatibility); starts a throwaway PostgreSQL when none answers
+test: vet supabase-cli
+	SUPABASE_CLI=$(if $(wildcard $(SUPABASE_CLI)),$(abspath $(SUPABASE_CLI))) \
+		go run ./tools/withpostgres -- go test -count=1 ./...
+
+vet:
+	go vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+build:
+	go build -o bin/leadrelay ./cmd/leadrelay
+
+## supabase-cli: the pinned Supabase CLI (npm package), for the compatibility test; skipped without npm
+supabase-cli:
+	@if [ -x $(SUPABASE_CLI) ]; then :; \
+	elif command -v npm >/dev/null; then \
+		mkdir -p .cache/supabase-cli && \
+		npm install --silent --no-audit --no-fund --prefix .cache/supabase-cli supabase@$(SUPABASE_CLI_VERSION) >/dev/null; \
+	else echo "npm not found: the Supabase CLI compatibility test will be skipped"; fi
+
+clean:
+	rm -rf bin .cache

@@ -1,0 +1,226 @@
+// Command leadrelay is TrueNester's lead pipeline: one binary that serves the
+// HTTP edge and delivers notifications (serve), migrates the database
+// (migrate), and runs everything on an embedded Postgres for development
+// (dev).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/truenester/leadrelay/config"
+	"github.com/truenester/leadrelay/devpostgres"
+	"github.com/truenester/leadrelay/migrate"
+	"github.com/truenester/leadrelay/server"
+	"github.com/truenester/leadrelay/supabase"
+)
+
+const usage = `usage: leadrelay <command>
+
+commands:
+  serve     run the HTTP service (reads DATABASE_URL, PORT, ...)
+  migrate   bring the database at DATABASE_URL up to date
+  dev       start an embedded PostgreSQL (unless DATABASE_URL is set),
+            migrate it, load demo data and serve on PORT (default 8080)
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "leadrelay:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) < 2 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[1] {
+	case "serve":
+		cfg, err := config.Load(getenv)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, cfg, newLogger(stderr, cfg.LogLevel, false))
+	case "migrate":
+		cfg, err := config.Load(getenv)
+		if err != nil {
+			return err
+		}
+		return migrateDB(ctx, cfg.DatabaseURL, stdout)
+	case "dev":
+		return dev(ctx, getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[1])
+	}
+}
+
+func newLogger(w io.Writer, level slog.Level, text bool) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if text {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// migrateDB applies the bootstrap, pending migrations and functions.
+func migrateDB(ctx context.Context, url string, stdout io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return fmt.Errorf("migrate: connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rep, err := migrate.Run(ctx, conn, supabase.FS)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if rep.Bootstrapped {
+		fmt.Fprintln(stdout, "bootstrapped plain Postgres with Supabase's roles and auth schema")
+	}
+	fmt.Fprintf(stdout, "applied %d migration(s) %v; re-applied %d functions-sql file(s)\n", len(rep.Applied), rep.Applied, rep.Functions)
+	return nil
+}
+
+// serve runs the HTTP service until ctx ends, then lets in-flight requests
+// finish.
+func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	pool, err := openPool(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	srv := &http.Server{
+		Handler:           server.New(server.Deps{Logger: logger, DB: pool, Schema: supabase.FS}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
+	}
+	logger.Info("listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// openPool connects to the database. Through Supabase's pooler in
+// transaction mode, add default_query_exec_mode=exec to the URL.
+func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	pool, err := pgxpool.NewWithConfig(pingCtx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("database at DATABASE_URL does not answer: %w", err)
+	}
+	return pool, nil
+}
+
+// dev is `make run`: an embedded Postgres (unless DATABASE_URL is set),
+// migrated and seeded with demo data, and the service on it.
+func dev(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+	url := getenv("DATABASE_URL")
+	if url == "" {
+		fmt.Fprintln(stdout, "starting an embedded PostgreSQL from this machine's binaries...")
+		pg, err := devpostgres.Start(ctx, devpostgres.Options{})
+		if err != nil {
+			return fmt.Errorf("embedded postgres: %w", err)
+		}
+		defer pg.Stop()
+		url = pg.URL
+		fmt.Fprintf(stdout, "embedded PostgreSQL: psql '%s'\n", url)
+	}
+	if err := migrateDB(ctx, url, stdout); err != nil {
+		return err
+	}
+	if err := seed(ctx, url, stdout); err != nil {
+		return err
+	}
+	cfg, err := config.Load(func(k string) string {
+		if k == "DATABASE_URL" {
+			return url
+		}
+		return getenv(k)
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "serving on http://localhost:%d (Ctrl-C stops)\n", cfg.Port)
+	return serve(ctx, cfg, newLogger(stderr, cfg.LogLevel, true))
+}
+
+// seed loads supabase/seed.sql into a database that has no leads yet.
+func seed(ctx context.Context, url string, stdout io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return fmt.Errorf("seed: connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var empty bool
+	if err := conn.QueryRow(ctx, "select not exists (select from public.conversations)").Scan(&empty); err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	if !empty {
+		return nil
+	}
+	body, err := supabase.FS.ReadFile("seed.sql")
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		_, err := tx.Conn().PgConn().Exec(ctx, string(body)).ReadAll()
+		return err
+	}); err != nil {
+		return fmt.Errorf("seed.sql: %w", err)
+	}
+	fmt.Fprintln(stdout, "loaded demo data from supabase/seed.sql")
+	return nil
+}

@@ -1,0 +1,117 @@
+package notifiers
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	notifyhttp "github.com/nikoksr/notify/service/http"
+)
+
+// DefaultSendTimeout bounds an attempt whose context has no deadline, so a
+// peer that never answers cannot hold a worker forever.
+const DefaultSendTimeout = 30 * time.Second
+
+func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, DefaultSendTimeout)
+}
+
+// maxReplyBytes bounds how much of a peer's answer we read.
+const maxReplyBytes = 64 << 10
+
+// httpReply is a peer's answer to one POST.
+type httpReply struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// postOnce POSTs body to target through notify's http service and returns
+// the peer's answer, whatever its status; err is set only when no answer came.
+//
+// notify's service honours the context and takes any URL, but reports a
+// failed status only as text; its post-send hook sees the response, so that
+// is where we keep the status, headers and body for classification. A
+// Service is built per call because its Webhook header map is shared by
+// every request it sends.
+func postOnce(ctx context.Context, client *http.Client, target, contentType string, header http.Header, body []byte) (httpReply, error) {
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+
+	h := header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	h.Set("User-Agent", "leadrelay")
+	h.Set("Content-Type", contentType)
+
+	svc := notifyhttp.New()
+	svc.WithClient(client)
+	svc.Serializer = rawBody{}
+	var reply httpReply
+	svc.PostSend(func(_ *http.Request, resp *http.Response) error {
+		reply.Status = resp.StatusCode
+		reply.Header = resp.Header
+		var err error
+		reply.Body, err = io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
+		if err != nil {
+			return fmt.Errorf("read reply: %w", err)
+		}
+		return nil
+	})
+	svc.AddReceivers(&notifyhttp.Webhook{
+		URL:          target,
+		Method:       http.MethodPost,
+		ContentType:  contentType,
+		Header:       h,
+		BuildPayload: func(string, string) any { return body },
+	})
+
+	err := svc.Send(ctx, "", "")
+	if reply.Status != 0 && reply.Body != nil {
+		return reply, nil // notify's own error only restates a non-2xx status
+	}
+	if err == nil {
+		return reply, nil
+	}
+	return httpReply{}, redactURL(err, target)
+}
+
+// rawBody hands notify the bytes we already encoded, so what is signed (the
+// CRM webhook) is exactly what is sent.
+type rawBody struct{}
+
+func (rawBody) Marshal(_ string, payload any) ([]byte, error) {
+	b, ok := payload.([]byte)
+	if !ok {
+		return nil, fmt.Errorf("payload is %T, want []byte", payload)
+	}
+	return b, nil
+}
+
+// redactURL rewrites err's text so it no longer contains target: a Slack
+// webhook URL and a Telegram bot URL are credentials, and this text lands in
+// logs and notification_logs. The original error stays reachable for
+// errors.Is and errors.As.
+func redactURL(err error, target string) error {
+	shown := "the configured URL"
+	if u, perr := url.Parse(target); perr == nil && u.Host != "" {
+		shown = u.Scheme + "://" + u.Host + "/…"
+	}
+	return &redactedError{msg: strings.ReplaceAll(err.Error(), target, shown), err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }

@@ -1,0 +1,37 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/truenester/leadrelay/migrate"
+)
+
+// healthz answers while the process runs.
+func (s *server) healthz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	respondJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+// readyz answers 200 when the database answers and carries every migration
+// this binary knows.
+func (s *server) readyz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.ping(ctx); err != nil {
+		return &Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable", Message: "the database does not answer", Err: err}
+	}
+	pending, err := migrate.Pending(ctx, s.DB, s.Schema)
+	if err != nil {
+		return &Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable", Message: "cannot read the migration history", Err: err}
+	}
+	if len(pending) > 0 {
+		return &Error{Status: http.StatusServiceUnavailable, Code: "migrations_pending", Message: "migrations not applied: " + strings.Join(pending, ", ")}
+	}
+	respondJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
