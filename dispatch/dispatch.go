@@ -252,12 +252,7 @@ func (d *Dispatcher) toConsole(ctx context.Context, events []outbox.Event, alert
 
 // notifies reports whether an event type is one people are told about.
 func notifies(eventType string) bool {
-	switch notifiers.Kind(eventType) {
-	case notifiers.KindLeadCreated, notifiers.KindSLAWarning, notifiers.KindSLABreached,
-		notifiers.KindFollowUpDue, notifiers.KindFollowUpOverdue:
-		return true
-	}
-	return false
+	return slices.Contains(notifiers.Kinds(), notifiers.Kind(eventType))
 }
 
 // alert turns an event and its lead into what the channels say.

@@ -1,0 +1,69 @@
+package dispatch
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultSweepInterval is how often a replica looks for events no doorbell
+// announced, and for retries coming due.
+const DefaultSweepInterval = 2 * time.Second
+
+// ConfigFromEnv reads the dispatcher's settings; every bad value is named.
+//
+//	NOTIFY_RETRY_DELAYS     waits before each retry, default 30s,2m,10m (so 4 attempts)
+//	NOTIFY_SWEEP_INTERVAL   default 2s
+//	NOTIFY_LEASE            how long a replica holds claimed events, default 2m
+//	NOTIFY_SEND_TIMEOUT     bound of one attempt on one channel, default 15s
+//	NOTIFY_BATCH_SIZE       events per claim, default 100
+//	NOTIFY_WORKERS          claim loops per replica, default 4
+func ConfigFromEnv(getenv func(string) string) (Config, time.Duration, error) {
+	var c Config
+	sweep := DefaultSweepInterval
+	var errs []error
+	duration := func(name string, dst *time.Duration) {
+		if v := getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				errs = append(errs, fmt.Errorf("%s=%q is not a positive duration such as 30s or 2m", name, v))
+				return
+			}
+			*dst = d
+		}
+	}
+	count := func(name string, dst *int) {
+		if v := getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 10000 {
+				errs = append(errs, fmt.Errorf("%s=%q is not a whole number from 1 to 10000", name, v))
+				return
+			}
+			*dst = n
+		}
+	}
+	if v := getenv("NOTIFY_RETRY_DELAYS"); v != "" {
+		for _, part := range strings.Split(v, ",") {
+			d, err := time.ParseDuration(strings.TrimSpace(part))
+			if err != nil || d <= 0 {
+				errs = append(errs, fmt.Errorf("NOTIFY_RETRY_DELAYS=%q: %q is not a positive duration (e.g. 30s,2m,10m)", v, part))
+				break
+			}
+			c.RetryDelays = append(c.RetryDelays, d)
+		}
+		if len(c.RetryDelays) > 20 {
+			errs = append(errs, fmt.Errorf("NOTIFY_RETRY_DELAYS=%q: at most 20 retries", v))
+		}
+	}
+	duration("NOTIFY_SWEEP_INTERVAL", &sweep)
+	duration("NOTIFY_LEASE", &c.Lease)
+	duration("NOTIFY_SEND_TIMEOUT", &c.SendTimeout)
+	count("NOTIFY_BATCH_SIZE", &c.BatchSize)
+	count("NOTIFY_WORKERS", &c.Workers)
+	if c.Lease != 0 && c.SendTimeout != 0 && c.Lease <= c.SendTimeout {
+		errs = append(errs, fmt.Errorf("NOTIFY_LEASE (%s) must be longer than NOTIFY_SEND_TIMEOUT (%s), or a slow send loses its lease", c.Lease, c.SendTimeout))
+	}
+	return c, sweep, errors.Join(errs...)
+}

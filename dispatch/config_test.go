@@ -1,0 +1,36 @@
+package dispatch_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/truenester/leadrelay/dispatch"
+)
+
+func TestConfigFromEnv(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"NOTIFY_RETRY_DELAYS": "1s, 5s", "NOTIFY_SWEEP_INTERVAL": "500ms", "NOTIFY_LEASE": "30s"}
+	c, sweep, err := dispatch.ConfigFromEnv(func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.RetryDelays, []time.Duration{time.Second, 5 * time.Second}) || sweep != 500*time.Millisecond || c.Lease != 30*time.Second {
+		t.Fatalf("got %+v, sweep %s", c, sweep)
+	}
+}
+
+func TestConfigFromEnvNamesEveryBadVariable(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"NOTIFY_RETRY_DELAYS": "30s,soon", "NOTIFY_SWEEP_INTERVAL": "-1s", "NOTIFY_WORKERS": "many", "NOTIFY_LEASE": "5s", "NOTIFY_SEND_TIMEOUT": "10s"}
+	_, _, err := dispatch.ConfigFromEnv(func(k string) string { return vars[k] })
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, name := range []string{"NOTIFY_RETRY_DELAYS", "NOTIFY_SWEEP_INTERVAL", "NOTIFY_WORKERS", "NOTIFY_LEASE"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+}
