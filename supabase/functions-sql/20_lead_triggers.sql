@@ -1,0 +1,308 @@
+-- What happens, in the writing transaction, when a lead arrives or changes: its score and
+-- SLA times, its outbox events (lead_events) and its audit trail (conversation_timeline).
+--
+-- The functions that write other tables are security definer: an admin's update through
+-- PostgREST must write the event and the timeline entry, which the admin cannot insert.
+-- Nobody calls a trigger function directly, so no role is granted execute on them.
+
+-- Before a lead is saved: score and quality, duplicate-window key and SLA times, all from
+-- the row itself (a test chooses the time by choosing created_at).
+create or replace function public.conversations_before_insert()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  score record;
+begin
+  select s.lead_score, s.quality, s.reasons into score
+    from public.score_lead(new.phone, new.property_id, new.timeline, new.financing, new.budget, new.quality) s;
+  new.quality := score.quality;
+  new.lead_score := score.lead_score;
+  new.score_reasons := score.reasons;
+  new.dedup_key := public.lead_dedup_key(new.form, new.email, new.phone, new.message);
+  select t.response_deadline, t.warning_at
+    into new.sla_response_deadline, new.sla_warning_at
+    from public.sla_times(new.quality, new.created_at) t;
+  if new.status in ('closed', 'spam') then
+    new.closed_at := coalesce(new.closed_at, new.created_at);
+  end if;
+  return new;
+end
+$$;
+
+-- Before a lead changes: a new quality moves an unanswered lead's deadline; a status that
+-- means a human has talked to the customer answers the lead (once); closing stamps closed_at.
+create or replace function public.conversations_before_update()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  new.updated_at := now();
+  if new.quality is distinct from old.quality and new.first_response_at is null then
+    select t.response_deadline, t.warning_at
+      into new.sla_response_deadline, new.sla_warning_at
+      from public.sla_times(new.quality, new.created_at) t;
+  end if;
+  if new.status is distinct from old.status then
+    if new.status in ('contacted', 'qualified', 'converted') then
+      new.first_response_at := coalesce(new.first_response_at, now());
+    end if;
+    new.closed_at := case when new.status in ('closed', 'spam') then now() end;
+  end if;
+  return new;
+end
+$$;
+
+-- A new lead's lead.created event and "Lead created" entry. The event's key is the lead's
+-- id, so the event exists once however often this runs.
+create or replace function public.conversations_after_insert()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  insert into public.lead_events (event_type, conversation_id, payload, idempotency_key)
+  values (
+    'lead.created',
+    new.id,
+    jsonb_build_object(
+      'form', new.form,
+      'source', new.source,
+      'quality', new.quality,
+      'lead_score', new.lead_score,
+      'sla_response_deadline', new.sla_response_deadline
+    ),
+    'lead.created:' || new.id
+  )
+  on conflict (idempotency_key) do nothing;
+
+  insert into public.conversation_timeline
+    (conversation_id, event_type, title, description, actor_type, metadata, created_at)
+  values (
+    new.id,
+    'created',
+    'Lead created',
+    format('%s lead from %s: %s (score %s)',
+           replace(new.form::text, '_', ' '), new.source, upper(new.quality::text), new.lead_score),
+    'customer',
+    jsonb_build_object(
+      'form', new.form,
+      'source', new.source,
+      'quality', new.quality,
+      'lead_score', new.lead_score,
+      'score_reasons', new.score_reasons,
+      'sla_response_deadline', new.sla_response_deadline,
+      'sla_warning_at', new.sla_warning_at
+    ),
+    new.created_at
+  );
+  return null;
+end
+$$;
+
+-- The one record of a lead's first human answer, whichever way it came: a lead.responded
+-- event (keyed by the lead, so once) and a "First response" entry.
+create or replace function public.record_first_response(
+  lead public.conversations,
+  actor public.actor_type,
+  actor_id text,
+  via text
+)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+  within_sla boolean := lead.first_response_at <= lead.sla_response_deadline;
+begin
+  insert into public.lead_events (event_type, conversation_id, payload, idempotency_key)
+  values (
+    'lead.responded',
+    lead.id,
+    jsonb_build_object(
+      'first_response_at', lead.first_response_at,
+      'sla_response_deadline', lead.sla_response_deadline,
+      'within_sla', within_sla,
+      'via', via
+    ),
+    'lead.responded:' || lead.id
+  )
+  on conflict (idempotency_key) do nothing;
+
+  insert into public.conversation_timeline
+    (conversation_id, event_type, title, description, actor_type, actor_id, metadata, created_at)
+  values (
+    lead.id,
+    'first_response',
+    'First response',
+    format('Answered after %s, %s the SLA deadline',
+           justify_interval(date_trunc('second', lead.first_response_at - lead.created_at)),
+           case when within_sla then 'within' else 'past' end),
+    actor,
+    actor_id,
+    jsonb_build_object(
+      'via', via,
+      'first_response_at', lead.first_response_at,
+      'sla_response_deadline', lead.sla_response_deadline,
+      'within_sla', within_sla
+    ),
+    lead.first_response_at
+  );
+end
+$$;
+
+-- After a status or quality change: a lead.status_changed event (a new one per change) and
+-- timeline entries. The actor is the signed-in user (the JWT's sub) where there is one.
+create or replace function public.conversations_after_update()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  user_id text := auth.uid()::text;
+  actor public.actor_type := case when user_id is null then 'system' else 'agent' end;
+begin
+  if new.status is distinct from old.status then
+    insert into public.lead_events (event_type, conversation_id, payload, idempotency_key)
+    values (
+      'lead.status_changed',
+      new.id,
+      jsonb_build_object('from', old.status, 'to', new.status),
+      format('lead.status_changed:%s:%s', new.id, gen_random_uuid())
+    );
+    insert into public.conversation_timeline
+      (conversation_id, event_type, title, actor_type, actor_id, metadata)
+    values (
+      new.id,
+      'status_changed',
+      format('Status changed from %s to %s', old.status, new.status),
+      actor,
+      user_id,
+      jsonb_build_object('from', old.status, 'to', new.status)
+    );
+    if old.first_response_at is null and new.first_response_at is not null then
+      perform public.record_first_response(new, actor, user_id, 'status');
+    end if;
+  end if;
+
+  if new.quality is distinct from old.quality then
+    insert into public.conversation_timeline
+      (conversation_id, event_type, title, actor_type, actor_id, metadata)
+    values (
+      new.id,
+      'quality_changed',
+      format('Quality changed from %s to %s', upper(old.quality::text), upper(new.quality::text)),
+      actor,
+      user_id,
+      jsonb_build_object(
+        'from', old.quality,
+        'to', new.quality,
+        'sla_response_deadline', new.sla_response_deadline,
+        'sla_warning_at', new.sla_warning_at
+      )
+    );
+  end if;
+  return null;
+end
+$$;
+
+-- An agent's message answers the lead, once, at the time the message was sent. A bot's
+-- message does not (the trigger only fires for agents).
+create or replace function public.chat_messages_after_insert()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  lead public.conversations;
+begin
+  update public.conversations
+     set first_response_at = new.sent_at
+   where id = new.conversation_id
+     and first_response_at is null
+  returning * into lead;
+  if found then
+    perform public.record_first_response(lead, 'agent', new.sender_id, 'message');
+  end if;
+  return null;
+end
+$$;
+
+-- A follow-up task's updated_at, and the times it was completed and went overdue.
+create or replace function public.follow_up_tasks_before_write()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if tg_op = 'UPDATE' then
+    new.updated_at := now();
+  end if;
+  new.completed_at := case when new.status = 'completed' then coalesce(new.completed_at, now()) end;
+  if new.status = 'overdue' then
+    new.overdue_at := coalesce(new.overdue_at, now());
+  end if;
+  return new;
+end
+$$;
+
+create or replace function public.touch_updated_at()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  new.updated_at := now();
+  return new;
+end
+$$;
+
+create or replace trigger conversations_before_insert
+  before insert on public.conversations
+  for each row execute function public.conversations_before_insert();
+
+create or replace trigger conversations_before_update
+  before update on public.conversations
+  for each row execute function public.conversations_before_update();
+
+create or replace trigger conversations_after_insert
+  after insert on public.conversations
+  for each row execute function public.conversations_after_insert();
+
+create or replace trigger conversations_after_update
+  after update of status, quality on public.conversations
+  for each row
+  when (old.status is distinct from new.status or old.quality is distinct from new.quality)
+  execute function public.conversations_after_update();
+
+create or replace trigger chat_messages_after_insert
+  after insert on public.chat_messages
+  for each row
+  when (new.sender_type = 'agent')
+  execute function public.chat_messages_after_insert();
+
+create or replace trigger follow_up_tasks_before_write
+  before insert or update on public.follow_up_tasks
+  for each row execute function public.follow_up_tasks_before_write();
+
+create or replace trigger notification_logs_before_update
+  before update on public.notification_logs
+  for each row execute function public.touch_updated_at();
+
+revoke execute on function
+  public.conversations_before_insert(),
+  public.conversations_before_update(),
+  public.conversations_after_insert(),
+  public.conversations_after_update(),
+  public.chat_messages_after_insert(),
+  public.follow_up_tasks_before_write(),
+  public.touch_updated_at(),
+  public.record_first_response(public.conversations, public.actor_type, text, text)
+from public, anon, authenticated, service_role;

@@ -1,0 +1,101 @@
+-- The doorbell: every new lead_events row tells the dispatcher there is work. It is a hint,
+-- not the delivery guarantee (the row is; a sweep finds what no doorbell announced), so a
+-- doorbell that fails only warns and never fails the insert that saved the lead.
+--
+-- Two bells:
+--   pg_notify('lead_events', {"id", "event_type", "conversation_id"}), for a listening service;
+--   where pg_net is installed and leadrelay_private.settings has a webhook_url, a Supabase
+--   database-webhook POST ({type, table, schema, record, old_record}) signed the Standard
+--   Webhooks way: webhook-id (the event id), webhook-timestamp (unix seconds) and
+--   webhook-signature ('v1,' || base64 of HMAC-SHA256 over id.timestamp.body). pg_net sends
+--   the jsonb body as body::text, so that exact text is what is signed.
+-- The secret lives in Vault (secret 'leadrelay_webhook_secret') where Vault exists, else in
+-- leadrelay_private.settings (key 'webhook_secret'). A secret that starts with whsec_ is
+-- base64 after that prefix and the key is its decoding; any other secret is the key as UTF-8.
+-- pg_net queues the request in the inserting transaction and sends it after commit.
+create or replace function public.lead_events_doorbell()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  webhook_url text;
+  secret text;
+  signing_key bytea;
+  body jsonb;
+  sent_at text;
+  signature text;
+begin
+  begin
+    perform pg_notify(
+      'lead_events',
+      json_build_object('id', new.id, 'event_type', new.event_type, 'conversation_id', new.conversation_id)::text
+    );
+  exception when others then
+    raise warning 'lead event % doorbell: notify failed: %', new.id, sqlerrm;
+  end;
+
+  if to_regprocedure('net.http_post(text,jsonb,jsonb,jsonb,integer)') is null then
+    return null;
+  end if;
+  select s.value into webhook_url from leadrelay_private.settings s where s.key = 'webhook_url';
+  if webhook_url is null then
+    return null;
+  end if;
+
+  begin
+    if to_regclass('vault.decrypted_secrets') is not null then
+      execute 'select decrypted_secret from vault.decrypted_secrets where name = $1'
+        into secret
+        using 'leadrelay_webhook_secret';
+    else
+      select s.value into secret from leadrelay_private.settings s where s.key = 'webhook_secret';
+    end if;
+    if secret is null then
+      raise exception 'webhook_url is set but there is no webhook secret';
+    end if;
+
+    signing_key := case
+      when secret like 'whsec\_%' then decode(substr(secret, 7), 'base64')
+      else convert_to(secret, 'UTF8')
+    end;
+    body := jsonb_build_object(
+      'type', 'INSERT',
+      'table', tg_table_name,
+      'schema', tg_table_schema,
+      'record', to_jsonb(new),
+      'old_record', null
+    );
+    sent_at := extract(epoch from clock_timestamp())::bigint::text;
+    signature := 'v1,' || encode(
+      extensions.hmac(convert_to(new.id::text || '.' || sent_at || '.' || body::text, 'UTF8'), signing_key, 'sha256'),
+      'base64'
+    );
+
+    -- Dynamic, so this file compiles where pg_net is not installed.
+    execute 'select net.http_post(url => $1, body => $2, params => $3, headers => $4, timeout_milliseconds => $5)'
+      using
+        webhook_url,
+        body,
+        '{}'::jsonb,
+        jsonb_build_object(
+          'Content-Type', 'application/json',
+          'webhook-id', new.id,
+          'webhook-timestamp', sent_at,
+          'webhook-signature', signature
+        ),
+        5000;
+  exception when others then
+    raise warning 'lead event % doorbell: webhook not sent: %', new.id, sqlerrm;
+  end;
+  return null;
+end
+$$;
+
+create or replace trigger lead_events_doorbell
+  after insert on public.lead_events
+  for each row execute function public.lead_events_doorbell();
+
+revoke execute on function public.lead_events_doorbell()
+from public, anon, authenticated, service_role;
