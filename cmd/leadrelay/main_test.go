@@ -59,7 +59,7 @@ func startServe(t *testing.T, databaseURL string) (string, func() error) {
 		}), &bytes.Buffer{}, &stderr)
 	}()
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	stop := func() error {
+	stop := sync.OnceValue(func() error {
 		cancel()
 		select {
 		case err := <-done:
@@ -67,7 +67,7 @@ func startServe(t *testing.T, databaseURL string) (string, func() error) {
 		case <-time.After(30 * time.Second):
 			return fmt.Errorf("serve did not stop within 30s")
 		}
-	}
+	})
 	t.Cleanup(func() { _ = stop() })
 	waitFor(t, base+"/healthz", http.StatusOK, done, &stderr)
 	return base, stop
