@@ -18,6 +18,11 @@ const (
 	KindFollowUpOverdue Kind = "followup.overdue"
 )
 
+// Kinds returns every kind an alert is sent for.
+func Kinds() []Kind {
+	return []Kind{KindLeadCreated, KindSLAWarning, KindSLABreached, KindFollowUpDue, KindFollowUpOverdue}
+}
+
 // Alert is what one notification says about a lead. The dispatcher builds it
 // from a lead_events row; every channel renders the same facts. The JSON form
 // is the data of the CRM webhook.

@@ -23,6 +23,13 @@ func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFun
 	return context.WithTimeout(ctx, DefaultSendTimeout)
 }
 
+func clientOrDefault(c *http.Client) *http.Client {
+	if c == nil {
+		return http.DefaultClient
+	}
+	return c
+}
+
 // maxReplyBytes bounds how much of a peer's answer we read.
 const maxReplyBytes = 64 << 10
 
@@ -55,15 +62,17 @@ func postOnce(ctx context.Context, client *http.Client, target, contentType stri
 	svc := notifyhttp.New()
 	svc.WithClient(client)
 	svc.Serializer = rawBody{}
-	var reply httpReply
+	var (
+		reply   httpReply
+		replied bool
+	)
 	svc.PostSend(func(_ *http.Request, resp *http.Response) error {
-		reply.Status = resp.StatusCode
-		reply.Header = resp.Header
-		var err error
-		reply.Body, err = io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
+		b, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
 		if err != nil {
 			return fmt.Errorf("read reply: %w", err)
 		}
+		reply = httpReply{Status: resp.StatusCode, Header: resp.Header, Body: b}
+		replied = true
 		return nil
 	})
 	svc.AddReceivers(&notifyhttp.Webhook{
@@ -75,11 +84,11 @@ func postOnce(ctx context.Context, client *http.Client, target, contentType stri
 	})
 
 	err := svc.Send(ctx, "", "")
-	if reply.Status != 0 && reply.Body != nil {
+	if replied {
 		return reply, nil // notify's own error only restates a non-2xx status
 	}
 	if err == nil {
-		return reply, nil
+		return httpReply{}, fmt.Errorf("post: no reply recorded")
 	}
 	return httpReply{}, redactURL(err, target)
 }
@@ -101,11 +110,17 @@ func (rawBody) Marshal(_ string, payload any) ([]byte, error) {
 // logs and notification_logs. The original error stays reachable for
 // errors.Is and errors.As.
 func redactURL(err error, target string) error {
-	shown := "the configured URL"
-	if u, perr := url.Parse(target); perr == nil && u.Host != "" {
-		shown = u.Scheme + "://" + u.Host + "/…"
+	msg := err.Error()
+	u, perr := url.Parse(target)
+	if perr != nil || u.Host == "" {
+		return &redactedError{msg: strings.ReplaceAll(msg, target, "the configured URL"), err: err}
 	}
-	return &redactedError{msg: strings.ReplaceAll(err.Error(), target, shown), err: err}
+	shown := u.Scheme + "://" + u.Host + "/…"
+	// net/http quotes the URL as it re-serialised it, which may differ from
+	// the configured text.
+	msg = strings.ReplaceAll(msg, target, shown)
+	msg = strings.ReplaceAll(msg, u.String(), shown)
+	return &redactedError{msg: msg, err: err}
 }
 
 type redactedError struct {

@@ -1,16 +1,15 @@
 // Package notifierstest runs real protocol peers for tests: HTTP servers
-// that answer as Slack's incoming webhooks and Telegram's Bot API do,
-// including their errors and 429s. Tests of every package that delivers
-// alerts share them.
+// that answer as Slack's incoming webhooks and Telegram's Bot API do, and an
+// SMTP server. Each checks requests the way the real service does, accepts
+// or refuses them as the test says (errors, 429s, outages, silence), and
+// keeps what it accepted. The tests of every package that delivers alerts
+// share them.
 package notifierstest
 
 import (
-	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -18,42 +17,56 @@ import (
 
 // Answer is what a peer says to one request that it refuses.
 type Answer struct {
-	Status     int
-	Body       string // Slack: a short code; Telegram: the description
+	Status     int    // HTTP status, or SMTP reply code
+	Body       string // Slack: a short code; Telegram: the description; SMTP: the reply text
 	RetryAfter int    // seconds, for a 429
+	// Raw sends Body as the whole response instead of in the peer's error
+	// format: a proxy's error page in front of the Bot API.
+	Raw bool
+	// Hang sends nothing: the request waits until the client gives up or
+	// the test ends.
+	Hang bool
 }
 
-// Message is one request a peer accepted.
+// Message is one request an HTTP peer accepted; Slack's and Telegram's
+// Messages and WaitFor return them.
 type Message struct {
+	Path     string
+	Header   http.Header
 	Body     []byte
 	Received time.Time
 }
 
-// peer is the part Slack and Telegram share: it accepts or refuses requests
-// as the test says, and keeps what it accepted.
-type peer struct {
-	server *httptest.Server
+// peer is what every peer shares: it accepts or refuses requests as the test
+// says, and keeps what it accepted, of type M.
+type peer[M any] struct {
+	done chan struct{} // closed when the test ends: frees hanging requests
 
 	mu       sync.Mutex
 	refuse   []Answer // next answers, in order; then the outage, else success
 	outage   *Answer  // every request until Recover
-	accepted []Message
+	accepted []M
 	requests int
 	changed  chan struct{} // closed and replaced whenever a message is accepted
 }
 
-func newPeer(t testing.TB, handler func(p *peer, w http.ResponseWriter, r *http.Request)) *peer {
-	p := &peer{changed: make(chan struct{})}
-	p.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler(p, w, r) }))
-	t.Cleanup(p.server.Close)
+func newPeer[M any](t testing.TB) *peer[M] {
+	p := &peer[M]{done: make(chan struct{}), changed: make(chan struct{})}
+	t.Cleanup(func() { close(p.done) })
 	return p
 }
 
-// next decides the answer to a request: nil means accept.
-func (p *peer) next() *Answer {
+func (p *peer[M]) arrived() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.requests++
+	return p.requests
+}
+
+// next decides the answer to a valid request: nil means accept.
+func (p *peer[M]) next() *Answer {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if len(p.refuse) > 0 {
 		a := p.refuse[0]
 		p.refuse = p.refuse[1:]
@@ -62,44 +75,44 @@ func (p *peer) next() *Answer {
 	return p.outage
 }
 
-func (p *peer) accept(body []byte) {
+func (p *peer[M]) accept(m M) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.accepted = append(p.accepted, Message{Body: body, Received: time.Now()})
+	p.accepted = append(p.accepted, m)
 	close(p.changed)
 	p.changed = make(chan struct{})
 }
 
 // Refuse makes the next requests get these answers, one each.
-func (p *peer) Refuse(answers ...Answer) {
+func (p *peer[M]) Refuse(answers ...Answer) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.refuse = append(p.refuse, answers...)
 }
 
 // Down refuses every request with a until Recover.
-func (p *peer) Down(a Answer) {
+func (p *peer[M]) Down(a Answer) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.outage = &a
 }
 
 // Recover ends an outage.
-func (p *peer) Recover() {
+func (p *peer[M]) Recover() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.outage = nil
 }
 
 // Messages returns what the peer accepted so far.
-func (p *peer) Messages() []Message {
+func (p *peer[M]) Messages() []M {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return append([]Message(nil), p.accepted...)
+	return append([]M(nil), p.accepted...)
 }
 
 // Requests is how many requests arrived, accepted or not.
-func (p *peer) Requests() int {
+func (p *peer[M]) Requests() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.requests
@@ -107,7 +120,7 @@ func (p *peer) Requests() int {
 
 // WaitFor waits until the peer has accepted at least n messages, failing the
 // test after timeout.
-func (p *peer) WaitFor(t testing.TB, n int, timeout time.Duration) []Message {
+func (p *peer[M]) WaitFor(t testing.TB, n int, timeout time.Duration) []M {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -125,81 +138,52 @@ func (p *peer) WaitFor(t testing.TB, n int, timeout time.Duration) []Message {
 	}
 }
 
-// Slack answers as a Slack incoming webhook: 200 "ok", or the refusal the
-// test set up (400 invalid_payload, 403 invalid_token, 404 no_service, 410
-// channel_is_archived, 429 with Retry-After, 500).
-type Slack struct {
-	*peer
-	URL string // the webhook URL to configure
+// protocol is what one HTTP service says, in its own words.
+type protocol interface {
+	// check refuses a request the service would refuse whatever the test
+	// set up: bad credentials, a malformed body.
+	check(r *http.Request, body []byte) *Answer
+	refuse(w http.ResponseWriter, a Answer)
+	ok(w http.ResponseWriter, request int)
 }
 
-// NewSlack starts a Slack peer, stopped when the test ends.
-func NewSlack(t testing.TB) *Slack {
-	p := newPeer(t, func(p *peer, w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil || r.Method != http.MethodPost {
-			http.Error(w, "invalid_payload", http.StatusBadRequest)
-			return
-		}
-		var msg struct {
-			Text string `json:"text"`
-		}
-		if json.Unmarshal(body, &msg) != nil || msg.Text == "" {
-			http.Error(w, "invalid_payload", http.StatusBadRequest)
-			return
-		}
-		if a := p.next(); a != nil {
-			if a.RetryAfter > 0 {
-				w.Header().Set("Retry-After", strconv.Itoa(a.RetryAfter))
-			}
-			w.Header().Set("Content-Type", "text/plain")
-			w.WriteHeader(a.Status)
-			io.WriteString(w, a.Body)
-			return
-		}
-		p.accept(body)
-		w.Header().Set("Content-Type", "text/plain")
-		io.WriteString(w, "ok")
-	})
-	return &Slack{peer: p, URL: p.server.URL + "/services/T000/B000/XXXX"}
+// httpPeer serves one protocol over HTTP.
+type httpPeer struct {
+	*peer[Message]
+	server *httptest.Server
 }
 
-// Telegram answers as the Bot API's sendMessage: {"ok":true,"result":...},
-// or {"ok":false,"error_code":...,"description":...} with
-// parameters.retry_after on a 429.
-type Telegram struct {
-	*peer
-	BaseURL string // TELEGRAM_API_BASE_URL
-	Token   string // the token it accepts
+func newHTTPPeer(t testing.TB, proto protocol) *httpPeer {
+	p := &httpPeer{}
+	p.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.serve(proto, w, r) }))
+	t.Cleanup(p.server.Close)
+	// Registered after Close, so it runs first: Close waits for hanging
+	// handlers, which wait for done.
+	p.peer = newPeer[Message](t)
+	return p
 }
 
-// NewTelegram starts a Telegram peer, stopped when the test ends.
-func NewTelegram(t testing.TB) *Telegram {
-	tg := &Telegram{Token: "123456:TEST-token"}
-	tg.peer = newPeer(t, func(p *peer, w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if r.URL.Path != "/bot"+tg.Token+"/sendMessage" {
-			w.WriteHeader(http.StatusNotFound)
-			io.WriteString(w, `{"ok":false,"error_code":404,"description":"Not Found"}`)
-			return
+func (p *httpPeer) serve(proto protocol, w http.ResponseWriter, r *http.Request) {
+	n := p.arrived()
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	if bad := proto.check(r, body); bad != nil {
+		proto.refuse(w, *bad)
+		return
+	}
+	switch a := p.next(); {
+	case a == nil:
+		p.accept(Message{Path: r.URL.Path, Header: r.Header.Clone(), Body: body, Received: time.Now()})
+		proto.ok(w, n)
+	case a.Hang:
+		select {
+		case <-r.Context().Done():
+		case <-p.done:
 		}
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		if a := p.next(); a != nil {
-			w.WriteHeader(a.Status)
-			params := ""
-			if a.RetryAfter > 0 {
-				params = fmt.Sprintf(`,"parameters":{"retry_after":%d}`, a.RetryAfter)
-			}
-			fmt.Fprintf(w, `{"ok":false,"error_code":%d,"description":%q%s}`, a.Status, a.Body, params)
-			return
-		}
-		p.accept(body)
-		fmt.Fprintf(w, `{"ok":true,"result":{"message_id":%d,"date":%d,"chat":{"id":-100123}}}`, p.Requests(), time.Now().Unix())
-	})
-	tg.BaseURL = tg.peer.server.URL
-	return tg
+	default:
+		proto.refuse(w, *a)
+	}
 }

@@ -1,0 +1,143 @@
+package notifiers
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/truenester/leadrelay/webhook"
+)
+
+// crmKey is the CRM's shared secret, in Standard Webhooks' whsec_ form.
+var crmKey = []byte("a CRM webhook signing key, 32 b!")
+
+var crmSecret = "whsec_" + base64.StdEncoding.EncodeToString(crmKey)
+
+// crmPeer is a Standard Webhooks consumer: it verifies each request against
+// its key, over the exact bytes received, and answers a bad or stale
+// signature with 401.
+type crmPeer struct {
+	srv      *httptest.Server
+	key      []byte
+	status   int // answer to a valid request
+	mu       sync.Mutex
+	received []crmRequest
+}
+
+type crmRequest struct {
+	id      string
+	payload crmPayload
+}
+
+func newCRMPeer(t *testing.T, key []byte, status int) *crmPeer {
+	t.Helper()
+	p := &crmPeer{key: key, status: status}
+	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+func (p *crmPeer) serve(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, "read", http.StatusBadRequest)
+		return
+	}
+	id, err := webhook.Verify(p.key, r.Header, body, time.Now())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	var payload crmPayload
+	if err := json.Unmarshal(body, &payload); err != nil {
+		http.Error(w, "bad json", http.StatusBadRequest)
+		return
+	}
+	if p.status != http.StatusOK {
+		http.Error(w, "crm unavailable", p.status)
+		return
+	}
+	p.mu.Lock()
+	p.received = append(p.received, crmRequest{id: id, payload: payload})
+	p.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (p *crmPeer) requests() []crmRequest {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]crmRequest(nil), p.received...)
+}
+
+func TestCRMPostsSignedAlert(t *testing.T) {
+	t.Parallel()
+	peer := newCRMPeer(t, crmKey, http.StatusOK)
+	c, err := NewCRM(CRMConfig{WebhookURL: peer.srv.URL + "/hooks/leads", Secret: crmSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send(t.Context(), testAlert()); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	received := peer.requests()
+	if len(received) != 1 {
+		t.Fatalf("peer received %d requests, want 1", len(received))
+	}
+	got := received[0]
+	if got.id != testAlert().EventID || got.payload.Type != KindLeadCreated {
+		t.Errorf("webhook-id %q type %q, want the event id and lead.created", got.id, got.payload.Type)
+	}
+	if !reflect.DeepEqual(got.payload.Data, testAlert()) {
+		t.Errorf("data = %+v\nwant %+v", got.payload.Data, testAlert())
+	}
+}
+
+func TestCRMClassifiesAnswers(t *testing.T) {
+	t.Parallel()
+	wrongKey := newCRMPeer(t, crmKey, http.StatusOK)
+	down := newCRMPeer(t, crmKey, http.StatusServiceUnavailable)
+	tests := []struct {
+		name      string
+		url       string
+		secret    string
+		status    int
+		permanent bool
+	}{
+		{"signed with the wrong secret", wrongKey.srv.URL, "whsec_" + base64.StdEncoding.EncodeToString([]byte("another key")), 401, true},
+		{"CRM down", down.srv.URL, crmSecret, 503, false},
+	}
+	for _, tt := range tests {
+		c, err := NewCRM(CRMConfig{WebhookURL: tt.url, Secret: tt.secret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.Send(t.Context(), testAlert())
+		var de *DeliveryError
+		if !errors.As(err, &de) || de.Status != tt.status || de.Permanent != tt.permanent || de.Channel != ChannelCRM {
+			t.Errorf("%s: err = %v, want status %d permanent %v", tt.name, err, tt.status, tt.permanent)
+		}
+	}
+}
+
+// A secret without the whsec_ prefix is the key as it is.
+func TestCRMPlainSecretIsTheKey(t *testing.T) {
+	t.Parallel()
+	peer := newCRMPeer(t, []byte("plain secret"), http.StatusOK)
+	c, err := NewCRM(CRMConfig{WebhookURL: peer.srv.URL, Secret: "plain secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send(t.Context(), testAlert()); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if n := len(peer.requests()); n != 1 {
+		t.Errorf("peer accepted %d requests, want 1", n)
+	}
+}

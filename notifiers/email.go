@@ -1,0 +1,265 @@
+package notifiers
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"html"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net"
+	"net/mail"
+	"net/smtp"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Email sends alerts over SMTP as multipart/alternative (plain text and
+// HTML), upgrading with STARTTLS where the server offers it.
+//
+// notify's mail service (jordan-wright/email over smtp.SendMail) takes no
+// context and sets no deadline, so a server that stops answering would hang
+// the attempt; nor can it trust a given CA. This sender drives net/smtp on a
+// connection whose deadline comes from the context.
+type Email struct {
+	addr        string // host:port
+	host        string
+	user, pass  string
+	from        *mail.Address
+	to          []*mail.Address
+	implicitTLS bool
+	tls         *tls.Config
+}
+
+func NewEmail(cfg EmailConfig) (*Email, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("email: %w", err)
+	}
+	e := &Email{
+		addr:        net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)),
+		host:        cfg.Host,
+		user:        cfg.User,
+		pass:        cfg.Pass,
+		implicitTLS: cfg.ImplicitTLS,
+		tls:         &tls.Config{MinVersion: tls.VersionTLS12},
+	}
+	if cfg.TLS != nil {
+		e.tls = cfg.TLS.Clone()
+	}
+	if e.tls.ServerName == "" {
+		e.tls.ServerName = cfg.Host
+	}
+	e.from, _ = mail.ParseAddress(cfg.From) // validate checked it
+	for _, to := range cfg.To {
+		addr, _ := mail.ParseAddress(to)
+		e.to = append(e.to, addr)
+	}
+	return e, nil
+}
+
+func (e *Email) Channel() Channel { return ChannelEmail }
+
+func (e *Email) Send(ctx context.Context, a Alert) error {
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	msg, err := e.compose(render(a), a.EventID, time.Now())
+	if err != nil {
+		return &DeliveryError{Channel: ChannelEmail, Permanent: true, Err: fmt.Errorf("compose: %w", err)}
+	}
+	return e.deliver(ctx, msg)
+}
+
+// deliver runs one SMTP conversation. net/smtp has no context, so the
+// context's end sets a deadline in the past on the connection: every
+// pending and later read or write then fails at once.
+func (e *Email) deliver(ctx context.Context, msg []byte) error {
+	var dialer net.Dialer
+	conn, err := dialer.DialContext(ctx, "tcp", e.addr)
+	if err != nil {
+		return e.failure(ctx, "connect", err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	if e.implicitTLS {
+		conn = tls.Client(conn, e.tls)
+	}
+	c, err := smtp.NewClient(conn, e.host)
+	if err != nil {
+		return e.failure(ctx, "greeting", err)
+	}
+	defer c.Close()
+	// Say hello explicitly: net/smtp's implicit hello, inside Extension,
+	// would swallow a refusal.
+	if err := c.Hello("localhost"); err != nil {
+		return e.failure(ctx, "EHLO", err)
+	}
+	if ok, _ := c.Extension("STARTTLS"); ok && !e.implicitTLS {
+		if err := c.StartTLS(e.tls); err != nil {
+			return e.failure(ctx, "STARTTLS", err)
+		}
+	}
+	if e.user != "" {
+		if err := e.auth(c); err != nil {
+			return e.failure(ctx, "AUTH", err)
+		}
+	}
+	if err := c.Mail(e.from.Address); err != nil {
+		return e.failure(ctx, "MAIL FROM", err)
+	}
+	for _, to := range e.to {
+		if err := c.Rcpt(to.Address); err != nil {
+			return e.failure(ctx, "RCPT TO "+to.Address, err)
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return e.failure(ctx, "DATA", err)
+	}
+	if _, err := w.Write(msg); err != nil {
+		return e.failure(ctx, "DATA", err)
+	}
+	if err := w.Close(); err != nil { // the server's verdict on the message
+		return e.failure(ctx, "end of DATA", err)
+	}
+	// The message is accepted; a failed QUIT changes nothing.
+	_ = c.Quit()
+	return nil
+}
+
+// errNoSafeAuth is a configuration problem that retrying cannot fix.
+var errNoSafeAuth = errors.New("refused")
+
+func (e *Email) auth(c *smtp.Client) error {
+	if ok, _ := c.Extension("AUTH"); !ok {
+		return fmt.Errorf("%w: EMAIL_USER is set but the server offers no AUTH", errNoSafeAuth)
+	}
+	// net/smtp would refuse too, with an error we could not tell from a
+	// network failure.
+	if _, secure := c.TLSConnectionState(); !secure && !isLocalhost(e.host) {
+		return fmt.Errorf("%w: the server offers no STARTTLS and EMAIL_PASS is never sent in clear", errNoSafeAuth)
+	}
+	return c.Auth(smtp.PlainAuth("", e.user, e.pass, e.host))
+}
+
+// isLocalhost matches net/smtp's PlainAuth, which allows a clear-text
+// password only to these names.
+func isLocalhost(host string) bool {
+	return host == "localhost" || host == "127.0.0.1" || host == "::1"
+}
+
+// failure classifies a failed step: SMTP 4xx replies are transient, 5xx
+// permanent; a context that ended is a transient timeout whatever the
+// connection said about it.
+func (e *Email) failure(ctx context.Context, step string, err error) *DeliveryError {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return &DeliveryError{Channel: ChannelEmail, Err: fmt.Errorf("%s: %w (%w)", step, ctxErr, err)}
+	}
+	var reply *textproto.Error
+	if errors.As(err, &reply) {
+		return &DeliveryError{
+			Channel:   ChannelEmail,
+			Permanent: reply.Code >= 500,
+			Status:    reply.Code,
+			Response:  clip(reply.Msg, maxResponse),
+			Err:       fmt.Errorf("%s: SMTP %d: %s", step, reply.Code, clip(reply.Msg, maxResponse)),
+		}
+	}
+	if errors.Is(err, errNoSafeAuth) {
+		return &DeliveryError{Channel: ChannelEmail, Permanent: true, Err: fmt.Errorf("%s: %w", step, err)}
+	}
+	return connFailure(ChannelEmail, fmt.Errorf("%s: %w", step, err))
+}
+
+// compose builds the whole message: headers, then a multipart/alternative
+// body with the text first (the part clients fall back to) and HTML last.
+func (e *Email) compose(m message, eventID string, now time.Time) ([]byte, error) {
+	var body bytes.Buffer
+	parts := multipart.NewWriter(&body)
+	if err := writeQPPart(parts, "text/plain; charset=utf-8", m.plainText()); err != nil {
+		return nil, err
+	}
+	if err := writeQPPart(parts, "text/html; charset=utf-8", emailHTML(m)); err != nil {
+		return nil, err
+	}
+	if err := parts.Close(); err != nil {
+		return nil, err
+	}
+
+	to := make([]string, len(e.to))
+	for i, addr := range e.to {
+		to[i] = addr.String()
+	}
+	var msg bytes.Buffer
+	header := func(name, value string) { msg.WriteString(name + ": " + value + "\r\n") }
+	header("From", e.from.String()) // String applies RFC 2047 to the name
+	header("To", strings.Join(to, ", "))
+	header("Subject", mime.QEncoding.Encode("utf-8", m.Headline))
+	header("Date", now.Format(time.RFC1123Z))
+	header("Message-ID", messageID(eventID, e.from.Address))
+	// RFC 3834: an alert, so no vacation auto-replies back to us.
+	header("Auto-Submitted", "auto-generated")
+	header("MIME-Version", "1.0")
+	header("Content-Type", `multipart/alternative; boundary="`+parts.Boundary()+`"`)
+	msg.WriteString("\r\n")
+	msg.Write(body.Bytes())
+	return msg.Bytes(), nil
+}
+
+func writeQPPart(parts *multipart.Writer, contentType, text string) error {
+	w, err := parts.CreatePart(textproto.MIMEHeader{
+		"Content-Type":              {contentType},
+		"Content-Transfer-Encoding": {"quoted-printable"},
+	})
+	if err != nil {
+		return err
+	}
+	// Quoted-printable keeps lines short and non-ASCII names intact
+	// through any relay.
+	qp := quotedprintable.NewWriter(w)
+	if _, err := qp.Write([]byte(text)); err != nil {
+		return err
+	}
+	return qp.Close()
+}
+
+// messageID derives the Message-ID from the event, so a retry after a lost
+// reply carries the same id and clients that deduplicate show one message.
+func messageID(eventID, from string) string {
+	domain := "leadrelay.invalid"
+	if at := strings.LastIndexByte(from, '@'); at >= 0 {
+		domain = from[at+1:]
+	}
+	id := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' {
+			return r
+		}
+		return -1
+	}, eventID)
+	if id == "" {
+		id = rand.Text()
+	}
+	return "<leadrelay." + id + "@" + domain + ">"
+}
+
+func emailHTML(m message) string {
+	var b strings.Builder
+	b.WriteString("<!DOCTYPE html>\n<html><body style=\"font-family: sans-serif\">\n")
+	b.WriteString("<h2>" + html.EscapeString(m.Headline) + "</h2>\n<table cellpadding=\"4\">\n")
+	for _, f := range m.Fields {
+		b.WriteString("<tr><th align=\"left\">" + html.EscapeString(f.Label) + "</th><td>" + html.EscapeString(f.Value) + "</td></tr>\n")
+	}
+	b.WriteString("</table>\n")
+	if m.Link != "" {
+		b.WriteString("<p><a href=\"" + html.EscapeString(m.Link) + "\">" + linkLabel + "</a></p>\n")
+	}
+	b.WriteString("</body></html>\n")
+	return b.String()
+}

@@ -1,0 +1,112 @@
+package notifiers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Telegram sends alerts with the Bot API's sendMessage, in HTML parse mode.
+//
+// notify's telegram service cannot be used: its constructor calls getMe on
+// the fixed api.telegram.org (no base URL to point tests at), its Send
+// takes no context, and chat ids must be numbers (no @channelname). So this
+// sender goes through notify's http service (see postOnce).
+type Telegram struct {
+	url    string // <base>/bot<token>/sendMessage: holds the token, never shown
+	chatID string
+	client *http.Client
+}
+
+func NewTelegram(cfg TelegramConfig) (*Telegram, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("telegram: %w", err)
+	}
+	return &Telegram{
+		url:    strings.TrimRight(cfg.APIBaseURL, "/") + "/bot" + cfg.BotToken + "/sendMessage",
+		chatID: cfg.ChatID,
+		client: clientOrDefault(cfg.Client),
+	}, nil
+}
+
+func (t *Telegram) Channel() Channel { return ChannelTelegram }
+
+type telegramRequest struct {
+	ChatID             string `json:"chat_id"`
+	Text               string `json:"text"`
+	ParseMode          string `json:"parse_mode"`
+	LinkPreviewOptions struct {
+		IsDisabled bool `json:"is_disabled"`
+	} `json:"link_preview_options"`
+}
+
+// telegramReply is the Bot API's envelope: ok, and on failure an error_code,
+// a description and sometimes parameters.retry_after.
+type telegramReply struct {
+	OK          bool   `json:"ok"`
+	ErrorCode   int    `json:"error_code"`
+	Description string `json:"description"`
+	Parameters  struct {
+		RetryAfter int `json:"retry_after"`
+	} `json:"parameters"`
+}
+
+func (t *Telegram) Send(ctx context.Context, a Alert) error {
+	req := telegramRequest{ChatID: t.chatID, Text: telegramHTML(render(a)), ParseMode: "HTML"}
+	req.LinkPreviewOptions.IsDisabled = true
+	body, err := json.Marshal(req)
+	if err != nil {
+		return &DeliveryError{Channel: ChannelTelegram, Permanent: true, Err: fmt.Errorf("encode: %w", err)}
+	}
+	reply, err := postOnce(ctx, t.client, t.url, "application/json", nil, body)
+	if err != nil {
+		return connFailure(ChannelTelegram, fmt.Errorf("sendMessage: %w", err))
+	}
+
+	var r telegramReply
+	if err := json.Unmarshal(reply.Body, &r); err != nil {
+		// Not the Bot API speaking (a proxy's error page, say): judge by
+		// the HTTP status alone.
+		if reply.Status >= 200 && reply.Status < 300 {
+			return &DeliveryError{Channel: ChannelTelegram, Status: reply.Status, Err: errors.New("sendMessage: reply is not Bot API JSON")}
+		}
+		return httpFailure(ChannelTelegram, reply.Status, string(reply.Body), retryAfterHeader(reply.Header, time.Now()))
+	}
+	if r.OK {
+		return nil
+	}
+	status := r.ErrorCode
+	if status == 0 {
+		status = reply.Status
+	}
+	if status < 400 {
+		// ok:false without an error code says nothing certain: retry.
+		return &DeliveryError{Channel: ChannelTelegram, Status: status, Response: r.Description,
+			Err: fmt.Errorf("sendMessage: ok is false: %s", clip(r.Description, maxResponse))}
+	}
+	wait := time.Duration(r.Parameters.RetryAfter) * time.Second
+	if wait == 0 {
+		wait = retryAfterHeader(reply.Header, time.Now())
+	}
+	return httpFailure(ChannelTelegram, status, r.Description, wait)
+}
+
+// telegramHTML formats a message in the Bot API's HTML subset. Every value is
+// escaped: a lead named "<b>" must show as typed and cannot break the
+// markup (Telegram rejects the message outright on a stray tag).
+func telegramHTML(m message) string {
+	var b strings.Builder
+	b.WriteString("<b>" + html.EscapeString(m.Headline) + "</b>\n")
+	for _, f := range m.Fields {
+		b.WriteString("\n<b>" + html.EscapeString(f.Label) + ":</b> " + html.EscapeString(f.Value))
+	}
+	if m.Link != "" {
+		b.WriteString("\n\n<a href=\"" + html.EscapeString(m.Link) + "\">" + linkLabel + "</a>")
+	}
+	return b.String()
+}
