@@ -8,8 +8,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
+)
+
+// ProxyHeader names the header that carries the client's address when the
+// service runs behind a proxy that sets it. Trusting a header a client can
+// forge would let one client pose as many, so it is off unless told.
+type ProxyHeader string
+
+const (
+	ProxyNone          ProxyHeader = ""                // the TCP peer's address
+	ProxyFly           ProxyHeader = "fly"             // Fly-Client-IP, set by Fly.io's proxy
+	ProxyXForwardedFor ProxyHeader = "x-forwarded-for" // the last X-Forwarded-For entry, the one our proxy appended
 )
 
 // Config is the service's configuration.
@@ -17,11 +29,35 @@ type Config struct {
 	DatabaseURL string     // DATABASE_URL
 	Port        int        // PORT, default 8080
 	LogLevel    slog.Level // LOG_LEVEL: debug, info (default), warn, error
+
+	// FRONTEND_URL: the origins (comma-separated, e.g.
+	// https://truenester.com,https://www.truenester.com) whose browsers may
+	// post leads. Empty: no browser on another origin may.
+	FrontendOrigins []string
+	// RATE_LIMIT_PER_MINUTE and RATE_LIMIT_BURST: each client address's
+	// token bucket on the intake endpoints.
+	RateLimitPerMinute int
+	RateLimitBurst     int
+	// TRUST_PROXY_HEADERS: fly, x-forwarded-for, or empty (none).
+	TrustProxyHeaders ProxyHeader
 }
+
+// Defaults for the intake's rate limit: a person sends a form or two a
+// minute; a burst of 10 leaves room for an office behind one address.
+const (
+	DefaultRateLimitPerMinute = 20
+	DefaultRateLimitBurst     = 10
+)
 
 // Load reads the configuration through getenv and reports every bad value.
 func Load(getenv func(string) string) (Config, error) {
-	c := Config{DatabaseURL: getenv("DATABASE_URL"), Port: 8080, LogLevel: slog.LevelInfo}
+	c := Config{
+		DatabaseURL:        getenv("DATABASE_URL"),
+		Port:               8080,
+		LogLevel:           slog.LevelInfo,
+		RateLimitPerMinute: DefaultRateLimitPerMinute,
+		RateLimitBurst:     DefaultRateLimitBurst,
+	}
 	var errs []error
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("DATABASE_URL is not set (a postgres:// URL; `make run` sets one up for you)"))
@@ -38,5 +74,52 @@ func Load(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("LOG_LEVEL=%q is not one of debug, info, warn, error", v))
 		}
 	}
+	if v := getenv("FRONTEND_URL"); v != "" {
+		for _, s := range strings.Split(v, ",") {
+			origin, err := parseOrigin(strings.TrimSpace(s))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("FRONTEND_URL=%q: %w", v, err))
+				continue
+			}
+			c.FrontendOrigins = append(c.FrontendOrigins, origin)
+		}
+	}
+	if v := getenv("RATE_LIMIT_PER_MINUTE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("RATE_LIMIT_PER_MINUTE=%q is not a whole number of requests of at least 1", v))
+		}
+		c.RateLimitPerMinute = n
+	}
+	if v := getenv("RATE_LIMIT_BURST"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("RATE_LIMIT_BURST=%q is not a whole number of requests of at least 1", v))
+		}
+		c.RateLimitBurst = n
+	}
+	switch v := ProxyHeader(strings.ToLower(getenv("TRUST_PROXY_HEADERS"))); v {
+	case ProxyNone, ProxyFly, ProxyXForwardedFor:
+		c.TrustProxyHeaders = v
+	default:
+		errs = append(errs, fmt.Errorf("TRUST_PROXY_HEADERS=%q is not one of fly, x-forwarded-for (or empty: trust no proxy header)", v))
+	}
 	return c, errors.Join(errs...)
+}
+
+// parseOrigin turns a frontend URL into the origin a browser sends
+// (scheme://host[:port]), refusing anything with a path or query, which a
+// browser's Origin header never carries.
+func parseOrigin(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a URL", s)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("%q is not an http(s)://host origin", s)
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("%q has more than scheme://host[:port]", s)
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), nil
 }

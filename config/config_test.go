@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
@@ -30,6 +31,66 @@ func TestLoadNamesEveryBadVariable(t *testing.T) {
 	for _, name := range []string{"DATABASE_URL", "PORT", "LOG_LEVEL"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error %q does not name %s", err, name)
+		}
+	}
+}
+
+func TestLoadIntakeSettings(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{
+		"DATABASE_URL":          "postgres://x@h/db",
+		"FRONTEND_URL":          "https://TrueNester.com/, https://www.truenester.com",
+		"RATE_LIMIT_PER_MINUTE": "60",
+		"RATE_LIMIT_BURST":      "5",
+		"TRUST_PROXY_HEADERS":   "Fly",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"https://truenester.com", "https://www.truenester.com"}; !slices.Equal(c.FrontendOrigins, want) {
+		t.Errorf("FrontendOrigins = %q, want %q", c.FrontendOrigins, want)
+	}
+	if c.RateLimitPerMinute != 60 || c.RateLimitBurst != 5 || c.TrustProxyHeaders != config.ProxyFly {
+		t.Errorf("intake settings: %+v", c)
+	}
+}
+
+func TestLoadIntakeDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{"DATABASE_URL": "postgres://x@h/db"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.FrontendOrigins != nil || c.RateLimitPerMinute != config.DefaultRateLimitPerMinute ||
+		c.RateLimitBurst != config.DefaultRateLimitBurst || c.TrustProxyHeaders != config.ProxyNone {
+		t.Errorf("intake defaults: %+v", c)
+	}
+}
+
+func TestLoadNamesEveryBadIntakeSetting(t *testing.T) {
+	t.Parallel()
+	_, err := config.Load(env(map[string]string{
+		"DATABASE_URL":          "postgres://x@h/db",
+		"FRONTEND_URL":          "truenester.com/contact",
+		"RATE_LIMIT_PER_MINUTE": "0",
+		"RATE_LIMIT_BURST":      "lots",
+		"TRUST_PROXY_HEADERS":   "cloudflare",
+	}))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, name := range []string{"FRONTEND_URL", "RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_BURST", "TRUST_PROXY_HEADERS"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error %q does not name %s", err, name)
+		}
+	}
+}
+
+func TestLoadRefusesAFrontendURLWithAPath(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"https://truenester.com/app", "ftp://truenester.com", "https://", "https://truenester.com?x=1"} {
+		if _, err := config.Load(env(map[string]string{"DATABASE_URL": "postgres://x@h/db", "FRONTEND_URL": v})); err == nil {
+			t.Errorf("FRONTEND_URL=%q accepted", v)
 		}
 	}
 }

@@ -394,14 +394,18 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// waitUntil polls cond (a database query) until it holds, failing after timeout.
 func waitUntil(t *testing.T, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	deadline := time.After(timeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	for !cond() {
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline:
 			t.Fatalf("condition not met within %s", timeout)
+		case <-tick.C:
 		}
-		time.Sleep(10 * time.Millisecond) // polling the database, not waiting for time to pass
 	}
 }
 

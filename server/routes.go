@@ -1,9 +1,21 @@
 package server
 
-import "github.com/julienschmidt/httprouter"
+import (
+	"net/http"
+
+	"github.com/julienschmidt/httprouter"
+)
 
 // routes lists every route the service answers.
 func (s *server) routes(r *httprouter.Router) {
-	r.GET("/healthz", s.handle(s.healthz))
-	r.GET("/readyz", s.handle(s.readyz))
+	r.Handler(http.MethodGet, "/healthz", s.handle(s.healthz))
+	r.Handler(http.MethodGet, "/readyz", s.handle(s.readyz))
+
+	// The website's forms: limited per client address, JSON bodies only.
+	intake := func(form leadForm) http.Handler {
+		return s.limitRate(s.requireJSON(s.handle(s.intake(form))))
+	}
+	r.Handler(http.MethodPost, "/api/submit-contact", intake(formContact))
+	r.Handler(http.MethodPost, "/api/property-inquiry", intake(formPropertyInquiry))
+	r.Handler(http.MethodPost, "/api/chatbot/leads", intake(formChatbot))
 }

@@ -8,9 +8,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/julienschmidt/httprouter"
+
+	"github.com/truenester/leadrelay/config"
 )
 
 // Deps is what the server needs from the rest of the program.
@@ -18,29 +21,64 @@ type Deps struct {
 	Logger *slog.Logger
 	DB     *pgxpool.Pool
 	Schema fs.FS // supabase.FS: readiness compares the database with it
+	Config config.Config
+	// DBTimeout bounds each intake's database call, waiting for a pooled
+	// connection included, so an unreachable or saturated database gets a
+	// 503 instead of a hung request. Zero means DefaultDBTimeout.
+	DBTimeout time.Duration
 }
+
+// DefaultDBTimeout is long enough for a busy database and short enough for
+// the website to retry while the visitor still waits.
+const DefaultDBTimeout = 5 * time.Second
 
 // New returns the service's HTTP handler.
 func New(d Deps) http.Handler {
-	s := &server{Deps: d}
+	if d.DBTimeout == 0 {
+		d.DBTimeout = DefaultDBTimeout
+	}
+	// Every line logged with a request's context carries its request id.
+	d.Logger = slog.New(requestIDLogHandler{d.Logger.Handler()})
+	s := &server{
+		Deps:    d,
+		limiter: newClientLimiter(d.Config.RateLimitPerMinute, d.Config.RateLimitBurst, time.Now),
+		origins: make(map[string]bool, len(d.Config.FrontendOrigins)),
+	}
+	for _, o := range d.Config.FrontendOrigins {
+		s.origins[o] = true
+	}
+	if len(s.origins) == 0 {
+		s.Logger.Warn("FRONTEND_URL is not set: browsers on other origins cannot post leads")
+	}
 	router := httprouter.New()
+	router.NotFound = s.handle(func(http.ResponseWriter, *http.Request, httprouter.Params) error {
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such endpoint"}
+	})
+	router.MethodNotAllowed = s.handle(func(http.ResponseWriter, *http.Request, httprouter.Params) error {
+		return &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "this endpoint does not answer that method"}
+	})
 	s.routes(router)
-	return router
+	// Outermost first: every answer, a recovered panic's and refusals
+	// included, carries the request id and is logged; CORS headers go on
+	// every answer a browser reads.
+	return s.withRequestID(s.logAccess(s.recoverPanics(s.cors(router))))
 }
 
 type server struct {
 	Deps
+	limiter *clientLimiter
+	origins map[string]bool // FRONTEND_URL's origins
 }
 
 // handlerFunc is a handler that returns its error to the one responder.
 type handlerFunc func(w http.ResponseWriter, r *http.Request, p httprouter.Params) error
 
-func (s *server) handle(h handlerFunc) httprouter.Handle {
-	return func(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
-		if err := h(w, r, p); err != nil {
+func (s *server) handle(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r, httprouter.ParamsFromContext(r.Context())); err != nil {
 			s.respondError(w, r, err)
 		}
-	}
+	})
 }
 
 // ping checks that the database answers.

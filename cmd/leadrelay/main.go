@@ -113,7 +113,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	defer pool.Close()
 
 	srv := &http.Server{
-		Handler:           server.New(server.Deps{Logger: logger, DB: pool, Schema: supabase.FS}),
+		Handler:           server.New(server.Deps{Logger: logger, DB: pool, Schema: supabase.FS, Config: cfg}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
