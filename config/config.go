@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/truenester/leadrelay/webhook"
 )
 
 // ProxyHeader names the header that carries the client's address when the
@@ -40,6 +42,30 @@ type Config struct {
 	RateLimitBurst     int
 	// TRUST_PROXY_HEADERS: fly, x-forwarded-for, or empty (none).
 	TrustProxyHeaders ProxyHeader
+
+	// WEBHOOK_SECRET: the key the database webhook (pg_net) signs with;
+	// empty turns the receiver off (the service still delivers, woken by
+	// LISTEN and the sweep).
+	WebhookKey []byte
+	// ADMIN_API_KEY: the Bearer token of the /admin endpoints; empty turns
+	// them off.
+	AdminAPIKey string
+	// ENABLE_NOTIFICATION_WORKER (default true): deliver notifications.
+	// false runs the intake only, while another process delivers.
+	NotificationWorker bool
+	// ENABLE_LISTEN (default true): LISTEN for the outbox's NOTIFY. Needs a
+	// direct or session-mode DATABASE_URL; turn it off behind a pooler in
+	// transaction mode.
+	Listen bool
+}
+
+// FrontendURL is the admin panel's base URL (FRONTEND_URL's first origin),
+// for links in alerts; "" when none is set.
+func (c Config) FrontendURL() string {
+	if len(c.FrontendOrigins) == 0 {
+		return ""
+	}
+	return c.FrontendOrigins[0]
 }
 
 // Defaults for the intake's rate limit: a person sends a form or two a
@@ -57,6 +83,9 @@ func Load(getenv func(string) string) (Config, error) {
 		LogLevel:           slog.LevelInfo,
 		RateLimitPerMinute: DefaultRateLimitPerMinute,
 		RateLimitBurst:     DefaultRateLimitBurst,
+		AdminAPIKey:        getenv("ADMIN_API_KEY"),
+		NotificationWorker: true,
+		Listen:             true,
 	}
 	var errs []error
 	if c.DatabaseURL == "" {
@@ -103,6 +132,25 @@ func Load(getenv func(string) string) (Config, error) {
 		c.TrustProxyHeaders = v
 	default:
 		errs = append(errs, fmt.Errorf("TRUST_PROXY_HEADERS=%q is not one of fly, x-forwarded-for (or empty: trust no proxy header)", v))
+	}
+	if v := getenv("WEBHOOK_SECRET"); v != "" {
+		key, err := webhook.Key(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("WEBHOOK_SECRET: %w", err))
+		}
+		c.WebhookKey = key
+	}
+	if v := c.AdminAPIKey; v != "" && len(v) < 16 {
+		errs = append(errs, errors.New("ADMIN_API_KEY is shorter than 16 characters; use a long random value"))
+	}
+	for name, dst := range map[string]*bool{"ENABLE_NOTIFICATION_WORKER": &c.NotificationWorker, "ENABLE_LISTEN": &c.Listen} {
+		if v := getenv(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q is not true or false", name, v))
+			}
+			*dst = b
+		}
 	}
 	return c, errors.Join(errs...)
 }

@@ -94,3 +94,31 @@ func TestLoadRefusesAFrontendURLWithAPath(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadDeliverySettings(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{
+		"DATABASE_URL":               "postgres://x@h/db",
+		"WEBHOOK_SECRET":             "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+		"ADMIN_API_KEY":              "0123456789abcdef0123",
+		"ENABLE_NOTIFICATION_WORKER": "false",
+		"FRONTEND_URL":               "https://truenester.com,https://www.truenester.com",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.WebhookKey) != 24 || c.NotificationWorker || !c.Listen || c.FrontendURL() != "https://truenester.com" {
+		t.Fatalf("got %+v", c)
+	}
+	_, err = config.Load(env(map[string]string{
+		"DATABASE_URL":   "postgres://x@h/db",
+		"WEBHOOK_SECRET": "whsec_!!!",
+		"ADMIN_API_KEY":  "short",
+		"ENABLE_LISTEN":  "maybe",
+	}))
+	for _, name := range []string{"WEBHOOK_SECRET", "ADMIN_API_KEY", "ENABLE_LISTEN"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("error %v does not name %s", err, name)
+		}
+	}
+}

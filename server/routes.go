@@ -18,4 +18,10 @@ func (s *server) routes(r *httprouter.Router) {
 	r.Handler(http.MethodPost, "/api/submit-contact", intake(formContact))
 	r.Handler(http.MethodPost, "/api/property-inquiry", intake(formPropertyInquiry))
 	r.Handler(http.MethodPost, "/api/chatbot/leads", intake(formChatbot))
+
+	// The database webhook (pg_net): signed, so no rate limit.
+	r.Handler(http.MethodPost, "/webhooks/lead-events", s.handle(s.leadEventWebhook))
+
+	// The admin API: Bearer ADMIN_API_KEY.
+	r.Handler(http.MethodPost, "/admin/events/:id/replay", s.requireAdmin(s.handle(s.replayEvent)))
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/truenester/leadrelay/config"
+	"github.com/truenester/leadrelay/outbox"
 )
 
 // Deps is what the server needs from the rest of the program.
@@ -26,6 +27,13 @@ type Deps struct {
 	// connection included, so an unreachable or saturated database gets a
 	// 503 instead of a hung request. Zero means DefaultDBTimeout.
 	DBTimeout time.Duration
+	// Doorbell wakes the dispatcher when the database webhook announces an
+	// event; nil when this process does not deliver.
+	Doorbell func()
+	// Outbox replays failed deliveries for the admin.
+	Outbox *outbox.Store
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // DefaultDBTimeout is long enough for a busy database and short enough for
@@ -36,6 +44,12 @@ const DefaultDBTimeout = 5 * time.Second
 func New(d Deps) http.Handler {
 	if d.DBTimeout == 0 {
 		d.DBTimeout = DefaultDBTimeout
+	}
+	if d.Doorbell == nil {
+		d.Doorbell = func() {}
+	}
+	if d.Now == nil {
+		d.Now = time.Now
 	}
 	// Every line logged with a request's context carries its request id.
 	d.Logger = slog.New(requestIDLogHandler{d.Logger.Handler()})

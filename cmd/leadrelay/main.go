@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -23,7 +24,10 @@ import (
 
 	"github.com/truenester/leadrelay/config"
 	"github.com/truenester/leadrelay/devpostgres"
+	"github.com/truenester/leadrelay/dispatch"
 	"github.com/truenester/leadrelay/migrate"
+	"github.com/truenester/leadrelay/notifiers"
+	"github.com/truenester/leadrelay/outbox"
 	"github.com/truenester/leadrelay/server"
 	"github.com/truenester/leadrelay/supabase"
 )
@@ -33,6 +37,9 @@ const usage = `usage: leadrelay <command>
 commands:
   serve     run the HTTP service (reads DATABASE_URL, PORT, ...)
   migrate   bring the database at DATABASE_URL up to date
+  replay <event-id> | --failed
+            send an event's failed channels again (or every failed delivery);
+            a running service delivers them within its sweep interval
   dev       start an embedded PostgreSQL (unless DATABASE_URL is set),
             migrate it, load demo data and serve on PORT (default 8080)
 `
@@ -53,17 +60,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	switch args[1] {
 	case "serve":
-		cfg, err := config.Load(getenv)
+		st, err := loadSettings(getenv)
 		if err != nil {
 			return err
 		}
-		return serve(ctx, cfg, newLogger(stderr, cfg.LogLevel, false))
+		return serve(ctx, st, newLogger(stderr, st.LogLevel, false), stdout)
 	case "migrate":
 		cfg, err := config.Load(getenv)
 		if err != nil {
 			return err
 		}
 		return migrateDB(ctx, cfg.DatabaseURL, stdout)
+	case "replay":
+		cfg, err := config.Load(getenv)
+		if err != nil {
+			return err
+		}
+		return replay(ctx, cfg.DatabaseURL, args[2:], stdout)
 	case "dev":
 		return dev(ctx, getenv, stdout, stderr)
 	case "help", "-h", "--help":
@@ -103,26 +116,75 @@ func migrateDB(ctx context.Context, url string, stdout io.Writer) error {
 	return nil
 }
 
-// serve runs the HTTP service until ctx ends, then lets in-flight requests
-// finish.
-func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
-	pool, err := openPool(ctx, cfg.DatabaseURL)
+// settings is everything serve reads from the environment.
+type settings struct {
+	config.Config
+	senders     []notifiers.Sender
+	channelsOff []string // why each channel without settings is off
+	dispatch    dispatch.Config
+	sweep       time.Duration
+}
+
+// loadSettings reads every setting and names every bad variable at once.
+func loadSettings(getenv func(string) string) (settings, error) {
+	var st settings
+	var errs [3]error
+	st.Config, errs[0] = config.Load(getenv)
+	st.senders, st.channelsOff, errs[1] = notifiers.FromEnv(getenv)
+	st.dispatch, st.sweep, errs[2] = dispatch.ConfigFromEnv(getenv)
+	st.dispatch.FrontendURL = st.FrontendURL()
+	return st, errors.Join(errs[:]...)
+}
+
+// serve runs the HTTP service and the dispatcher until ctx ends; then it
+// lets in-flight requests finish, then in-flight deliveries.
+func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writer) error {
+	pool, err := openPool(ctx, st.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	store := outbox.New(pool)
+	deps := server.Deps{Logger: logger, DB: pool, Schema: supabase.FS, Config: st.Config, Outbox: store}
+
+	// The workers outlive ctx by the time it takes to finish their round.
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	var work sync.WaitGroup
+	if st.NotificationWorker {
+		d := dispatch.New(store, st.senders, notifiers.NewConsole(stdout), st.dispatch, time.Now, logger)
+		deps.Doorbell = d.Wake
+		for _, reason := range st.channelsOff {
+			logger.Info("channel off", "reason", reason)
+		}
+		if len(st.senders) == 0 {
+			logger.Info("no notification channel is configured: alerts are printed to the console")
+		}
+		sweep, err := d.Sweep(st.sweep)
+		if err != nil {
+			return err
+		}
+		defer sweep.Shutdown()
+		work.Go(func() { d.Run(workCtx) })
+		if st.Listen {
+			work.Go(func() { d.Listen(workCtx, st.DatabaseURL) })
+		}
+		logger.Info("delivering notifications", "worker", d.Worker(), "sweep", st.sweep.String(), "listen", st.Listen)
+	} else {
+		logger.Info("ENABLE_NOTIFICATION_WORKER=false: leads are saved here and delivered by another process")
+	}
 
 	srv := &http.Server{
-		Handler:           server.New(server.Deps{Logger: logger, DB: pool, Schema: supabase.FS, Config: cfg}),
+		Handler:           server.New(deps),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
+	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(st.Port)))
 	if err != nil {
-		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
+		return fmt.Errorf("listen on port %d: %w", st.Port, err)
 	}
 	logger.Info("listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
@@ -133,12 +195,43 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down: finishing in-flight requests")
+	logger.Info("shutting down: finishing in-flight requests, then deliveries")
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	stopWork()
+	work.Wait()
+	return nil
+}
+
+// replay queues failed deliveries again: `replay <event-id>` or `replay --failed`.
+func replay(ctx context.Context, url string, args []string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return errors.New("usage: leadrelay replay <event-id> | --failed")
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	pool, err := openPool(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	store := outbox.New(pool)
+	if args[0] == "--failed" {
+		events, channels, err := store.ReplayFailed(ctx, time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "queued %d failed channel(s) of %d event(s) again\n", channels, events)
+		return nil
+	}
+	n, err := store.Replay(ctx, args[0], time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "queued %d failed channel(s) of event %s again\n", n, args[0])
 	return nil
 }
 
@@ -182,7 +275,7 @@ func dev(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	if err := seed(ctx, url, stdout); err != nil {
 		return err
 	}
-	cfg, err := config.Load(func(k string) string {
+	st, err := loadSettings(func(k string) string {
 		if k == "DATABASE_URL" {
 			return url
 		}
@@ -191,8 +284,8 @@ func dev(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "serving on http://localhost:%d (Ctrl-C stops)\n", cfg.Port)
-	return serve(ctx, cfg, newLogger(stderr, cfg.LogLevel, true))
+	fmt.Fprintf(stdout, "serving on http://localhost:%d (Ctrl-C stops)\n", st.Port)
+	return serve(ctx, st, newLogger(stderr, st.LogLevel, true), stdout)
 }
 
 // seed loads supabase/seed.sql into a database that has no leads yet.

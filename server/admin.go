@@ -1,0 +1,46 @@
+package server
+
+import (
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/truenester/leadrelay/outbox"
+)
+
+// requireAdmin lets through requests that carry ADMIN_API_KEY as a Bearer
+// token. Without a configured key the admin endpoints are off.
+func (s *server) requireAdmin(next http.Handler) http.Handler {
+	return s.handle(func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+		if s.Config.AdminAPIKey == "" {
+			return &Error{Status: http.StatusServiceUnavailable, Code: "admin_disabled", Message: "the admin API is off: ADMIN_API_KEY is not set"}
+		}
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(s.Config.AdminAPIKey)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="leadrelay admin"`)
+			return &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "an Authorization: Bearer <ADMIN_API_KEY> header is required"}
+		}
+		next.ServeHTTP(w, r)
+		return nil
+	})
+}
+
+// replayEvent sends an event's failed channels again.
+func (s *server) replayEvent(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
+	id := p.ByName("id")
+	n, err := s.Outbox.Replay(r.Context(), id, s.Now())
+	if errors.Is(err, outbox.ErrNotFound) {
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no lead event " + id}
+	}
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		s.Doorbell()
+	}
+	respondJSON(w, http.StatusAccepted, map[string]any{"id": id, "channels_queued": n})
+	return nil
+}
