@@ -48,15 +48,24 @@ func (b *syncBuffer) String() string {
 // a function that stops it and returns run's error.
 func startServe(t *testing.T, databaseURL string) (string, func() error) {
 	t.Helper()
-	port := freePort(t)
+	return startServeEnv(t, map[string]string{"DATABASE_URL": databaseURL})
+}
+
+// startServeEnv is startServe with the environment vars (PORT is added).
+func startServeEnv(t *testing.T, vars map[string]string) (string, func() error) {
+	t.Helper()
+	return startServeOn(t, freePort(t), vars)
+}
+
+// startServeOn is startServeEnv on a given port.
+func startServeOn(t *testing.T, port int, vars map[string]string) (string, func() error) {
+	t.Helper()
+	vars["PORT"] = fmt.Sprint(port)
 	ctx, cancel := context.WithCancel(context.Background())
 	var stderr syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"leadrelay", "serve"}, env(map[string]string{
-			"DATABASE_URL": databaseURL,
-			"PORT":         fmt.Sprint(port),
-		}), &bytes.Buffer{}, &stderr)
+		done <- run(ctx, []string{"leadrelay", "serve"}, env(vars), &syncBuffer{}, &stderr)
 	}()
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	stop := sync.OnceValue(func() error {

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/truenester/leadrelay/dbtest"
+	"github.com/truenester/leadrelay/notifiers/notifierstest"
+)
+
+// TestMain lets a test start this package's program as a real process (the
+// test binary re-executed with LEADRELAY_RUN_MAIN=1), to kill it with SIGKILL.
+func TestMain(m *testing.M) {
+	if os.Getenv("LEADRELAY_RUN_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+const testWebhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+func postLead(t *testing.T, base, name string) string {
+	t.Helper()
+	body := fmt.Sprintf(`{"name": %q, "email": "%s@example.com", "message": "Is the villa still available?"}`, name, strings.ToLower(strings.ReplaceAll(name, " ", ".")))
+	res, err := http.Post(base+"/api/submit-contact", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var got struct{ ID string }
+	if err := json.NewDecoder(res.Body).Decode(&got); err != nil || res.StatusCode != http.StatusCreated {
+		t.Fatalf("intake: %d, %v", res.StatusCode, err)
+	}
+	return got.ID
+}
+
+// queued is one request the pg_net stand-in queued, as pg_net's worker
+// would send it.
+type queued struct {
+	URL     string
+	Headers map[string]string
+	Body    []byte
+}
+
+func takeQueue(t *testing.T, db *pgx.Conn) []queued {
+	t.Helper()
+	rows, err := db.Query(context.Background(), "delete from net.http_request_queue returning url, headers, body")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []queued
+	for rows.Next() {
+		var q queued
+		if err := rows.Scan(&q.URL, &q.Headers, &q.Body); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, q)
+	}
+	return out
+}
+
+func send(t *testing.T, q queued, mutate func(http.Header)) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, q.URL, bytes.NewReader(q.Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range q.Headers {
+		req.Header.Set(k, v)
+	}
+	if mutate != nil {
+		mutate(req.Header)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// The pg_net doorbell: the lead's insert queues a signed webhook exactly as
+// pg_net does; sent to the receiver, it gets 202 and the alert goes out.
+// LISTEN is off and the sweep is an hour, so only the webhook can ring.
+func TestPgNetWebhookRingsTheDispatcher(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.NewURL(t)
+	slack := notifierstest.NewSlack(t)
+	db, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	standin, err := os.ReadFile("testdata/pg_net_standin.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, string(standin)); err != nil {
+		t.Fatal(err)
+	}
+
+	port := freePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	if _, err := db.Exec(ctx, `insert into leadrelay_private.settings (key, value) values ('webhook_url', $1), ('webhook_secret', $2)`,
+		base+"/webhooks/lead-events", testWebhookSecret); err != nil {
+		t.Fatal(err)
+	}
+	startServeOn(t, port, map[string]string{
+		"DATABASE_URL":          url,
+		"SLACK_WEBHOOK_URL":     slack.URL,
+		"WEBHOOK_SECRET":        testWebhookSecret,
+		"ENABLE_LISTEN":         "false",
+		"NOTIFY_SWEEP_INTERVAL": "1h",
+	})
+
+	postLead(t, base, "Layla Hassan")
+	reqs := takeQueue(t, db)
+	if len(reqs) != 1 {
+		t.Fatalf("pg_net queue holds %d requests, want 1", len(reqs))
+	}
+	q := reqs[0]
+	if q.Headers["Content-Type"] != "application/json" || !strings.HasPrefix(q.Headers["webhook-signature"], "v1,") {
+		t.Fatalf("queued headers %v", q.Headers)
+	}
+
+	// A forged, a tampered and a stale webhook are refused and change nothing.
+	if got := send(t, q, func(h http.Header) { h.Set("webhook-signature", "v1,Zm9yZ2Vk") }); got != http.StatusUnauthorized {
+		t.Errorf("forged signature: %d, want 401", got)
+	}
+	if got := send(t, q, func(h http.Header) { h.Del("webhook-signature") }); got != http.StatusUnauthorized {
+		t.Errorf("missing signature: %d, want 401", got)
+	}
+	stale := strconv.FormatInt(time.Now().Add(-6*time.Minute).Unix(), 10)
+	if got := send(t, q, func(h http.Header) { h.Set("webhook-timestamp", stale) }); got != http.StatusUnauthorized {
+		t.Errorf("stale timestamp: %d, want 401", got)
+	}
+	if n := slack.Requests(); n != 0 {
+		t.Fatalf("a refused webhook led to %d Slack requests", n)
+	}
+
+	if got := send(t, q, nil); got != http.StatusAccepted {
+		t.Fatalf("webhook: %d, want 202", got)
+	}
+	msgs := slack.WaitFor(t, 1, 10*time.Second)
+	if !strings.Contains(string(msgs[0].Body), "Layla Hassan") {
+		t.Errorf("slack message: %s", msgs[0].Body)
+	}
+
+	// The same webhook again, late: 202, and nothing is sent twice. A second
+	// lead's webhook, sent after it, shows the dispatcher has moved on.
+	if got := send(t, q, nil); got != http.StatusAccepted {
+		t.Fatalf("repeated webhook: %d, want 202", got)
+	}
+	postLead(t, base, "Second Lead")
+	for _, q := range takeQueue(t, db) {
+		send(t, q, nil)
+	}
+	poll(t, "both leads' Slack deliveries to be logged as sent", func() bool {
+		var sent int
+		err := db.QueryRow(ctx, "select count(*) from notification_logs where channel = 'slack' and status = 'sent' and attempts = 1").Scan(&sent)
+		return err == nil && sent == 2
+	})
+	if n := len(slack.Messages()); n != 2 {
+		t.Fatalf("slack got %d messages, want 2", n)
+	}
+}
+
+// A replica killed with SIGKILL in the middle of delivering leaves nothing
+// undelivered: once its lease runs out, another replica delivers.
+func TestAReplicaKilledMidDeliveryLosesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.NewURL(t)
+	slack := notifierstest.NewSlack(t)
+	db, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	const leads = 20
+	if _, err := db.Exec(ctx, `insert into conversations (form, name, email)
+		select 'contact_form', 'Lead ' || g, 'lead' || g || '@example.com' from generate_series(1, $1) g`, leads); err != nil {
+		t.Fatal(err)
+	}
+
+	// The first replica, a real process, finds Slack hanging: every send is
+	// in flight when it dies.
+	slack.Down(notifierstest.Answer{Hang: true})
+	cmd := exec.Command(os.Args[0], "serve")
+	cmd.Env = append(os.Environ(), "LEADRELAY_RUN_MAIN=1",
+		"DATABASE_URL="+url, "PORT="+strconv.Itoa(freePort(t)), "SLACK_WEBHOOK_URL="+slack.URL,
+		"NOTIFY_LEASE=3s", "NOTIFY_SEND_TIMEOUT=2s", "LOG_LEVEL=warn")
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	poll(t, "the first replica to have every alert in flight", func() bool { return slack.Requests() >= leads })
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	var leased int
+	if err := db.QueryRow(ctx, "select count(*) from lead_events where not processed and lease_owner is not null").Scan(&leased); err != nil {
+		t.Fatal(err)
+	}
+	if leased != leads {
+		t.Fatalf("%d events left under the dead replica's lease, want %d\n%s", leased, leads, stderr.String())
+	}
+
+	// Slack is back; a second replica takes over once the lease runs out.
+	slack.Recover()
+	startServeEnv(t, map[string]string{
+		"DATABASE_URL":          url,
+		"SLACK_WEBHOOK_URL":     slack.URL,
+		"NOTIFY_SWEEP_INTERVAL": "200ms",
+	})
+	slack.WaitFor(t, leads, 30*time.Second)
+	poll(t, "every event to be processed", func() bool {
+		var left int
+		return db.QueryRow(ctx, "select count(*) from lead_events where not processed").Scan(&left) == nil && left == 0
+	})
+	var sent int
+	if err := db.QueryRow(ctx, "select count(*) from notification_logs where channel = 'slack' and status = 'sent'").Scan(&sent); err != nil {
+		t.Fatal(err)
+	}
+	if sent != leads {
+		t.Fatalf("%d Slack deliveries logged as sent, want %d", sent, leads)
+	}
+}
