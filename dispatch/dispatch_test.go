@@ -425,3 +425,62 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.sb.String()
 }
+
+// Routing follows notification_routes: sla.breached goes to Slack, Telegram
+// and email; sla.warning to Slack and Telegram; lead.status_changed nowhere.
+func TestEventsGoToTheirRoutedChannels(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	mail := notifierstest.NewSMTP(t, notifierstest.SMTPOptions{STARTTLS: true})
+	email, err := notifiers.NewEmail(notifiers.EmailConfig{
+		Host: mail.Host, Port: mail.Port, From: "TrueNester <alerts@truenester.example>",
+		To: []string{"sales@truenester.example"}, TLS: mail.ClientTLS(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.senders = append(b.senders, email)
+	id := b.lead(t, "Routing Lead")
+	d := b.dispatcher("a")
+	runOnce(t, d) // lead.created: all three
+	for _, typ := range []string{"sla.warning", "sla.breached", "lead.status_changed"} {
+		if _, err := b.db.Exec(ctxT(t), "insert into lead_events (event_type, conversation_id, idempotency_key) values ($1::lead_event_type, $2::uuid, $1::text || ':' || $2::text)", typ, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := runOnce(t, d); n != 3 {
+		t.Fatalf("claimed %d events, want 3", n)
+	}
+	rows, err := b.db.Query(ctxT(t), `select e.event_type::text, coalesce(string_agg(l.channel::text, ',' order by l.channel::text), ''), bool_and(e.processed)
+		from lead_events e left join notification_logs l on l.lead_event_id = e.id and l.status = 'sent'
+		where e.conversation_id = $1 group by e.event_type`, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for rows.Next() {
+		var typ, channels string
+		var processed bool
+		if err := rows.Scan(&typ, &channels, &processed); err != nil {
+			t.Fatal(err)
+		}
+		if !processed {
+			t.Errorf("%s not processed", typ)
+		}
+		got[typ] = channels
+	}
+	want := map[string]string{
+		"lead.created":        "email,slack,telegram",
+		"sla.warning":         "slack,telegram",
+		"sla.breached":        "email,slack,telegram",
+		"lead.status_changed": "",
+	}
+	for typ, channels := range want {
+		if got[typ] != channels {
+			t.Errorf("%s went to %q, want %q", typ, got[typ], channels)
+		}
+	}
+	if n := len(mail.Messages()); n != 2 {
+		t.Errorf("the SMTP server got %d messages, want 2 (lead.created, sla.breached)", n)
+	}
+}

@@ -244,3 +244,91 @@ func TestAReplicaKilledMidDeliveryLosesNothing(t *testing.T) {
 		t.Fatalf("%d Slack deliveries logged as sent, want %d", sent, leads)
 	}
 }
+
+// A channel that gave up is sent again on the admin's word: through
+// POST /admin/events/{id}/replay (Bearer ADMIN_API_KEY) or `leadrelay replay`.
+func TestAdminReplaysFailedChannels(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.NewURL(t)
+	slack := notifierstest.NewSlack(t)
+	db, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	const adminKey = "test-admin-key-0123456789"
+	slack.Down(notifierstest.Answer{Status: http.StatusGone, Body: "channel_is_archived"})
+	base, _ := startServeEnv(t, map[string]string{
+		"DATABASE_URL":          url,
+		"SLACK_WEBHOOK_URL":     slack.URL,
+		"ADMIN_API_KEY":         adminKey,
+		"NOTIFY_SWEEP_INTERVAL": "200ms",
+	})
+	first, second := postLead(t, base, "First Failed"), postLead(t, base, "Second Failed")
+	eventOf := func(lead string) string {
+		var id string
+		if err := db.QueryRow(ctx, "select id from lead_events where conversation_id = $1 and event_type = 'lead.created'", lead).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	failed := func(lead string) func() bool {
+		return func() bool {
+			var status string
+			err := db.QueryRow(ctx, "select status::text from notification_logs where conversation_id = $1", lead).Scan(&status)
+			return err == nil && status == "failed"
+		}
+	}
+	poll(t, "the first lead's Slack delivery to fail", failed(first))
+	poll(t, "the second lead's Slack delivery to fail", failed(second))
+	slack.Recover()
+
+	replayURL := base + "/admin/events/" + eventOf(first) + "/replay"
+	for _, auth := range []string{"", "Bearer wrong-key-0123456789", adminKey} {
+		req, _ := http.NewRequest(http.MethodPost, replayURL, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("replay with Authorization %q: %d, want 401", auth, res.StatusCode)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPost, replayURL, nil)
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		ChannelsQueued int `json:"channels_queued"`
+	}
+	json.NewDecoder(res.Body).Decode(&got)
+	res.Body.Close()
+	if res.StatusCode != http.StatusAccepted || got.ChannelsQueued != 1 {
+		t.Fatalf("replay: %d, %+v; want 202 with 1 channel queued", res.StatusCode, got)
+	}
+	req, _ = http.NewRequest(http.MethodPost, base+"/admin/events/00000000-0000-0000-0000-000000000000/replay", nil)
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusNotFound {
+		t.Fatalf("replay of no event: %v, %v; want 404", res.StatusCode, err)
+	}
+
+	var out bytes.Buffer
+	if err := run(ctx, []string{"leadrelay", "replay", "--failed"}, env(map[string]string{"DATABASE_URL": url}), &out, &out); err != nil {
+		t.Fatalf("leadrelay replay --failed: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "queued 1 failed channel(s) of 1 event(s)") {
+		t.Errorf("replay --failed said %q", out.String())
+	}
+	msgs := slack.WaitFor(t, 2, 10*time.Second)
+	names := string(msgs[0].Body) + string(msgs[1].Body)
+	if !strings.Contains(names, "First Failed") || !strings.Contains(names, "Second Failed") {
+		t.Fatalf("slack messages after replays: %s", names)
+	}
+}
