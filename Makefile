@@ -2,7 +2,7 @@
 SUPABASE_CLI_VERSION := 2.122.1
 SUPABASE_CLI := .cache/supabase-cli/node_modules/.bin/supabase
 
-.PHONY: run test build vet supabase-cli clean
+.PHONY: run test build vet supabase-cli clean bench-intake
 
 ## run: the service on an embedded PostgreSQL, migrated, with demo data, on localhost:8080
 run:
@@ -19,6 +19,11 @@ vet:
 
 build:
 	go build -o bin/leadrelay ./cmd/leadrelay
+
+## bench-intake: load the intake on loopback and compare it with the database's own ceiling
+## (a throwaway PostgreSQL unless DATABASE_URL is set); e.g. BENCH_FLAGS="-duration=30s -concurrency=16"
+bench-intake:
+	go run ./bench/intake $(BENCH_FLAGS)
 
 ## supabase-cli: the pinned Supabase CLI (npm package), for the compatibility test; skipped without npm
 supabase-cli:

@@ -55,7 +55,7 @@ func New(d Deps) http.Handler {
 	d.Logger = slog.New(requestIDLogHandler{d.Logger.Handler()})
 	s := &server{
 		Deps:    d,
-		limiter: newClientLimiter(d.Config.RateLimitPerMinute, d.Config.RateLimitBurst, time.Now),
+		limiter: newClientLimiter(d.Config.RateLimitPerMinute, d.Config.RateLimitBurst, d.Now),
 		origins: make(map[string]bool, len(d.Config.FrontendOrigins)),
 	}
 	for _, o := range d.Config.FrontendOrigins {
