@@ -14,7 +14,7 @@ import (
 	"github.com/truenester/leadrelay/dbtest"
 )
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -46,19 +46,19 @@ func (b *syncBuffer) String() string {
 
 // startServe runs `leadrelay serve` in-process and returns its base URL and
 // a function that stops it and returns run's error.
-func startServe(t *testing.T, databaseURL string) (string, func() error) {
+func startServe(t testing.TB, databaseURL string) (string, func() error) {
 	t.Helper()
 	return startServeEnv(t, map[string]string{"DATABASE_URL": databaseURL})
 }
 
 // startServeEnv is startServe with the environment vars (PORT is added).
-func startServeEnv(t *testing.T, vars map[string]string) (string, func() error) {
+func startServeEnv(t testing.TB, vars map[string]string) (string, func() error) {
 	t.Helper()
 	return startServeOn(t, freePort(t), vars)
 }
 
 // startServeOn is startServeEnv on a given port.
-func startServeOn(t *testing.T, port int, vars map[string]string) (string, func() error) {
+func startServeOn(t testing.TB, port int, vars map[string]string) (string, func() error) {
 	t.Helper()
 	vars["PORT"] = fmt.Sprint(port)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -83,7 +83,7 @@ func startServeOn(t *testing.T, port int, vars map[string]string) (string, func(
 }
 
 // waitFor polls url until it answers want, the program exits, or 20s pass.
-func waitFor(t *testing.T, url string, want int, done chan error, stderr *syncBuffer) {
+func waitFor(t testing.TB, url string, want int, done chan error, stderr *syncBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
