@@ -10,6 +10,7 @@ import (
 func (s *server) routes(r *httprouter.Router) {
 	r.Handler(http.MethodGet, "/healthz", s.handle(s.healthz))
 	r.Handler(http.MethodGet, "/readyz", s.handle(s.readyz))
+	r.Handler(http.MethodGet, "/metrics", s.handle(s.metrics))
 
 	// The website's forms: limited per client address, JSON bodies only.
 	intake := func(form leadForm) http.Handler {
