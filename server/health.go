@@ -23,14 +23,14 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request, _ httprouter.Par
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.ping(ctx); err != nil {
-		return &Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable", Message: "the database does not answer", Err: err}
+		return &Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable", Message: "the database does not answer", RetryAfter: 5 * time.Second, Err: err}
 	}
 	pending, err := migrate.Pending(ctx, s.DB, s.Schema)
 	if err != nil {
-		return &Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable", Message: "cannot read the migration history", Err: err}
+		return &Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable", Message: "cannot read the migration history", RetryAfter: 5 * time.Second, Err: err}
 	}
 	if len(pending) > 0 {
-		return &Error{Status: http.StatusServiceUnavailable, Code: "migrations_pending", Message: "migrations not applied: " + strings.Join(pending, ", ")}
+		return &Error{Status: http.StatusServiceUnavailable, Code: "migrations_pending", Message: "migrations not applied: " + strings.Join(pending, ", "), RetryAfter: 30 * time.Second}
 	}
 	respondJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	return nil
