@@ -1,0 +1,87 @@
+package sla
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Defaults: a tick every second makes each alert leave within about a
+// second of its due time; a 3 s lease, renewed every second, hands the jobs
+// over within about 4 s of a leader's death (at once on a clean shutdown).
+const (
+	DefaultTickInterval     = time.Second
+	DefaultFollowUpInterval = time.Second
+	DefaultLeaderLease      = 3 * time.Second
+	DefaultBatchSize        = 500
+)
+
+// LeaseName is the leader_leases row the SLA jobs run under.
+const LeaseName = "sla"
+
+// Config tunes an Engine; zero fields take the defaults.
+type Config struct {
+	TickInterval     time.Duration // how often the leader looks for due warnings and breaches
+	FollowUpInterval time.Duration // how often the leader looks for due and overdue follow-ups
+	Lease            time.Duration // how long leadership lasts unrenewed; renewed every Lease/3
+	BatchSize        int           // rows per transaction (a tick takes as many as are due)
+	Holder           string        // this replica's name in the lease; default host-pid-random
+}
+
+func (c Config) withDefaults() Config {
+	if c.TickInterval == 0 {
+		c.TickInterval = DefaultTickInterval
+	}
+	if c.FollowUpInterval == 0 {
+		c.FollowUpInterval = DefaultFollowUpInterval
+	}
+	if c.Lease == 0 {
+		c.Lease = DefaultLeaderLease
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.Holder == "" {
+		host, _ := os.Hostname()
+		c.Holder = fmt.Sprintf("%s-%d-%04x", host, os.Getpid(), rand.IntN(1<<16))
+	}
+	return c
+}
+
+// ConfigFromEnv reads the engine's settings; every bad value is named.
+//
+//	SLA_TICK_INTERVAL       warnings and breaches, default 1s
+//	SLA_FOLLOWUP_INTERVAL   due and overdue follow-ups, default 1s
+//	SLA_LEADER_LEASE        leadership without renewal, default 3s (at least 300ms)
+//	SLA_BATCH_SIZE          rows per transaction, default 500
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	var c Config
+	var errs []error
+	duration := func(name string, dst *time.Duration, least time.Duration) {
+		v := getenv(name)
+		if v == "" {
+			return
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < least {
+			errs = append(errs, fmt.Errorf("%s=%q is not a duration of at least %s, such as 1s or 500ms", name, v, least))
+			return
+		}
+		*dst = d
+	}
+	duration("SLA_TICK_INTERVAL", &c.TickInterval, 10*time.Millisecond)
+	duration("SLA_FOLLOWUP_INTERVAL", &c.FollowUpInterval, 10*time.Millisecond)
+	duration("SLA_LEADER_LEASE", &c.Lease, 300*time.Millisecond)
+	if v := getenv("SLA_BATCH_SIZE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			errs = append(errs, fmt.Errorf("SLA_BATCH_SIZE=%q is not a whole number from 1 to 10000", v))
+		} else {
+			c.BatchSize = n
+		}
+	}
+	return c, errors.Join(errs...)
+}

@@ -1,0 +1,461 @@
+package sla_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jonboulle/clockwork"
+
+	"github.com/truenester/leadrelay/dbtest"
+	"github.com/truenester/leadrelay/sla"
+)
+
+func pool(t testing.TB, url string, maxConns int32) *pgxpool.Pool {
+	t.Helper()
+	return poolVia(t, url, maxConns, nil)
+}
+
+// poolVia opens a pool whose connections go through link, when set.
+func poolVia(t testing.TB, url string, maxConns int32, link *proxy) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = maxConns
+	if link != nil {
+		cfg.ConnConfig.Host, cfg.ConnConfig.Port = "127.0.0.1", link.port
+		cfg.ConnConfig.Fallbacks = nil
+	}
+	p, err := pgxpool.NewWithConfig(ctxT(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// duplicates counts (lead, follow-up, type) with more than one SLA or
+// follow-up event, and timeline entries without exactly one event.
+func duplicates(t *testing.T, db *pgxpool.Pool) (events, entries int) {
+	t.Helper()
+	err := db.QueryRow(ctxT(t), `select
+		(select count(*) from (
+			select 1 from lead_events where event_type <> 'lead.created'
+			group by conversation_id, follow_up_task_id, event_type having count(*) > 1) d),
+		(select count(*) from conversation_timeline
+			where event_type in ('sla_warning', 'sla_breached', 'followup_due', 'followup_overdue'))
+		- (select count(*) from lead_events where event_type <> 'lead.created')`).Scan(&events, &entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events, entries
+}
+
+func countEvents(t *testing.T, db *pgxpool.Pool) sla.Result {
+	t.Helper()
+	var r sla.Result
+	err := db.QueryRow(ctxT(t), `select
+		count(*) filter (where event_type = 'sla.warning'),
+		count(*) filter (where event_type = 'sla.breached'),
+		count(*) filter (where event_type = 'followup.due'),
+		count(*) filter (where event_type = 'followup.overdue')
+		from lead_events`).Scan(&r.Warnings, &r.Breaches, &r.FollowUpsDue, &r.FollowUpsOverdue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func sum(rs ...sla.Result) sla.Result {
+	var s sla.Result
+	for _, r := range rs {
+		s.Warnings += r.Warnings
+		s.Breaches += r.Breaches
+		s.FollowUpsDue += r.FollowUpsDue
+		s.FollowUpsOverdue += r.FollowUpsOverdue
+	}
+	return s
+}
+
+// Eight ticks at once, each on its own connections and in small batches,
+// over the same due rows: every alert exists once, and the ticks' own
+// counts add up to exactly that (no tick believes it sent what another did).
+func TestConcurrentTicksNeverSendTwice(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewURL(t)
+	db := pool(t, url, 4)
+	exec(t, db, `insert into conversations (form, email, quality, created_at)
+		select 'contact_form', 'race' || g || '@example.com', 'hot',
+		       case when g % 2 = 0 then $1::timestamptz else $1::timestamptz - interval '10 minutes' end
+		from generate_series(1, 400) g`, t0)
+	exec(t, db, `insert into follow_up_tasks (conversation_id, follow_up_date, sla_deadline)
+		select id,
+		       case when n % 2 = 0 then $1::timestamptz + interval '5 minutes' else $1::timestamptz - interval '1 hour' end,
+		       case when n % 2 = 0 then $1::timestamptz + interval '1 hour' else $1::timestamptz + interval '5 minutes' end
+		from (select id, row_number() over (order by id) as n from conversations limit 60) c`, t0)
+	// At t0+10m: 200 leads past their warning (t0+7m30s), 200 past their
+	// deadline (t0+5m); 30 follow-ups due, 30 overdue.
+	want := sla.Result{Warnings: 200, Breaches: 200, FollowUpsDue: 30, FollowUpsOverdue: 30}
+
+	const ticks = 8
+	results := make([]sla.Result, ticks)
+	errs := make([]error, ticks)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range ticks {
+		clock := clockwork.NewFakeClockAt(t0.Add(10 * time.Minute))
+		engine := sla.New(pool(t, url, 2), sla.Config{Holder: "tick-" + strconv.Itoa(i), BatchSize: 16}, clock, quiet())
+		wg.Go(func() {
+			<-start
+			results[i], errs[i] = engine.Tick(ctxT(t))
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("tick %d: %v", i, err)
+		}
+	}
+	if got := sum(results...); got != want {
+		t.Errorf("the ticks reported %+v together, want %+v (per tick: %+v)", got, want, results)
+	}
+	if got := countEvents(t, db); got != want {
+		t.Errorf("events in the outbox: %+v, want %+v", got, want)
+	}
+	if dup, entries := duplicates(t, db); dup != 0 || entries != 0 {
+		t.Errorf("%d alerts sent more than once; %d timeline entries more than events", dup, entries)
+	}
+	t.Logf("per tick: %+v", results)
+}
+
+// Two replicas' engines and an operator's tick, all running at once: one
+// engine leads, and every alert is still created once.
+func TestTwoEnginesAndAnOperatorTickSendEachAlertOnce(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewURL(t)
+	db := pool(t, url, 4)
+	exec(t, db, `insert into conversations (form, email, quality, created_at)
+		select 'contact_form', 'two' || g || '@example.com', 'hot',
+		       now() - case when g % 2 = 0 then interval '1 hour' else interval '10 minutes' end
+		from generate_series(1, 300) g`)
+	want := sla.Result{Warnings: 150, Breaches: 150}
+
+	cfg := func(holder string) sla.Config {
+		return sla.Config{Holder: holder, TickInterval: 20 * time.Millisecond, FollowUpInterval: 20 * time.Millisecond, Lease: time.Second, BatchSize: 7}
+	}
+	a := sla.New(pool(t, url, 4), cfg("a"), nil, quiet())
+	b := sla.New(pool(t, url, 4), cfg("b"), nil, quiet())
+	operator := sla.New(pool(t, url, 2), sla.Config{Holder: "operator", BatchSize: 5}, nil, quiet())
+	stopA, stopB := runEngine(t, a), runEngine(t, b)
+
+	var opSent sla.Result
+	eventually(t, 30*time.Second, "every alert is created", func() bool {
+		res, err := operator.Tick(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		opSent = sum(opSent, res)
+		return countEvents(t, db) == want
+	})
+	stopA()
+	stopB()
+	if dup, entries := duplicates(t, db); dup != 0 || entries != 0 {
+		t.Errorf("%d alerts sent more than once; %d timeline entries more than events", dup, entries)
+	}
+	sa, sb := a.Status().Sent, b.Status().Sent
+	if got := sum(sa, sb, opSent); got != want {
+		t.Errorf("a sent %+v, b %+v, the operator %+v: together %+v, want %+v", sa, sb, opSent, got, want)
+	}
+	t.Logf("a sent %+v, b %+v, the operator %+v", sa, sb, opSent)
+}
+
+// The leader's connection to the database dies (a crash, a partition): it
+// can neither renew nor release. The other replica takes over once the
+// lease has expired, not before, and sends what came due meanwhile; nothing
+// is sent twice.
+func TestLeaderFailoverWhenTheLeaderDies(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewURL(t)
+	db := pool(t, url, 4)
+	recordLeaseHistory(t, db)
+	link := newProxy(t, url)
+
+	const lease = time.Second
+	cfg := func(holder string) sla.Config {
+		return sla.Config{Holder: holder, TickInterval: 20 * time.Millisecond, FollowUpInterval: 20 * time.Millisecond, Lease: lease}
+	}
+	a := sla.New(poolVia(t, url, 4, link), cfg("a"), nil, quiet())
+	stopA := runEngine(t, a)
+	eventually(t, 10*time.Second, "a leads", func() bool { return a.Status().Leader })
+	b := sla.New(pool(t, url, 4), cfg("b"), nil, quiet())
+	stopB := runEngine(t, b)
+
+	dueLeads(t, db, 40)
+	eventually(t, 10*time.Second, "a sends the first alerts", func() bool { return countEvents(t, db).Breaches == 40 })
+	if sent := b.Status().Sent; sent != (sla.Result{}) {
+		t.Fatalf("b sent %+v while a led", sent)
+	}
+
+	link.cut()
+	cutAt := time.Now()
+	dueLeads(t, db, 40)
+	eventually(t, 10*lease, "b takes over and sends what came due", func() bool {
+		return b.Status().Leader && countEvents(t, db).Breaches == 80
+	})
+	t.Logf("b sent the alerts %s after a's link was cut (lease %s)", time.Since(cutAt).Round(time.Millisecond), lease)
+	eventually(t, 10*lease, "a knows it no longer leads", func() bool { return !a.Status().Leader })
+
+	if dup, entries := duplicates(t, db); dup != 0 || entries != 0 {
+		t.Errorf("%d alerts sent more than once; %d timeline entries more than events", dup, entries)
+	}
+	if got := b.Status().Sent.Breaches; got != 40 {
+		t.Errorf("b sent %d breaches, want the 40 that came due after a died", got)
+	}
+	checkHandovers(t, db, []string{"a", "b"})
+	stopB()
+	stopA()
+}
+
+// A leader that shuts down gives the lease up: the other replica need not
+// wait for it to expire.
+func TestLeaderHandsOverOnShutdown(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewURL(t)
+	db := pool(t, url, 4)
+	recordLeaseHistory(t, db)
+	cfg := func(holder string) sla.Config {
+		// A long lease: only a release can hand over within the test.
+		return sla.Config{Holder: holder, TickInterval: 20 * time.Millisecond, FollowUpInterval: 20 * time.Millisecond, Lease: time.Hour}
+	}
+	a := sla.New(pool(t, url, 4), cfg("a"), nil, quiet())
+	stopA := runEngine(t, a)
+	eventually(t, 10*time.Second, "a leads", func() bool { return a.Status().Leader })
+	b := sla.New(pool(t, url, 4), sla.Config{Holder: "b", TickInterval: 20 * time.Millisecond, Lease: 600 * time.Millisecond}, nil, quiet())
+	stopB := runEngine(t, b)
+
+	stopA()
+	if a.Status().Leader {
+		t.Fatal("a still leads after it stopped")
+	}
+	eventually(t, 10*time.Second, "b leads", func() bool { return b.Status().Leader })
+	dueLeads(t, db, 10)
+	eventually(t, 10*time.Second, "b sends", func() bool { return countEvents(t, db).Breaches == 10 })
+	checkHandovers(t, db, []string{"a", "b"})
+	stopB()
+}
+
+// The engine's jobs run on its injected clock: scheduled by it, and the SQL
+// sees its time, so a warning and a breach carry exactly the times the test
+// set, and nothing runs until the test moves the clock.
+func TestEngineRunsItsJobsOnItsClock(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	exec(t, b.db, "update sla_policies set response_window = interval '1 minute' where quality = 'hot'")
+	lead := b.lead(t, "hot")
+	engine := sla.New(b.db, sla.Config{Holder: "clocked", Lease: time.Minute}, b.clock, quiet())
+	stop := runEngine(t, engine)
+	eventually(t, 10*time.Second, "the engine leads", func() bool { return engine.Status().Leader })
+
+	// Each job, once it has run, waits on the clock for its next run: two
+	// waiters mean both jobs are idle.
+	idle := func() {
+		t.Helper()
+		if err := b.clock.BlockUntilContext(ctxT(t), 2); err != nil {
+			t.Fatalf("waiting for both jobs to be idle: %v", err)
+		}
+	}
+	idle()
+	b.clock.Advance(29 * time.Second)
+	idle()
+	if f := b.flags(t, lead); f.WarningSentAt != nil {
+		t.Fatalf("warned at %v, before the warning time", f.WarningSentAt)
+	}
+	b.clock.Advance(time.Second)
+	idle()
+	if f := b.flags(t, lead); !timeIs(f.WarningSentAt, t0.Add(30*time.Second)) || f.Breached {
+		t.Fatalf("at t0+30s: %+v, want warned now and not breached", f)
+	}
+	b.clock.Advance(30 * time.Second)
+	idle()
+	b.clock.Advance(time.Minute)
+	idle()
+	stop()
+
+	f := b.flags(t, lead)
+	if !timeIs(f.WarningSentAt, t0.Add(30*time.Second)) || !timeIs(f.BreachedAt, t0.Add(time.Minute)) {
+		t.Errorf("warned at %v and breached at %v; want t0+30s and t0+60s", f.WarningSentAt, f.BreachedAt)
+	}
+	if got := b.events(t, lead); !slices.Equal(got, []string{"sla.warning", "sla.breached"}) {
+		t.Errorf("events %v", got)
+	}
+	if got := engine.Status().Sent; got != (sla.Result{Warnings: 1, Breaches: 1}) {
+		t.Errorf("sent %+v", got)
+	}
+}
+
+// runEngine runs e until the returned stop is called (or the test ends),
+// and fails the test if Run fails.
+func runEngine(t *testing.T, e *sla.Engine) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("engine: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Error("engine did not stop")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// dueLeads saves n HOT leads whose deadline passed an hour ago.
+func dueLeads(t *testing.T, db *pgxpool.Pool, n int) {
+	t.Helper()
+	exec(t, db, `insert into conversations (form, email, quality, created_at)
+		select 'contact_form', 'due' || g || '@example.com', 'hot', now() - interval '75 minutes'
+		from generate_series(1, $1) g`, n)
+}
+
+// recordLeaseHistory keeps every version of the lease rows, so a test can
+// check each handover after the fact.
+func recordLeaseHistory(t *testing.T, db *pgxpool.Pool) {
+	t.Helper()
+	exec(t, db, `create table lease_history as select *, clock_timestamp() as written_at from leader_leases with no data;
+		create function record_lease() returns trigger language plpgsql as $$
+		begin
+			insert into public.lease_history select new.*, clock_timestamp();
+			return null;
+		end $$;
+		create trigger record_lease after insert or update on leader_leases for each row execute function record_lease()`)
+}
+
+// checkHandovers checks that the lease went to holders in this order, each
+// taking it only after the previous holder's last expiry.
+func checkHandovers(t *testing.T, db *pgxpool.Pool, holders []string) {
+	t.Helper()
+	type version struct {
+		Holder     string
+		Token      int64
+		AcquiredAt time.Time
+		ExpiresAt  time.Time
+	}
+	rows, _ := db.Query(ctxT(t), "select holder, token, acquired_at, expires_at from lease_history where name = 'sla' order by written_at")
+	versions, err := pgx.CollectRows(rows, pgx.RowToStructByPos[version])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for i, v := range versions {
+		if i == 0 || v.Holder != versions[i-1].Holder {
+			order = append(order, v.Holder)
+		}
+		if i == 0 {
+			continue
+		}
+		prev := versions[i-1]
+		switch {
+		case v.Holder == prev.Holder && v.Token != prev.Token:
+			t.Errorf("%s renewed with token %d, held %d", v.Holder, v.Token, prev.Token)
+		case v.Holder != prev.Holder && v.Token != prev.Token+1:
+			t.Errorf("%s took over with token %d after token %d", v.Holder, v.Token, prev.Token)
+		case v.Holder != prev.Holder && v.AcquiredAt.Before(prev.ExpiresAt):
+			t.Errorf("%s took over at %s, before %s's lease expired at %s", v.Holder, v.AcquiredAt, prev.Holder, prev.ExpiresAt)
+		case v.Holder != prev.Holder:
+			t.Logf("%s took over %s after %s's lease expired", v.Holder, v.AcquiredAt.Sub(prev.ExpiresAt).Round(time.Millisecond), prev.Holder)
+		}
+	}
+	if !slices.Equal(order, holders) {
+		t.Errorf("the lease went to %v, want %v", order, holders)
+	}
+}
+
+// proxy is a TCP link between one replica and the database that the test
+// can cut: every connection through it dies and no new one gets through.
+type proxy struct {
+	port   uint16
+	ln     net.Listener
+	mu     sync.Mutex
+	conns  []net.Conn
+	closed bool
+}
+
+func newProxy(t *testing.T, url string) *proxy {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln}
+	p.port = uint16(ln.Addr().(*net.TCPAddr).Port)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			if !p.track(c, up) {
+				return
+			}
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() { _, _ = io.Copy(c, up); c.Close() }()
+		}
+	}()
+	t.Cleanup(p.cut)
+	return p
+}
+
+func (p *proxy) track(cs ...net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		for _, c := range cs {
+			c.Close()
+		}
+		return false
+	}
+	p.conns = append(p.conns, cs...)
+	return true
+}
+
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.closed = true
+	p.ln.Close()
+	for _, c := range p.conns {
+		c.Close()
+	}
+}

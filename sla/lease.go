@@ -1,0 +1,183 @@
+package sla
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// errNotLeader says this replica does not hold the lease (gocron then skips
+// the run), or lost it before a job's transaction could fence itself.
+var errNotLeader = errors.New("not the SLA leader")
+
+// lease is leadership over the SLA jobs: a row in public.leader_leases that
+// one replica holds until it expires, by the database's clock. It is the
+// gocron Elector: IsLeader answers from memory, and campaign keeps the
+// memory true by taking or renewing the row every ttl/3.
+//
+// Memory alone could be stale (a replica paused longer than its lease still
+// believes), so every job's transaction first calls leader_lease_fence with
+// the token: it fails once the lease has passed on, and while it holds, the
+// row stays share-locked so no successor can take the lease until the job's
+// writes are committed. Two leaders therefore never run a job at once.
+//
+// Leases run on real time, not the engine's injected clock: expiry is a
+// protocol between processes and the database, whatever time the jobs see.
+type lease struct {
+	db     *pgxpool.Pool
+	name   string
+	holder string
+	ttl    time.Duration
+	log    *slog.Logger
+
+	mu         sync.Mutex
+	token      int64
+	validUntil time.Time // by this process's monotonic clock; zero when not held
+}
+
+func newLease(db *pgxpool.Pool, name, holder string, ttl time.Duration, log *slog.Logger) *lease {
+	return &lease{db: db, name: name, holder: holder, ttl: ttl, log: log}
+}
+
+// IsLeader implements gocron.Elector.
+func (l *lease) IsLeader(context.Context) error {
+	if _, ok := l.current(); !ok {
+		return errNotLeader
+	}
+	return nil
+}
+
+// current returns the lease's token while this replica holds it.
+func (l *lease) current() (int64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if time.Now().Before(l.validUntil) {
+		return l.token, true
+	}
+	return 0, false
+}
+
+// campaign renews the lease every ttl/3 while this replica holds it, and
+// otherwise asks for it as often (at least every second, so a released lease
+// is taken up at once), until ctx ends.
+func (l *lease) campaign(ctx context.Context) {
+	t := time.NewTimer(l.retryEvery())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			l.try(ctx)
+			t.Reset(l.retryEvery())
+		}
+	}
+}
+
+func (l *lease) retryEvery() time.Duration {
+	every := l.ttl / 3
+	if _, held := l.current(); !held {
+		every = min(every, time.Second)
+	}
+	return every
+}
+
+// try takes or renews the lease once. A replica that cannot reach the
+// database keeps what it had until its memory of the lease runs out.
+func (l *lease) try(ctx context.Context) {
+	// The lease counts from before the request: the database's expiry is
+	// no earlier than this replica's memory of it.
+	sent := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, l.ttl/3)
+	defer cancel()
+	var (
+		held    bool
+		holder  *string
+		token   int64
+		expires time.Time
+	)
+	err := l.db.QueryRow(ctx, "select held, holder, token, expires_at from public.leader_lease_acquire($1, $2, $3)",
+		l.name, l.holder, l.ttl).Scan(&held, &holder, &token, &expires)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			l.log.Warn("sla: could not take or renew the leader lease", "lease", l.name, "err", err)
+		}
+		return
+	}
+
+	l.mu.Lock()
+	was := time.Now().Before(l.validUntil)
+	prev := l.token
+	if held {
+		l.token, l.validUntil = token, sent.Add(l.ttl)
+	} else {
+		l.validUntil = time.Time{}
+	}
+	l.mu.Unlock()
+
+	switch {
+	case held && (!was || prev != token):
+		l.log.Info("sla: this replica now runs the SLA jobs", "lease", l.name, "holder", l.holder, "token", token)
+	case !held && was:
+		l.log.Warn("sla: lost the leader lease", "lease", l.name, "holder", deref(holder), "token", token)
+	}
+}
+
+// fence checks, first in a job's transaction, that the lease is still ours
+// and locks it until the transaction ends.
+func (l *lease) fence(ctx context.Context, tx pgx.Tx) error {
+	token, ok := l.current()
+	if !ok {
+		return errNotLeader
+	}
+	var still bool
+	if err := tx.QueryRow(ctx, "select public.leader_lease_fence($1, $2, $3)", l.name, l.holder, token).Scan(&still); err != nil {
+		return fmt.Errorf("fence: %w", err)
+	}
+	if !still {
+		l.drop(token)
+		return errNotLeader
+	}
+	return nil
+}
+
+// drop forgets the lease token after the database said it is gone.
+func (l *lease) drop(token int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.token == token {
+		l.validUntil = time.Time{}
+	}
+}
+
+// release gives the lease up so a successor need not wait for it to expire.
+func (l *lease) release(ctx context.Context) {
+	token, ok := l.current()
+	if !ok {
+		return
+	}
+	l.drop(token)
+	ctx, cancel := context.WithTimeout(ctx, l.ttl)
+	defer cancel()
+	var released bool
+	if err := l.db.QueryRow(ctx, "select public.leader_lease_release($1, $2, $3)", l.name, l.holder, token).Scan(&released); err != nil {
+		l.log.Warn("sla: could not release the leader lease; it expires by itself", "lease", l.name, "err", err)
+		return
+	}
+	if released {
+		l.log.Info("sla: released the leader lease", "lease", l.name, "holder", l.holder, "token", token)
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

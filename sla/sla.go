@@ -1,0 +1,245 @@
+// Package sla watches deadlines: it turns a lead's SLA warning and breach,
+// and a follow-up task's due date and deadline, into outbox events (which
+// the dispatcher routes to the channels), timeline entries and flags, each
+// exactly once and within about a second of its time, however many replicas
+// run. The work is in SQL (supabase/functions-sql/70_sla.sql); this package
+// schedules it with gocron on the one replica that holds the leader lease,
+// and reads the SLA figures the admin API shows.
+package sla
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/go-co-op/gocron/v2"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jonboulle/clockwork"
+)
+
+// maxBatches bounds one job run; whatever is left is due at the next run.
+const maxBatches = 100
+
+// Result counts what a pass turned into events.
+type Result struct {
+	Warnings         int `json:"warnings"`
+	Breaches         int `json:"breaches"`
+	FollowUpsDue     int `json:"follow_ups_due"`
+	FollowUpsOverdue int `json:"follow_ups_overdue"`
+}
+
+func (r *Result) add(o Result) {
+	r.Warnings += o.Warnings
+	r.Breaches += o.Breaches
+	r.FollowUpsDue += o.FollowUpsDue
+	r.FollowUpsOverdue += o.FollowUpsOverdue
+}
+
+// Status is what a replica's engine knows of itself, for health and
+// metrics.
+type Status struct {
+	Holder string `json:"holder"`
+	Leader bool   `json:"leader"`
+	Token  int64  `json:"token,omitempty"`
+	Sent   Result `json:"sent"` // events this replica created since it started
+}
+
+// Engine runs the SLA and follow-up jobs on the leader replica.
+type Engine struct {
+	db    *pgxpool.Pool
+	cfg   Config
+	clock clockwork.Clock
+	log   *slog.Logger
+	lease *lease
+
+	mu   sync.Mutex
+	sent Result
+}
+
+// New returns an Engine on db. clock is the time the jobs are scheduled by
+// and the SQL is given (nil: the real clock); the leader lease runs on real
+// time whatever the clock (see lease).
+func New(db *pgxpool.Pool, cfg Config, clock clockwork.Clock, log *slog.Logger) *Engine {
+	cfg = cfg.withDefaults()
+	if clock == nil {
+		clock = clockwork.NewRealClock()
+	}
+	return &Engine{
+		db:    db,
+		cfg:   cfg,
+		clock: clock,
+		log:   log,
+		lease: newLease(db, LeaseName, cfg.Holder, cfg.Lease, log),
+	}
+}
+
+// Run campaigns for the leader lease and, while this replica holds it, runs
+// the SLA tick every TickInterval and the follow-up tick every
+// FollowUpInterval. When ctx ends it lets a running job finish, stops, and
+// gives the lease up so another replica takes over at once.
+func (e *Engine) Run(ctx context.Context) error {
+	ctx, stopCampaign := context.WithCancel(ctx)
+	defer stopCampaign()
+
+	s, err := gocron.NewScheduler(
+		gocron.WithClock(e.clock),
+		gocron.WithDistributedElector(e.lease),
+		gocron.WithLogger(e.log.With("component", "gocron")),
+		gocron.WithStopTimeout(e.cfg.Lease),
+	)
+	if err != nil {
+		return fmt.Errorf("sla: scheduler: %w", err)
+	}
+	jobs := []struct {
+		name  string
+		every time.Duration
+		pass  func(context.Context, time.Time, *lease) (Result, error)
+	}{
+		{"sla-tick", e.cfg.TickInterval, e.slaPass},
+		{"follow-up-tick", e.cfg.FollowUpInterval, e.followUpPass},
+	}
+	for _, j := range jobs {
+		_, err := s.NewJob(
+			gocron.DurationJob(j.every),
+			gocron.NewTask(func(ctx context.Context) { e.runJob(ctx, j.name, j.pass) }),
+			gocron.WithName(j.name),
+			gocron.WithContext(ctx),
+			// The next run is due an interval after this one ends: a slow
+			// run never overlaps the next.
+			gocron.WithIntervalFromCompletion(),
+			gocron.WithStartAt(gocron.WithStartImmediately()),
+		)
+		if err != nil {
+			_ = s.Shutdown()
+			return fmt.Errorf("sla: job %s: %w", j.name, err)
+		}
+	}
+
+	// Ask once before starting, so a lone replica runs its first ticks at once.
+	e.lease.try(ctx)
+	var campaign sync.WaitGroup
+	campaign.Go(func() { e.lease.campaign(ctx) })
+	s.Start()
+	e.log.Info("sla: engine started", "holder", e.cfg.Holder, "tick", e.cfg.TickInterval,
+		"follow_up_tick", e.cfg.FollowUpInterval, "lease", e.cfg.Lease)
+
+	<-ctx.Done()
+	err = s.Shutdown()
+	stopCampaign()
+	campaign.Wait()
+	e.lease.release(context.Background())
+	if err != nil {
+		return fmt.Errorf("sla: stop scheduler: %w", err)
+	}
+	return nil
+}
+
+// runJob runs one scheduled pass as the leader.
+func (e *Engine) runJob(ctx context.Context, name string, pass func(context.Context, time.Time, *lease) (Result, error)) {
+	res, err := pass(ctx, e.clock.Now(), e.lease)
+	e.count(res)
+	switch {
+	case errors.Is(err, errNotLeader):
+		e.log.Info("sla: the leader lease passed on; job skipped", "job", name)
+	case err != nil && ctx.Err() == nil:
+		e.log.Error("sla: job failed; the next run tries again", "job", name, "err", err)
+	}
+	if res != (Result{}) {
+		e.log.Info("sla: events created", "job", name, "warnings", res.Warnings, "breaches", res.Breaches,
+			"follow_ups_due", res.FollowUpsDue, "follow_ups_overdue", res.FollowUpsOverdue)
+	}
+}
+
+// Tick runs one pass of both jobs now, whichever replica leads: for tests
+// and operators. A tick beside the leader's is harmless: each warning,
+// breach and follow-up becomes one event whoever gets to it first.
+func (e *Engine) Tick(ctx context.Context) (Result, error) {
+	now := e.clock.Now()
+	res, err := e.slaPass(ctx, now, nil)
+	if err != nil {
+		e.count(res)
+		return res, err
+	}
+	fu, err := e.followUpPass(ctx, now, nil)
+	res.add(fu)
+	e.count(res)
+	return res, err
+}
+
+// Status reports whether this replica leads and what it has sent.
+func (e *Engine) Status() Status {
+	token, leader := e.lease.current()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return Status{Holder: e.cfg.Holder, Leader: leader, Token: token, Sent: e.sent}
+}
+
+func (e *Engine) count(r Result) {
+	e.mu.Lock()
+	e.sent.add(r)
+	e.mu.Unlock()
+}
+
+// slaPass turns every due warning and breach into events, a batch per
+// transaction; with a lease, each transaction is fenced by it.
+func (e *Engine) slaPass(ctx context.Context, now time.Time, l *lease) (Result, error) {
+	var total Result
+	for range maxBatches {
+		var r Result
+		err := e.batch(ctx, l, func(ctx context.Context, tx pgx.Tx) error {
+			return tx.QueryRow(ctx, "select warnings, breaches from public.sla_tick($1, $2)", now, e.cfg.BatchSize).
+				Scan(&r.Warnings, &r.Breaches)
+		})
+		if err != nil {
+			return total, fmt.Errorf("sla tick: %w", err)
+		}
+		total.add(r)
+		if r.Warnings < e.cfg.BatchSize && r.Breaches < e.cfg.BatchSize {
+			break
+		}
+	}
+	return total, nil
+}
+
+// followUpPass turns every due and overdue follow-up into events.
+func (e *Engine) followUpPass(ctx context.Context, now time.Time, l *lease) (Result, error) {
+	var total Result
+	for range maxBatches {
+		var r Result
+		err := e.batch(ctx, l, func(ctx context.Context, tx pgx.Tx) error {
+			return tx.QueryRow(ctx, "select due, overdue from public.follow_up_tick($1, $2)", now, e.cfg.BatchSize).
+				Scan(&r.FollowUpsDue, &r.FollowUpsOverdue)
+		})
+		if err != nil {
+			return total, fmt.Errorf("follow-up tick: %w", err)
+		}
+		total.add(r)
+		if r.FollowUpsDue < e.cfg.BatchSize && r.FollowUpsOverdue < e.cfg.BatchSize {
+			break
+		}
+	}
+	return total, nil
+}
+
+// batch runs fn in one transaction, behind the lease's fence when l is set.
+// A batch that has begun is finished even when ctx ends (it is short, and
+// bounded by the lease), so a shutdown never waits on a half-done batch.
+func (e *Engine) batch(ctx context.Context, l *lease, fn func(context.Context, pgx.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Lease)
+	defer cancel()
+	return pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {
+		if l != nil {
+			if err := l.fence(ctx, tx); err != nil {
+				return err
+			}
+		}
+		return fn(ctx, tx)
+	})
+}
