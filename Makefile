@@ -2,7 +2,7 @@
 SUPABASE_CLI_VERSION := 2.122.1
 SUPABASE_CLI := .cache/supabase-cli/node_modules/.bin/supabase
 
-.PHONY: run test build vet supabase-cli clean bench-intake bench-delivery
+.PHONY: run test build vet supabase-cli clean bench-intake bench-delivery bench-sla
 
 ## run: the service on an embedded PostgreSQL, migrated, with demo data, on localhost:8080
 run:
@@ -39,3 +39,7 @@ clean:
 ## bench-delivery: time from the intake's 201 to the alert at a Slack peer (50 leads/s and max), and deliveries/s on a backlog
 bench-delivery:
 	go run ./tools/withpostgres -- go test -run '^$$' -bench BenchmarkDelivery -benchtime 1x ./cmd/leadrelay/
+
+## bench-sla: the SLA tick over 1,000,000 conversations, a few hundred due: plans (EXPLAIN ANALYZE, BUFFERS) and timings
+bench-sla:
+	go run ./tools/withpostgres -- go test -v -run '^$$' -bench BenchmarkSLA -benchtime 20x -timeout 30m ./sla/

@@ -9,6 +9,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/truenester/leadrelay/outbox"
+	"github.com/truenester/leadrelay/sla"
 )
 
 // requireAdmin lets through requests that carry ADMIN_API_KEY as a Bearer
@@ -42,5 +43,41 @@ func (s *server) replayEvent(w http.ResponseWriter, r *http.Request, p httproute
 		s.Doorbell()
 	}
 	respondJSON(w, http.StatusAccepted, map[string]any{"id": id, "channels_queued": n})
+	return nil
+}
+
+// slaAlerts lists the leads approaching or past their deadline, unanswered,
+// soonest first: what the admin panel's SLA banner shows.
+func (s *server) slaAlerts(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	alerts, err := sla.Alerts(r.Context(), s.DB, s.Now())
+	if err != nil {
+		return err
+	}
+	if alerts == nil {
+		alerts = []sla.Alert{}
+	}
+	respondJSON(w, http.StatusOK, map[string]any{"alerts": alerts})
+	return nil
+}
+
+// slaSummary reports, per quality and source over ?from=&to= (dates or
+// RFC 3339 times; default the last 30 days), how leads were answered.
+func (s *server) slaSummary(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	q := r.URL.Query()
+	from, to, err := sla.ParsePeriod(q.Get("from"), q.Get("to"), s.Now())
+	if errors.Is(err, sla.ErrPeriod) {
+		return &Error{Status: http.StatusBadRequest, Code: "invalid_period", Message: err.Error()}
+	}
+	if err != nil {
+		return err
+	}
+	rows, err := sla.Summary(r.Context(), s.DB, from, to)
+	if err != nil {
+		return err
+	}
+	if rows == nil {
+		rows = []sla.SummaryRow{}
+	}
+	respondJSON(w, http.StatusOK, map[string]any{"from": from, "to": to, "rows": rows})
 	return nil
 }

@@ -25,4 +25,6 @@ func (s *server) routes(r *httprouter.Router) {
 
 	// The admin API: Bearer ADMIN_API_KEY.
 	r.Handler(http.MethodPost, "/admin/events/:id/replay", s.requireAdmin(s.handle(s.replayEvent)))
+	r.Handler(http.MethodGet, "/admin/sla/alerts", s.requireAdmin(s.handle(s.slaAlerts)))
+	r.Handler(http.MethodGet, "/admin/sla/summary", s.requireAdmin(s.handle(s.slaSummary)))
 }

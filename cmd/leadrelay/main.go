@@ -29,6 +29,7 @@ import (
 	"github.com/truenester/leadrelay/notifiers"
 	"github.com/truenester/leadrelay/outbox"
 	"github.com/truenester/leadrelay/server"
+	"github.com/truenester/leadrelay/sla"
 	"github.com/truenester/leadrelay/supabase"
 )
 
@@ -123,15 +124,17 @@ type settings struct {
 	channelsOff []string // why each channel without settings is off
 	dispatch    dispatch.Config
 	sweep       time.Duration
+	sla         sla.Config
 }
 
 // loadSettings reads every setting and names every bad variable at once.
 func loadSettings(getenv func(string) string) (settings, error) {
 	var st settings
-	var errs [3]error
+	var errs [4]error
 	st.Config, errs[0] = config.Load(getenv)
 	st.senders, st.channelsOff, errs[1] = notifiers.FromEnv(getenv)
 	st.dispatch, st.sweep, errs[2] = dispatch.ConfigFromEnv(getenv)
+	st.sla, errs[3] = sla.ConfigFromEnv(getenv)
 	st.dispatch.FrontendURL = st.FrontendURL()
 	return st, errors.Join(errs[:]...)
 }
@@ -170,8 +173,16 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 			work.Go(func() { d.Listen(workCtx, st.DatabaseURL) })
 		}
 		logger.Info("delivering notifications", "worker", d.Worker(), "sweep", st.sweep.String(), "listen", st.Listen)
+		// The SLA jobs run on one replica at a time (a lease in the
+		// database); every delivering replica campaigns.
+		engine := sla.New(pool, st.sla, nil, logger)
+		work.Go(func() {
+			if err := engine.Run(workCtx); err != nil {
+				logger.Error("SLA engine stopped", "err", err)
+			}
+		})
 	} else {
-		logger.Info("ENABLE_NOTIFICATION_WORKER=false: leads are saved here and delivered by another process")
+		logger.Info("ENABLE_NOTIFICATION_WORKER=false: leads are saved here; another process delivers and watches SLAs")
 	}
 
 	srv := &http.Server{

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/truenester/leadrelay/dbtest"
+	"github.com/truenester/leadrelay/notifiers/notifierstest"
+)
+
+// Through the real program: a lead under a 2-second SLA window gets its
+// warning (halfway) and then its breach alert, each once, on Slack, and the
+// timeline tells the story; the admin API lists it as breached.
+func TestServeWarnsThenBreachesOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.NewURL(t)
+	db, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	if _, err := db.Exec(ctx, "update sla_policies set response_window = interval '2 seconds' where quality = 'cold'"); err != nil {
+		t.Fatal(err)
+	}
+	slack := notifierstest.NewSlack(t)
+	const adminKey = "test-admin-key-0123456789"
+	base, _ := startServeEnv(t, map[string]string{
+		"DATABASE_URL":          url,
+		"SLACK_WEBHOOK_URL":     slack.URL,
+		"ADMIN_API_KEY":         adminKey,
+		"SLA_TICK_INTERVAL":     "100ms",
+		"NOTIFY_SWEEP_INTERVAL": "100ms",
+	})
+	id := postLead(t, base, "Slow Answer")
+
+	msgs := slack.WaitFor(t, 3, 20*time.Second)
+	var headlines []string
+	for _, m := range msgs {
+		var body struct{ Text string }
+		json.Unmarshal(m.Body, &body)
+		headlines = append(headlines, body.Text)
+	}
+	for i, want := range []string{"New COLD lead", "SLA warning", "SLA breached"} {
+		if !strings.Contains(headlines[i], want) {
+			t.Errorf("message %d = %q, want %q", i+1, headlines[i], want)
+		}
+	}
+	poll(t, "the breach to be delivered and logged", func() bool {
+		var n int
+		return db.QueryRow(ctx, "select count(*) from lead_events where conversation_id = $1 and processed", id).Scan(&n) == nil && n == 3
+	})
+	rows, err := db.Query(ctx, "select title from conversation_timeline where conversation_id = $1 order by created_at, title", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	titles, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	story := strings.Join(titles, " | ")
+	for _, want := range []string{"Lead created", "Slack alert sent", "SLA"} {
+		if !strings.Contains(story, want) {
+			t.Errorf("timeline %q lacks %q", story, want)
+		}
+	}
+	var warnings, breaches int
+	if err := db.QueryRow(ctx, `select count(*) filter (where event_type = 'sla.warning'), count(*) filter (where event_type = 'sla.breached')
+		from lead_events where conversation_id = $1`, id).Scan(&warnings, &breaches); err != nil {
+		t.Fatal(err)
+	}
+	if warnings != 1 || breaches != 1 {
+		t.Fatalf("%d warnings and %d breaches, want one each", warnings, breaches)
+	}
+
+	get := func(path string) (int, []byte) {
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+adminKey)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var body json.RawMessage
+		json.NewDecoder(res.Body).Decode(&body)
+		return res.StatusCode, body
+	}
+	status, body := get("/admin/sla/alerts")
+	var alerts struct {
+		Alerts []struct {
+			ConversationID string `json:"conversation_id"`
+			Breached       bool   `json:"breached"`
+		}
+	}
+	json.Unmarshal(body, &alerts)
+	if status != http.StatusOK || len(alerts.Alerts) != 1 || alerts.Alerts[0].ConversationID != id || !alerts.Alerts[0].Breached {
+		t.Errorf("/admin/sla/alerts: %d %s", status, body)
+	}
+	if status, body := get("/admin/sla/summary"); status != http.StatusOK || !strings.Contains(string(body), `"cold"`) {
+		t.Errorf("/admin/sla/summary: %d %s", status, body)
+	}
+	if status, body := get("/admin/sla/summary?from=yesterday"); status != http.StatusBadRequest || !strings.Contains(string(body), "invalid_period") {
+		t.Errorf("/admin/sla/summary?from=yesterday: %d %s, want 400 invalid_period", status, body)
+	}
+}
