@@ -156,13 +156,7 @@ func ensureTemplate(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	conn, err := pgx.Connect(ctx, buildURL)
-	if err != nil {
-		return "", fmt.Errorf("connect to %s: %w", building, err)
-	}
-	_, err = migrate.Run(ctx, conn, supabase.FS)
-	conn.Close(ctx)
-	if err != nil {
+	if _, err := migrate.RunURL(ctx, buildURL, supabase.FS); err != nil {
 		return "", fmt.Errorf("migrate %s: %w", building, err)
 	}
 	for _, stmt := range []string{

@@ -125,6 +125,16 @@ func Run(ctx context.Context, conn *pgx.Conn, fsys fs.FS) (Report, error) {
 	return rep, nil
 }
 
+// RunURL migrates the database at url over a connection of its own.
+func RunURL(ctx context.Context, url string, fsys fs.FS) (Report, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return Report{}, fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	return Run(ctx, conn, fsys)
+}
+
 // Pending lists the migrations in fsys that the database has not recorded.
 func Pending(ctx context.Context, q querier, fsys fs.FS) ([]string, error) {
 	migrations, err := Migrations(fsys)

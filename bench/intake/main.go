@@ -37,7 +37,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -460,12 +459,7 @@ func newPool(ctx context.Context, dbURL string, poolSize int) (*pgxpool.Pool, er
 }
 
 func migrateDatabase(ctx context.Context, dbURL string) error {
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		return fmt.Errorf("connect to the database: %w", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := migrate.Run(ctx, conn, supabase.FS); err != nil {
+	if _, err := migrate.RunURL(ctx, dbURL, supabase.FS); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil

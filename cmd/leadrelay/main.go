@@ -101,12 +101,7 @@ func newLogger(w io.Writer, level slog.Level, text bool) *slog.Logger {
 func migrateDB(ctx context.Context, url string, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return fmt.Errorf("migrate: connect: %w", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	rep, err := migrate.Run(ctx, conn, supabase.FS)
+	rep, err := migrate.RunURL(ctx, url, supabase.FS)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
