@@ -332,3 +332,38 @@ func TestAdminReplaysFailedChannels(t *testing.T) {
 		t.Fatalf("slack messages after replays: %s", names)
 	}
 }
+
+// With no doorbell at all (no LISTEN, no webhook), the sweep still delivers.
+// And a process with ENABLE_NOTIFICATION_WORKER=false only saves leads: the
+// other process delivers them.
+func TestTheSweepDeliversWhenNoDoorbellRingsAndIntakeOnlyProcessesDoNotDeliver(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.NewURL(t)
+	intakeSlack, workerSlack := notifierstest.NewSlack(t), notifierstest.NewSlack(t)
+	intake, _ := startServeEnv(t, map[string]string{
+		"DATABASE_URL":               url,
+		"SLACK_WEBHOOK_URL":          intakeSlack.URL,
+		"ENABLE_NOTIFICATION_WORKER": "false",
+	})
+	startServeEnv(t, map[string]string{
+		"DATABASE_URL":          url,
+		"SLACK_WEBHOOK_URL":     workerSlack.URL,
+		"ENABLE_LISTEN":         "false",
+		"NOTIFY_SWEEP_INTERVAL": "300ms",
+	})
+	id := postLead(t, intake, "Swept Lead")
+	workerSlack.WaitFor(t, 1, 10*time.Second)
+	db, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	poll(t, "the event to be processed", func() bool {
+		var processed bool
+		return db.QueryRow(ctx, "select processed from lead_events where conversation_id = $1", id).Scan(&processed) == nil && processed
+	})
+	if n := intakeSlack.Requests(); n != 0 {
+		t.Fatalf("the intake-only process sent %d Slack requests", n)
+	}
+}
