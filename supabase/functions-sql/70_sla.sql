@@ -81,10 +81,12 @@ begin
   )
   select count(*)::integer into n_breaches from entry;
 
-  -- The predicate of conversations_sla_warning_due_idx, then the due bound. The deadline
-  -- is checked only on the rows found: as a search condition it would tempt the planner to
-  -- walk the breach index over every unanswered lead not yet due. (A lead past its deadline
-  -- here is one the breach step above left for its next batch.)
+  -- The predicate of conversations_sla_warning_due_idx, then the due bound. A lead past its
+  -- deadline (one the breach step left for its next batch, or that a concurrent tick holds)
+  -- is no warning: it must not take a place in the batch, or a tick could stop short of the
+  -- real warnings behind it. The deadline is compared through an expression no index has,
+  -- so the planner still walks the warning index (on the bare column it would walk the
+  -- breach index over every unanswered lead not yet due).
   with due as (
     select c.id
       from public.conversations c
@@ -93,6 +95,7 @@ begin
        and not c.sla_breached
        and c.status not in ('closed', 'spam')
        and c.sla_warning_at <= p_now
+       and c.sla_response_deadline + interval '0' > p_now
      order by c.sla_warning_at
      limit p_limit
        for update skip locked
