@@ -34,6 +34,7 @@ func ctxT(t *testing.T) context.Context {
 }
 
 type bundle struct {
+	url      string
 	db       *pgxpool.Pool
 	slack    *notifierstest.Slack
 	telegram *notifierstest.Telegram
@@ -43,7 +44,8 @@ type bundle struct {
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	b := &bundle{db: dbtest.New(t), slack: notifierstest.NewSlack(t), telegram: notifierstest.NewTelegram(t), clock: &clock{}}
+	b := &bundle{url: dbtest.NewURL(t), slack: notifierstest.NewSlack(t), telegram: notifierstest.NewTelegram(t), clock: &clock{}}
+	b.db = b.pool(t)
 	slack, err := notifiers.NewSlack(notifiers.SlackConfig{WebhookURL: b.slack.URL})
 	if err != nil {
 		t.Fatal(err)
@@ -56,8 +58,24 @@ func setup(t *testing.T) *bundle {
 	return b
 }
 
+// pool opens a pool of its own on the test's database, as a replica would.
+func (b *bundle) pool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	p, err := pgxpool.New(ctxT(t), b.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
 func (b *bundle) dispatcher(name string) *dispatch.Dispatcher {
-	return dispatch.New(outbox.New(b.db), b.senders, nil, dispatch.Config{
+	return b.dispatcherOn(b.db, name)
+}
+
+// dispatcherOn is a dispatcher on db: a replica of its own when db is.
+func (b *bundle) dispatcherOn(db *pgxpool.Pool, name string) *dispatch.Dispatcher {
+	return dispatch.New(outbox.New(db), b.senders, nil, dispatch.Config{
 		Worker:      name,
 		Lease:       time.Minute,
 		SendTimeout: 5 * time.Second,
@@ -333,7 +351,7 @@ func TestThreeReplicasDeliverEachOfAThousandAlertsOnce(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for i := range 3 {
-		d := b.dispatcher(fmt.Sprintf("replica-%d", i))
+		d := b.dispatcherOn(b.pool(t), fmt.Sprintf("replica-%d", i))
 		wg.Go(func() { d.Run(ctx) })
 	}
 	slack := b.slack.WaitFor(t, leads, time.Minute)
