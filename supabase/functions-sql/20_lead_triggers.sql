@@ -189,6 +189,14 @@ begin
     if old.first_response_at is null and new.first_response_at is not null then
       perform public.record_first_response(new, actor, user_id, 'status');
     end if;
+    -- A closed or spam lead leaves the clock, its follow-ups too: they are cancelled (and
+    -- stay cancelled if the lead is reopened; the admin schedules anew).
+    if new.status in ('closed', 'spam') then
+      update public.follow_up_tasks f
+         set status = 'cancelled'
+       where f.conversation_id = new.id
+         and f.status = 'scheduled';
+    end if;
   end if;
 
   if new.quality is distinct from old.quality then

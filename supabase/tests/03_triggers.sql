@@ -5,7 +5,7 @@ begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
 
-select plan(38);
+select plan(40);
 
 -- A HOT lead (phone + property + short timeline), a WARM one (phone + budget) and a COLD one.
 insert into conversations (id, form, email, phone, property_id, timeline, created_at, updated_at) values
@@ -258,6 +258,22 @@ update follow_up_tasks set status = 'scheduled' where id = '30000000-0000-0000-0
 select is(
   (select completed_at from follow_up_tasks where id = '30000000-0000-0000-0000-000000000001'),
   null, 'rescheduling a follow-up clears completed_at'
+);
+
+-- Closing a lead (or marking it spam) cancels its scheduled follow-ups; done ones stay done.
+insert into follow_up_tasks (id, conversation_id, follow_up_date, status) values
+  ('30000000-0000-0000-0000-000000000002', '20000000-0000-0000-0000-000000000001', '2026-01-03 09:00:00+00', 'scheduled'),
+  ('30000000-0000-0000-0000-000000000003', '20000000-0000-0000-0000-000000000001', '2026-01-03 09:00:00+00', 'completed');
+update conversations set status = 'closed' where id = '20000000-0000-0000-0000-000000000001';
+select results_eq(
+  $$select id::text, status::text from follow_up_tasks where id in ('30000000-0000-0000-0000-000000000002', '30000000-0000-0000-0000-000000000003') order by id$$,
+  $$values ('30000000-0000-0000-0000-000000000002', 'cancelled'), ('30000000-0000-0000-0000-000000000003', 'completed')$$,
+  'closing a lead cancels its scheduled follow-ups and leaves completed ones alone'
+);
+update conversations set status = 'new' where id = '20000000-0000-0000-0000-000000000001';
+select is(
+  (select status::text from follow_up_tasks where id = '30000000-0000-0000-0000-000000000002'),
+  'cancelled', 'reopening the lead does not bring a cancelled follow-up back'
 );
 
 -- A lead without an SLA policy for its quality is refused rather than saved without a deadline.
