@@ -62,8 +62,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, time.Duration, error) {
 	duration("NOTIFY_SEND_TIMEOUT", &c.SendTimeout)
 	count("NOTIFY_BATCH_SIZE", &c.BatchSize)
 	count("NOTIFY_WORKERS", &c.Workers)
-	if c.Lease != 0 && c.SendTimeout != 0 && c.Lease <= c.SendTimeout {
-		errs = append(errs, fmt.Errorf("NOTIFY_LEASE (%s) must be longer than NOTIFY_SEND_TIMEOUT (%s), or a slow send loses its lease", c.Lease, c.SendTimeout))
+	if eff := c.withDefaults(); eff.Lease <= eff.SendTimeout {
+		errs = append(errs, fmt.Errorf("NOTIFY_LEASE (%s) must be longer than NOTIFY_SEND_TIMEOUT (%s), or a slow send loses its lease", eff.Lease, eff.SendTimeout))
 	}
 	return c, sweep, errors.Join(errs...)
 }
