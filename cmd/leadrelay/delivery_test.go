@@ -367,3 +367,32 @@ func TestTheSweepDeliversWhenNoDoorbellRingsAndIntakeOnlyProcessesDoNotDeliver(t
 		t.Fatalf("the intake-only process sent %d Slack requests", n)
 	}
 }
+
+// LISTEN alone rings: with the sweep an hour apart and no webhook, a lead
+// posted once the service listens has its alert at once.
+func TestListenRingsTheDispatcher(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.NewURL(t)
+	slack := notifierstest.NewSlack(t)
+	base, _ := startServeEnv(t, map[string]string{
+		"DATABASE_URL":          url,
+		"SLACK_WEBHOOK_URL":     slack.URL,
+		"NOTIFY_SWEEP_INTERVAL": "1h",
+	})
+	// A first lead takes whatever wake-up start-up left pending.
+	postLead(t, base, "Listen One")
+	slack.WaitFor(t, 1, 10*time.Second)
+	db, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	poll(t, "the service to LISTEN", func() bool {
+		var listening bool
+		err := db.QueryRow(ctx, "select exists (select from pg_stat_activity where datname = current_database() and query = 'listen lead_events')").Scan(&listening)
+		return err == nil && listening
+	})
+	postLead(t, base, "Listen Two")
+	slack.WaitFor(t, 2, 5*time.Second)
+}
