@@ -8,10 +8,14 @@ SUPABASE_CLI := .cache/supabase-cli/node_modules/.bin/supabase
 run:
 	go run ./cmd/leadrelay dev
 
-## test: every test (Go, pgTAP, Supabase CLI compatibility); starts a throwaway PostgreSQL when none answers
+## test: every test (Go, pgTAP, Supabase CLI compatibility); starts a throwaway PostgreSQL when none answers.
+## The packages that query from Go run a second time in pgx's exec mode, the one Supabase's
+## transaction pooler needs.
 test: vet supabase-cli
 	SUPABASE_CLI=$(if $(wildcard $(SUPABASE_CLI)),$(abspath $(SUPABASE_CLI))) \
-		go run ./tools/withpostgres -- go test -count=1 ./...
+		go run ./tools/withpostgres -- sh -c '\
+		go test -count=1 ./... && \
+		TEST_QUERY_EXEC_MODE=exec go test -count=1 ./server/ ./dispatch/ ./sla/ ./cmd/... ./bench/...'
 
 vet:
 	go vet ./...

@@ -200,16 +200,28 @@ func withDatabase(t testing.TB, rawURL, name string) string {
 }
 
 // withDatabaseURL returns the connection string rawURL pointed at database
-// name; both URL and keyword=value forms are accepted.
+// name; both URL and keyword=value forms are accepted. TEST_QUERY_EXEC_MODE
+// (e.g. exec, as behind Supabase's transaction pooler) sets pgx's
+// default_query_exec_mode on it, so a suite can prove its queries in that mode.
 func withDatabaseURL(rawURL, name string) (string, error) {
+	mode := os.Getenv("TEST_QUERY_EXEC_MODE")
 	if !strings.HasPrefix(rawURL, "postgres://") && !strings.HasPrefix(rawURL, "postgresql://") {
-		return rawURL + " dbname=" + name, nil
+		dsn := rawURL + " dbname=" + name
+		if mode != "" {
+			dsn += " default_query_exec_mode=" + mode
+		}
+		return dsn, nil
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return "", fmt.Errorf("parse TEST_DATABASE_URL: %w", err)
 	}
 	u.Path = "/" + name
+	if mode != "" {
+		q := u.Query()
+		q.Set("default_query_exec_mode", mode)
+		u.RawQuery = q.Encode()
+	}
 	return u.String(), nil
 }
 

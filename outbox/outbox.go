@@ -80,7 +80,7 @@ func New(db *pgxpool.Pool) *Store { return &Store{db: db} }
 // Claim leases up to limit due events to worker until now+lease.
 func (s *Store) Claim(ctx context.Context, worker string, lease time.Duration, limit int, now time.Time) ([]Event, error) {
 	rows, _ := s.db.Query(ctx, `select id, event_type, conversation_id, follow_up_task_id, payload, retry_count, created_at
-		from public.claim_lead_events($1, $2, $3, $4)`, worker, lease, limit, now)
+		from public.claim_lead_events($1::text, $2::interval, $3::integer, $4::timestamptz)`, worker, lease, limit, now)
 	events, err := pgx.CollectRows(rows, pgx.RowToStructByName[Event])
 	if err != nil {
 		return nil, fmt.Errorf("claim events: %w", err)
@@ -92,7 +92,7 @@ func (s *Store) Claim(ctx context.Context, worker string, lease time.Duration, l
 // each event, and returns the pending deliveries of those events that are due.
 func (s *Store) StartDeliveries(ctx context.Context, eventIDs, channels []string, now time.Time) ([]Delivery, error) {
 	rows, _ := s.db.Query(ctx, `select log_id, lead_event_id, channel, attempts
-		from public.start_deliveries($1, $2::public.notification_channel[], $3)`, eventIDs, channels, now)
+		from public.start_deliveries($1::uuid[], $2::public.notification_channel[], $3::timestamptz)`, eventIDs, channels, now)
 	deliveries, err := pgx.CollectRows(rows, pgx.RowToStructByName[Delivery])
 	if err != nil {
 		return nil, fmt.Errorf("start deliveries: %w", err)
@@ -113,7 +113,7 @@ func (s *Store) Leads(ctx context.Context, events []Event) (map[string]Lead, err
 		from public.lead_events e
 		join public.conversations c on c.id = e.conversation_id
 		left join public.follow_up_tasks f on f.id = e.follow_up_task_id
-		where e.id = any ($1)`, ids)
+		where e.id = any ($1::uuid[])`, ids)
 	type row struct {
 		EventID string `db:"event_id"`
 		Lead
@@ -141,7 +141,7 @@ func (s *Store) Finish(ctx context.Context, worker string, eventIDs []string, ou
 		return 0, fmt.Errorf("finish deliveries: encode outcomes: %w", err)
 	}
 	var processed int
-	if err := s.db.QueryRow(ctx, "select public.finish_deliveries($1, $2, $3, $4)", worker, eventIDs, body, now).Scan(&processed); err != nil {
+	if err := s.db.QueryRow(ctx, "select public.finish_deliveries($1::text, $2::uuid[], $3::jsonb, $4::timestamptz)", worker, eventIDs, string(body), now).Scan(&processed); err != nil {
 		return 0, fmt.Errorf("finish deliveries: %w", err)
 	}
 	return processed, nil
@@ -153,7 +153,7 @@ var ErrNotFound = errors.New("no such lead event")
 // Replay queues an event's failed channels again; it returns how many.
 func (s *Store) Replay(ctx context.Context, eventID string, now time.Time) (int, error) {
 	var n int
-	err := s.db.QueryRow(ctx, "select public.replay_lead_event($1, $2)", eventID, now).Scan(&n)
+	err := s.db.QueryRow(ctx, "select public.replay_lead_event($1::uuid, $2::timestamptz)", eventID, now).Scan(&n)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && (pgErr.Code == "P0002" || pgErr.Code == "22P02") { // no such event; not a uuid
 		return 0, fmt.Errorf("replay event %s: %w", eventID, ErrNotFound)
@@ -168,7 +168,7 @@ func (s *Store) Replay(ctx context.Context, eventID string, now time.Time) (int,
 // events and channels.
 func (s *Store) ReplayFailed(ctx context.Context, now time.Time) (events, channels int, err error) {
 	err = s.db.QueryRow(ctx, `select count(*), coalesce(sum(n), 0) from (
-			select public.replay_lead_event(id, $1) as n
+			select public.replay_lead_event(id, $1::timestamptz) as n
 			from (select distinct lead_event_id as id from public.notification_logs where status = 'failed') f
 		) r`, now).Scan(&events, &channels)
 	if err != nil {

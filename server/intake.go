@@ -116,7 +116,7 @@ func (s *server) submitLead(ctx context.Context, payload []byte) (submitResult, 
 	ctx, cancel := context.WithTimeout(ctx, s.DBTimeout)
 	defer cancel()
 	var raw []byte
-	if err := s.DB.QueryRow(ctx, "select public.submit_lead($1)", payload).Scan(&raw); err != nil {
+	if err := s.DB.QueryRow(ctx, "select public.submit_lead($1::jsonb)", string(payload)).Scan(&raw); err != nil {
 		return submitResult{}, s.submitError(ctx, err)
 	}
 	var res submitResult

@@ -42,7 +42,7 @@ type Alert struct {
 // Alerts lists the leads the SLA banner shows at now, soonest deadline
 // first (so the longest-breached first), at most MaxAlerts.
 func Alerts(ctx context.Context, db Querier, now time.Time) ([]Alert, error) {
-	rows, _ := db.Query(ctx, "select * from public.sla_alerts($1, $2)", now, MaxAlerts)
+	rows, _ := db.Query(ctx, "select * from public.sla_alerts($1::timestamptz, $2::integer)", now, MaxAlerts)
 	alerts, err := pgx.CollectRows(rows, pgx.RowToStructByName[Alert])
 	if err != nil {
 		return nil, fmt.Errorf("sla alerts: %w", err)
@@ -77,7 +77,7 @@ func Summary(ctx context.Context, db Querier, from, to time.Time) ([]SummaryRow,
 	if err := checkPeriod(from, to); err != nil {
 		return nil, err
 	}
-	rows, _ := db.Query(ctx, "select * from public.sla_summary($1, $2)", from, to)
+	rows, _ := db.Query(ctx, "select * from public.sla_summary($1::timestamptz, $2::timestamptz)", from, to)
 	summary, err := pgx.CollectRows(rows, pgx.RowToStructByName[SummaryRow])
 	if err != nil {
 		return nil, fmt.Errorf("sla summary: %w", err)

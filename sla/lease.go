@@ -102,7 +102,7 @@ func (l *lease) try(ctx context.Context) {
 		token   int64
 		expires time.Time
 	)
-	err := l.db.QueryRow(ctx, "select held, holder, token, expires_at from public.leader_lease_acquire($1, $2, $3)",
+	err := l.db.QueryRow(ctx, "select held, holder, token, expires_at from public.leader_lease_acquire($1::text, $2::text, $3::interval)",
 		l.name, l.holder, l.ttl).Scan(&held, &holder, &token, &expires)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -137,7 +137,7 @@ func (l *lease) fence(ctx context.Context, tx pgx.Tx) error {
 		return errNotLeader
 	}
 	var still bool
-	if err := tx.QueryRow(ctx, "select public.leader_lease_fence($1, $2, $3)", l.name, l.holder, token).Scan(&still); err != nil {
+	if err := tx.QueryRow(ctx, "select public.leader_lease_fence($1::text, $2::text, $3::bigint)", l.name, l.holder, token).Scan(&still); err != nil {
 		return fmt.Errorf("fence: %w", err)
 	}
 	if !still {
@@ -166,7 +166,7 @@ func (l *lease) release(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, l.ttl)
 	defer cancel()
 	var released bool
-	if err := l.db.QueryRow(ctx, "select public.leader_lease_release($1, $2, $3)", l.name, l.holder, token).Scan(&released); err != nil {
+	if err := l.db.QueryRow(ctx, "select public.leader_lease_release($1::text, $2::text, $3::bigint)", l.name, l.holder, token).Scan(&released); err != nil {
 		l.log.Warn("sla: could not release the leader lease; it expires by itself", "lease", l.name, "err", err)
 		return
 	}

@@ -191,7 +191,7 @@ func (e *Engine) slaPass(ctx context.Context, now time.Time, l *lease) (Result, 
 	for range maxBatches {
 		var r Result
 		err := e.batch(ctx, l, func(ctx context.Context, tx pgx.Tx) error {
-			return tx.QueryRow(ctx, "select warnings, breaches from public.sla_tick($1, $2)", now, e.cfg.BatchSize).
+			return tx.QueryRow(ctx, "select warnings, breaches from public.sla_tick($1::timestamptz, $2::integer)", now, e.cfg.BatchSize).
 				Scan(&r.Warnings, &r.Breaches)
 		})
 		if err != nil {
@@ -211,7 +211,7 @@ func (e *Engine) followUpPass(ctx context.Context, now time.Time, l *lease) (Res
 	for range maxBatches {
 		var r Result
 		err := e.batch(ctx, l, func(ctx context.Context, tx pgx.Tx) error {
-			return tx.QueryRow(ctx, "select due, overdue from public.follow_up_tick($1, $2)", now, e.cfg.BatchSize).
+			return tx.QueryRow(ctx, "select due, overdue from public.follow_up_tick($1::timestamptz, $2::integer)", now, e.cfg.BatchSize).
 				Scan(&r.FollowUpsDue, &r.FollowUpsOverdue)
 		})
 		if err != nil {

@@ -148,7 +148,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	direct := func(ctx context.Context) (int, error) {
 		payload := leadBody(runID, leads.Add(1), true)
 		var raw []byte
-		err := pool.QueryRow(ctx, "select public.submit_lead($1)", payload).Scan(&raw)
+		err := pool.QueryRow(ctx, "select public.submit_lead($1::jsonb)", string(payload)).Scan(&raw)
 		return 0, err
 	}
 	intake := func(ctx context.Context) (int, error) {
