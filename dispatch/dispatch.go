@@ -131,10 +131,14 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	wg.Wait()
 }
 
-// drain claims and delivers batches until a batch comes back short.
+// drain claims and delivers batches until a batch comes back short. A
+// round goes on when ctx ends (its deliveries are recorded), but never past
+// its lease: by then another replica may have its events.
 func (d *Dispatcher) drain(ctx context.Context) {
 	for ctx.Err() == nil {
-		n, err := d.RunOnce(context.WithoutCancel(ctx))
+		round, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Lease)
+		n, err := d.RunOnce(round)
+		cancel()
 		if err != nil {
 			d.log.ErrorContext(ctx, "dispatch round failed; the next doorbell or sweep tries again", "err", err)
 			return
