@@ -264,30 +264,32 @@ func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 // dev is `make run`: an embedded Postgres (unless DATABASE_URL is set),
 // migrated and seeded with demo data, and the service on it.
 func dev(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
-	url := getenv("DATABASE_URL")
-	if url == "" {
+	embedded := getenv("DATABASE_URL") == ""
+	// Settings first, so a bad value stops us before a database starts; the
+	// embedded server's URL is known only once it runs.
+	st, err := loadSettings(func(k string) string {
+		if k == "DATABASE_URL" && embedded {
+			return "postgres://embedded"
+		}
+		return getenv(k)
+	})
+	if err != nil {
+		return err
+	}
+	if embedded {
 		fmt.Fprintln(stdout, "starting an embedded PostgreSQL from this machine's binaries...")
 		pg, err := devpostgres.Start(ctx, devpostgres.Options{})
 		if err != nil {
 			return fmt.Errorf("embedded postgres: %w", err)
 		}
 		defer pg.Stop()
-		url = pg.URL
-		fmt.Fprintf(stdout, "embedded PostgreSQL: psql '%s'\n", url)
+		st.DatabaseURL = pg.URL
+		fmt.Fprintf(stdout, "embedded PostgreSQL: psql '%s'\n", pg.URL)
 	}
-	if err := migrateDB(ctx, url, stdout); err != nil {
+	if err := migrateDB(ctx, st.DatabaseURL, stdout); err != nil {
 		return err
 	}
-	if err := seed(ctx, url, stdout); err != nil {
-		return err
-	}
-	st, err := loadSettings(func(k string) string {
-		if k == "DATABASE_URL" {
-			return url
-		}
-		return getenv(k)
-	})
-	if err != nil {
+	if err := seed(ctx, st.DatabaseURL, stdout); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "serving on http://localhost:%d (Ctrl-C stops)\n", st.Port)

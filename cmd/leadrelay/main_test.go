@@ -161,3 +161,16 @@ func TestUnknownCommand(t *testing.T) {
 		t.Fatalf("err = %v, stderr = %q", err, stderr.String())
 	}
 }
+
+// `leadrelay dev` (make run) checks its settings before it starts a database.
+func TestDevRefusesBadSettingsBeforeStarting(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"leadrelay", "dev"}, env(map[string]string{"NOTIFY_RETRY_DELAYS": "soon"}), &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "NOTIFY_RETRY_DELAYS") {
+		t.Fatalf("err = %v, want one naming NOTIFY_RETRY_DELAYS", err)
+	}
+	if strings.Contains(out.String(), "starting an embedded PostgreSQL") {
+		t.Errorf("a database was started before the settings were checked:\n%s", out.String())
+	}
+}
