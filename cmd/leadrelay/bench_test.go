@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/truenester/leadrelay/dbtest"
 	"github.com/truenester/leadrelay/notifiers/notifierstest"
 )
@@ -129,11 +127,7 @@ func latencyRun(b *testing.B, name string, rate, concurrency int, duration time.
 func backlogRun(b *testing.B, leads int) {
 	ctx := context.Background()
 	url := dbtest.NewURL(b)
-	db, err := pgx.Connect(ctx, url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close(ctx)
+	db := connect(b, url)
 	if _, err := db.Exec(ctx, `insert into conversations (form, name, email)
 		select 'contact_form', 'Backlog ' || g, 'backlog' || g || '@example.com' from generate_series(1, $1) g`, leads); err != nil {
 		b.Fatal(err)

@@ -101,11 +101,7 @@ func TestPgNetWebhookRingsTheDispatcher(t *testing.T) {
 	ctx := context.Background()
 	url := dbtest.NewURL(t)
 	slack := notifierstest.NewSlack(t)
-	db, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(ctx)
+	db := connect(t, url)
 	standin, err := os.ReadFile("testdata/pg_net_standin.sql")
 	if err != nil {
 		t.Fatal(err)
@@ -187,11 +183,7 @@ func TestAReplicaKilledMidDeliveryLosesNothing(t *testing.T) {
 	ctx := context.Background()
 	url := dbtest.NewURL(t)
 	slack := notifierstest.NewSlack(t)
-	db, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(ctx)
+	db := connect(t, url)
 	const leads = 20
 	if _, err := db.Exec(ctx, `insert into conversations (form, name, email)
 		select 'contact_form', 'Lead ' || g, 'lead' || g || '@example.com' from generate_series(1, $1) g`, leads); err != nil {
@@ -252,11 +244,7 @@ func TestAdminReplaysFailedChannels(t *testing.T) {
 	ctx := context.Background()
 	url := dbtest.NewURL(t)
 	slack := notifierstest.NewSlack(t)
-	db, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(ctx)
+	db := connect(t, url)
 	const adminKey = "test-admin-key-0123456789"
 	slack.Down(notifierstest.Answer{Status: http.StatusGone, Body: "channel_is_archived"})
 	base, _ := startServeEnv(t, map[string]string{
@@ -354,11 +342,7 @@ func TestTheSweepDeliversWhenNoDoorbellRingsAndIntakeOnlyProcessesDoNotDeliver(t
 	})
 	id := postLead(t, intake, "Swept Lead")
 	workerSlack.WaitFor(t, 1, 10*time.Second)
-	db, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(ctx)
+	db := connect(t, url)
 	poll(t, "the event to be processed", func() bool {
 		var processed bool
 		return db.QueryRow(ctx, "select processed from lead_events where conversation_id = $1", id).Scan(&processed) == nil && processed
@@ -383,11 +367,7 @@ func TestListenRingsTheDispatcher(t *testing.T) {
 	// A first lead takes whatever wake-up start-up left pending.
 	postLead(t, base, "Listen One")
 	slack.WaitFor(t, 1, 10*time.Second)
-	db, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(ctx)
+	db := connect(t, url)
 	poll(t, "the service to LISTEN", func() bool {
 		var listening bool
 		err := db.QueryRow(ctx, "select exists (select from pg_stat_activity where datname = current_database() and query = 'listen lead_events')").Scan(&listening)

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/truenester/leadrelay/dbtest"
 )
 
@@ -24,18 +22,10 @@ func TestShutdownFinishesAnIntakeInFlight(t *testing.T) {
 	url := dbtest.NewURL(t)
 	base, stop := startServe(t, url)
 
-	db, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(ctx)
+	db := connect(t, url)
 	// Hold the lead table so the request stays in flight, inside
 	// submit_lead, for as long as the test needs.
-	locker, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer locker.Close(ctx)
+	locker := connect(t, url)
 	tx, err := locker.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)

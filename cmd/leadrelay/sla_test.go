@@ -21,11 +21,7 @@ func TestServeWarnsThenBreachesOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	url := dbtest.NewURL(t)
-	db, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(ctx)
+	db := connect(t, url)
 	if _, err := db.Exec(ctx, "update sla_policies set response_window = interval '2 seconds' where quality = 'cold'"); err != nil {
 		t.Fatal(err)
 	}
