@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -23,8 +24,22 @@ type ProxyHeader string
 const (
 	ProxyNone          ProxyHeader = ""                // the TCP peer's address
 	ProxyFly           ProxyHeader = "fly"             // Fly-Client-IP, set by Fly.io's proxy
-	ProxyXForwardedFor ProxyHeader = "x-forwarded-for" // the last X-Forwarded-For entry, the one our proxy appended
+	ProxyXForwardedFor ProxyHeader = "x-forwarded-for" // the right-most X-Forwarded-For entry that is not a trusted proxy
 )
+
+// DefaultTrustedProxies are the peers whose proxy headers are believed when
+// TRUSTED_PROXIES is not set: loopback and private networks (RFC 1918,
+// RFC 4193, which holds Fly.io's 6PN, and RFC 6598's shared space), where a
+// load balancer or Fly's proxy connects from. A client on the internet that
+// reaches the service directly has a public address, so its headers count
+// for nothing.
+func DefaultTrustedProxies() []netip.Prefix {
+	var ps []netip.Prefix
+	for _, s := range []string{"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"} {
+		ps = append(ps, netip.MustParsePrefix(s))
+	}
+	return ps
+}
 
 // Config is the service's configuration.
 type Config struct {
@@ -42,6 +57,9 @@ type Config struct {
 	RateLimitBurst     int
 	// TRUST_PROXY_HEADERS: fly, x-forwarded-for, or empty (none).
 	TrustProxyHeaders ProxyHeader
+	// TRUSTED_PROXIES: comma-separated addresses or CIDRs of the proxies
+	// whose headers are believed; nil means DefaultTrustedProxies.
+	TrustedProxies []netip.Prefix
 
 	// WEBHOOK_SECRET: the key the database webhook (pg_net) signs with;
 	// empty turns the receiver off (the service still delivers, woken by
@@ -133,6 +151,13 @@ func Load(getenv func(string) string) (Config, error) {
 	default:
 		errs = append(errs, fmt.Errorf("TRUST_PROXY_HEADERS=%q is not one of fly, x-forwarded-for (or empty: trust no proxy header)", v))
 	}
+	if v := getenv("TRUSTED_PROXIES"); v != "" {
+		ps, err := parsePrefixes(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("TRUSTED_PROXIES=%q: %w", v, err))
+		}
+		c.TrustedProxies = ps
+	}
 	if v := getenv("WEBHOOK_SECRET"); v != "" {
 		key, err := webhook.Key(v)
 		if err != nil {
@@ -153,6 +178,25 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	}
 	return c, errors.Join(errs...)
+}
+
+// parsePrefixes reads a comma-separated list of addresses and CIDRs.
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	var ps []netip.Prefix
+	for _, s := range strings.Split(v, ",") {
+		s = strings.TrimSpace(s)
+		if p, err := netip.ParsePrefix(s); err == nil {
+			ps = append(ps, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or a CIDR such as 10.0.0.0/8", s)
+		}
+		a = a.Unmap()
+		ps = append(ps, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return ps, nil
 }
 
 // parseOrigin turns a frontend URL into the origin a browser sends

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"log/slog"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -43,6 +44,7 @@ func TestLoadIntakeSettings(t *testing.T) {
 		"RATE_LIMIT_PER_MINUTE": "60",
 		"RATE_LIMIT_BURST":      "5",
 		"TRUST_PROXY_HEADERS":   "Fly",
+		"TRUSTED_PROXIES":       "203.0.113.0/24, 2001:db8::1, ::ffff:192.0.2.9",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +54,10 @@ func TestLoadIntakeSettings(t *testing.T) {
 	}
 	if c.RateLimitPerMinute != 60 || c.RateLimitBurst != 5 || c.TrustProxyHeaders != config.ProxyFly {
 		t.Errorf("intake settings: %+v", c)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("2001:db8::1/128"), netip.MustParsePrefix("192.0.2.9/32")}
+	if !slices.Equal(c.TrustedProxies, want) {
+		t.Errorf("TrustedProxies = %v, want %v", c.TrustedProxies, want)
 	}
 }
 
@@ -75,11 +81,12 @@ func TestLoadNamesEveryBadIntakeSetting(t *testing.T) {
 		"RATE_LIMIT_PER_MINUTE": "0",
 		"RATE_LIMIT_BURST":      "lots",
 		"TRUST_PROXY_HEADERS":   "cloudflare",
+		"TRUSTED_PROXIES":       "10.0.0.0/8, the load balancer",
 	}))
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, name := range []string{"FRONTEND_URL", "RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_BURST", "TRUST_PROXY_HEADERS"} {
+	for _, name := range []string{"FRONTEND_URL", "RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_BURST", "TRUST_PROXY_HEADERS", "TRUSTED_PROXIES"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error %q does not name %s", err, name)
 		}

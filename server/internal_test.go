@@ -145,6 +145,80 @@ func TestTheClientAddressComesFromATrustedProxyOnly(t *testing.T) {
 	}
 }
 
+// Reached directly from the internet, the service ignores the headers the
+// client wrote: only a trusted proxy's count.
+func TestAClientReachingTheServiceDirectlyCannotChooseItsAddress(t *testing.T) {
+	t.Parallel()
+	req := httptest.NewRequest(http.MethodPost, "/api/submit-contact", nil)
+	req.RemoteAddr = "203.0.113.50:41234" // a public address: not a proxy of ours
+	req.Header.Set("Fly-Client-IP", "198.51.100.1")
+	req.Header.Set("X-Forwarded-For", "198.51.100.2")
+	for _, proxy := range []config.ProxyHeader{config.ProxyFly, config.ProxyXForwardedFor} {
+		s := &server{Deps: Deps{Config: config.Config{TrustProxyHeaders: proxy}}}
+		if got := s.clientAddress(req).String(); got != "203.0.113.50" {
+			t.Errorf("%s, reached directly: client %s, want the TCP peer", proxy, got)
+		}
+	}
+	// The same public peer, named in TRUSTED_PROXIES (a CDN, say), is believed.
+	s := &server{Deps: Deps{Config: config.Config{TrustProxyHeaders: config.ProxyXForwardedFor,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}}}}
+	if got := s.clientAddress(req).String(); got != "198.51.100.2" {
+		t.Errorf("behind a listed proxy: client %s, want 198.51.100.2", got)
+	}
+}
+
+func TestXForwardedForSkipsTrustedHopsFromTheRight(t *testing.T) {
+	t.Parallel()
+	s := &server{Deps: Deps{Config: config.Config{TrustProxyHeaders: config.ProxyXForwardedFor}}}
+	for xff, want := range map[string]string{
+		// CDN -> internal load balancer -> us: the client is the first untrusted from the right.
+		"6.6.6.6, 198.51.100.7, 10.1.2.3": "198.51.100.7",
+		"198.51.100.7:5555, 10.1.2.3":     "198.51.100.7",
+		"[2001:db8::7]:443, 192.168.0.9":  "2001:db8::7",
+		"10.9.9.9, 10.1.2.3":              "10.9.9.9", // every hop private: the left-most
+		"garbage, 10.1.2.3":               "10.1.2.3",
+		"":                                "10.0.0.5",
+		"::ffff:198.51.100.8":             "198.51.100.8",
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/", nil)
+		req.RemoteAddr = "10.0.0.5:41234"
+		if xff != "" {
+			req.Header.Set("X-Forwarded-For", xff)
+		}
+		if got := s.clientAddress(req).String(); got != want {
+			t.Errorf("X-Forwarded-For %q: client %s, want %s", xff, got, want)
+		}
+	}
+}
+
+// The flood: more spoofed addresses than the table holds, each one
+// spending its bucket. A newcomer still gets in; the table stays bounded.
+func TestAFullLimiterMakesRoomForANewcomer(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
+	l := newClientLimiter(20, 1, clock.now)
+	flooder := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{198, byte(18 + i>>16), byte(i >> 8), byte(i)}) }
+	for i := range maxTrackedClients + 1_000 {
+		if i%1000 == 0 {
+			clock.advance(time.Millisecond) // 15 s of flood, roughly
+		}
+		l.allow(flooder(i))
+	}
+	if n := l.tracked(); n != maxTrackedClients {
+		t.Fatalf("%d addresses tracked, want the bound %d", n, maxTrackedClients)
+	}
+	if ok, wait := l.allow(netip.MustParseAddr("203.0.113.9")); !ok {
+		t.Fatalf("a new visitor was refused for %s after the flood", wait)
+	}
+	// The most recent flooders keep their empty buckets; the oldest made room.
+	if ok, _ := l.allow(flooder(maxTrackedClients + 999)); ok {
+		t.Error("a recent flooder got a fresh bucket")
+	}
+	if ok, _ := l.allow(flooder(0)); !ok {
+		t.Error("the least recently seen address was not the one forgotten")
+	}
+}
+
 func TestAPanicIsA500WithTheRequestID(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer

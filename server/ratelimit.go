@@ -1,6 +1,7 @@
 package server
 
 import (
+	"container/list"
 	"net"
 	"net/http"
 	"net/netip"
@@ -13,24 +14,30 @@ import (
 	"github.com/truenester/leadrelay/config"
 )
 
-// maxTrackedClients bounds the limiter's memory (a bucket is about 200
+// maxTrackedClients bounds the limiter's memory (a bucket is about 250
 // bytes) however many addresses send requests.
 const maxTrackedClients = 100_000
 
 // clientLimiter is a token bucket per client address. A bucket left alone
-// long enough to refill is forgotten: a new one would be identical.
+// long enough to refill is forgotten: a new one would be identical. When the
+// table is full, the least recently seen address makes room: a flood from
+// more addresses than we track then lets some flooders through with a fresh
+// bucket, but never locks a newcomer out (a lead refused is worse than a
+// flooder admitted; the edge's proxy is the place to stop floods).
 type clientLimiter struct {
 	perSecond rate.Limit
 	burst     int
 	refill    time.Duration // how long an empty bucket takes to fill
+	capacity  int
 	now       func() time.Time
 
-	mu        sync.Mutex
-	buckets   map[netip.Prefix]*clientBucket
-	lastSweep time.Time
+	mu      sync.Mutex
+	buckets map[netip.Prefix]*list.Element // of *clientBucket
+	recency *list.List                     // front: most recently seen
 }
 
 type clientBucket struct {
+	key      netip.Prefix
 	limiter  *rate.Limiter
 	lastSeen time.Time
 }
@@ -41,8 +48,10 @@ func newClientLimiter(perMinute, burst int, now func() time.Time) *clientLimiter
 		perSecond: rate.Limit(float64(perMinute) / 60),
 		burst:     burst,
 		refill:    time.Duration(float64(burst) / float64(perMinute) * float64(time.Minute)),
+		capacity:  maxTrackedClients,
 		now:       now,
-		buckets:   make(map[netip.Prefix]*clientBucket),
+		buckets:   make(map[netip.Prefix]*list.Element),
+		recency:   list.New(),
 	}
 }
 
@@ -53,21 +62,19 @@ func (l *clientLimiter) allow(client netip.Addr) (ok bool, retryAfter time.Durat
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if now.Sub(l.lastSweep) >= l.refill {
-		l.forgetIdle(now)
-	}
-	b := l.buckets[key]
-	if b == nil {
-		if len(l.buckets) >= maxTrackedClients {
-			l.forgetIdle(now)
+	l.forgetIdle(now)
+	var b *clientBucket
+	if e := l.buckets[key]; e != nil {
+		b = e.Value.(*clientBucket)
+		l.recency.MoveToFront(e)
+	} else {
+		if len(l.buckets) >= l.capacity {
+			oldest := l.recency.Back()
+			l.recency.Remove(oldest)
+			delete(l.buckets, oldest.Value.(*clientBucket).key)
 		}
-		if len(l.buckets) >= maxTrackedClients {
-			// Every tracked address is busy: a flood from more addresses
-			// than we track. New ones wait rather than grow the table.
-			return false, l.refill
-		}
-		b = &clientBucket{limiter: rate.NewLimiter(l.perSecond, l.burst)}
-		l.buckets[key] = b
+		b = &clientBucket{key: key, limiter: rate.NewLimiter(l.perSecond, l.burst)}
+		l.buckets[key] = l.recency.PushFront(b)
 	}
 	b.lastSeen = now
 	res := b.limiter.ReserveN(now, 1)
@@ -78,13 +85,24 @@ func (l *clientLimiter) allow(client netip.Addr) (ok bool, retryAfter time.Durat
 	return true, 0
 }
 
+// forgetIdle drops the buckets that have refilled, least recently seen first:
+// they sit at the back of the recency list, so this costs what it drops.
 func (l *clientLimiter) forgetIdle(now time.Time) {
-	for key, b := range l.buckets {
-		if now.Sub(b.lastSeen) >= l.refill {
-			delete(l.buckets, key)
+	for e := l.recency.Back(); e != nil; e = l.recency.Back() {
+		b := e.Value.(*clientBucket)
+		if now.Sub(b.lastSeen) < l.refill {
+			return
 		}
+		l.recency.Remove(e)
+		delete(l.buckets, b.key)
 	}
-	l.lastSweep = now
+}
+
+// tracked is how many addresses have a bucket.
+func (l *clientLimiter) tracked() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.buckets)
 }
 
 // clientKey is the bucket an address counts against: the address itself for
@@ -113,29 +131,82 @@ func (s *server) limitRate(next http.Handler) http.Handler {
 	})
 }
 
-// clientAddress is the address of the client: from the proxy's header when
-// TRUST_PROXY_HEADERS says a proxy sets it, else the TCP peer. The zero Addr
-// when neither parses.
+// clientAddress is the address of the client. Proxy headers count only when
+// the TCP peer is a trusted proxy (TRUSTED_PROXIES): a client that reaches
+// the service directly can write any header it likes.
+//   - TRUST_PROXY_HEADERS empty: the TCP peer.
+//   - fly: Fly-Client-IP, which Fly.io's proxy sets (replacing the client's).
+//   - x-forwarded-for: read from the right, the first entry that is not a
+//     trusted proxy: each proxy appends the address it was reached from, so
+//     entries left of that one were written by the client.
+//
+// Without a usable header, the TCP peer; the zero Addr when nothing parses.
 func (s *server) clientAddress(r *http.Request) netip.Addr {
+	peer := remoteAddr(r)
+	if s.Config.TrustProxyHeaders == config.ProxyNone || !s.trustedProxy(peer) {
+		return peer
+	}
 	switch s.Config.TrustProxyHeaders {
 	case config.ProxyFly:
-		if a, err := netip.ParseAddr(strings.TrimSpace(r.Header.Get("Fly-Client-IP"))); err == nil {
+		if a, ok := parseHostAddr(r.Header.Get("Fly-Client-IP")); ok {
 			return a
 		}
 	case config.ProxyXForwardedFor:
-		// The client writes what it likes at the front; the last entry is
-		// the one our proxy appended.
-		if values := r.Header.Values("X-Forwarded-For"); len(values) > 0 {
-			entries := strings.Split(values[len(values)-1], ",")
-			if a, err := netip.ParseAddr(strings.TrimSpace(entries[len(entries)-1])); err == nil {
-				return a
+		var entries []string
+		for _, v := range r.Header.Values("X-Forwarded-For") {
+			entries = append(entries, strings.Split(v, ",")...)
+		}
+		client := peer
+		for i := len(entries) - 1; i >= 0; i-- {
+			a, ok := parseHostAddr(entries[i])
+			if !ok {
+				break // not written by a proxy of ours: the last hop is all we know
+			}
+			client = a
+			if !s.trustedProxy(a) {
+				break
 			}
 		}
+		return client
 	}
+	return peer
+}
+
+func (s *server) trustedProxy(a netip.Addr) bool {
+	if !a.IsValid() {
+		return false
+	}
+	proxies := s.Config.TrustedProxies
+	if proxies == nil {
+		proxies = config.DefaultTrustedProxies()
+	}
+	a = a.Unmap()
+	for _, p := range proxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func remoteAddr(r *http.Request) netip.Addr {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
 	a, _ := netip.ParseAddr(host)
-	return a
+	return a.Unmap()
+}
+
+// parseHostAddr reads an address as proxies write it: bare, or with a port
+// ("192.0.2.1:5678", "[2001:db8::1]:443").
+func parseHostAddr(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
 }
