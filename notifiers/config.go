@@ -93,7 +93,7 @@ func FromEnv(getenv func(string) string) (senders []Sender, offReasons []string,
 // SlackConfig configures the Slack incoming-webhook sender.
 type SlackConfig struct {
 	WebhookURL string       // SLACK_WEBHOOK_URL
-	Client     *http.Client // nil: http.DefaultClient; the context bounds each send
+	Client     *http.Client // nil: a client of its own (NewHTTPClient); the context bounds each send
 }
 
 func SlackConfigFromEnv(getenv func(string) string) (SlackConfig, error) {

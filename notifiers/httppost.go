@@ -23,13 +23,6 @@ func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFun
 	return context.WithTimeout(ctx, DefaultSendTimeout)
 }
 
-func clientOrDefault(c *http.Client) *http.Client {
-	if c == nil {
-		return http.DefaultClient
-	}
-	return c
-}
-
 // maxReplyBytes bounds how much of a peer's answer we read.
 const maxReplyBytes = 64 << 10
 

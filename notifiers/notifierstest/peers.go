@@ -8,9 +8,11 @@ package notifierstest
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -151,17 +153,27 @@ type protocol interface {
 type httpPeer struct {
 	*peer[Message]
 	server *httptest.Server
+	conns  atomic.Int64
 }
 
 func newHTTPPeer(t testing.TB, proto protocol) *httpPeer {
 	p := &httpPeer{}
-	p.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.serve(proto, w, r) }))
+	p.server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.serve(proto, w, r) }))
+	p.server.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			p.conns.Add(1)
+		}
+	}
+	p.server.Start()
 	t.Cleanup(p.server.Close)
 	// Registered after Close, so it runs first: Close waits for hanging
 	// handlers, which wait for done.
 	p.peer = newPeer[Message](t)
 	return p
 }
+
+// Connections is how many TCP connections clients opened to the peer.
+func (p *httpPeer) Connections() int { return int(p.conns.Load()) }
 
 func (p *httpPeer) serve(proto protocol, w http.ResponseWriter, r *http.Request) {
 	n := p.arrived()

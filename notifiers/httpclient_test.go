@@ -1,0 +1,40 @@
+package notifiers
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/truenester/leadrelay/notifiers/notifierstest"
+)
+
+// A channel's client keeps its connections: 400 alerts sent 16 at a time
+// open at most 16 connections to the peer (http.DefaultClient, keeping 2
+// idle connections per host, opens one for nearly every alert).
+func TestAChannelReusesItsConnections(t *testing.T) {
+	t.Parallel()
+	peer := notifierstest.NewSlack(t)
+	s := slackSender(t, peer.URL)
+	const alerts, concurrency = 400, 16
+	work := make(chan struct{})
+	var wg sync.WaitGroup
+	for range concurrency {
+		wg.Go(func() {
+			for range work {
+				if err := s.Send(t.Context(), testAlert()); err != nil {
+					t.Errorf("Send: %v", err)
+				}
+			}
+		})
+	}
+	for range alerts {
+		work <- struct{}{}
+	}
+	close(work)
+	wg.Wait()
+	if got := len(peer.Messages()); got != alerts {
+		t.Fatalf("peer accepted %d alerts, want %d", got, alerts)
+	}
+	if n := peer.Connections(); n > concurrency {
+		t.Errorf("%d alerts opened %d connections, want at most %d (one per concurrent send)", alerts, n, concurrency)
+	}
+}
