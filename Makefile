@@ -1,8 +1,11 @@
 # The two commands a new user needs: `make run` and `make test`.
 SUPABASE_CLI_VERSION := 2.122.1
 SUPABASE_CLI := .cache/supabase-cli/node_modules/.bin/supabase
+# The reference Standard Webhooks library the webhook tests sign and verify with (webhook/webhooktest).
+STANDARDWEBHOOKS_VERSION := $(shell sed -n 's/^const Version = "\(.*\)"/\1/p' webhook/webhooktest/reference.go)
+STANDARDWEBHOOKS := .cache/standardwebhooks/node_modules/standardwebhooks/package.json
 
-.PHONY: run test build vet supabase-cli clean bench-intake bench-delivery bench-sla
+.PHONY: run test build vet supabase-cli standardwebhooks clean bench-intake bench-delivery bench-sla
 
 ## run: the service on an embedded PostgreSQL, migrated, with demo data, on localhost:8080
 run:
@@ -11,7 +14,7 @@ run:
 ## test: every test (Go, pgTAP, Supabase CLI compatibility); starts a throwaway PostgreSQL when none answers.
 ## The packages that query from Go run a second time in pgx's exec mode, the one Supabase's
 ## transaction pooler needs.
-test: vet supabase-cli
+test: vet supabase-cli standardwebhooks
 	SUPABASE_CLI=$(if $(wildcard $(SUPABASE_CLI)),$(abspath $(SUPABASE_CLI))) \
 		go run ./tools/withpostgres -- sh -c '\
 		go test -count=1 ./... && \
@@ -36,6 +39,16 @@ supabase-cli:
 		mkdir -p .cache/supabase-cli && \
 		npm install --silent --no-audit --no-fund --prefix .cache/supabase-cli supabase@$(SUPABASE_CLI_VERSION) >/dev/null; \
 	else echo "npm not found: the Supabase CLI compatibility test will be skipped"; fi
+
+## standardwebhooks: the pinned reference library (npm), for the webhook tests; they skip without npm unless CI=true
+standardwebhooks:
+	@if [ -f $(STANDARDWEBHOOKS) ]; then :; \
+	elif command -v npm >/dev/null; then \
+		echo "installing npm standardwebhooks@$(STANDARDWEBHOOKS_VERSION) into .cache/standardwebhooks (at most 2 minutes)" && \
+		mkdir -p .cache/standardwebhooks && \
+		timeout 120 npm install --no-audit --no-fund --prefix .cache/standardwebhooks standardwebhooks@$(STANDARDWEBHOOKS_VERSION) >/dev/null || \
+		{ echo "npm install standardwebhooks failed: the webhook tests against the reference library will skip (fail under CI=true)"; rm -rf .cache/standardwebhooks; }; \
+	else echo "npm not found: the webhook tests against the reference library will skip (fail under CI=true)"; fi
 
 clean:
 	rm -rf bin .cache

@@ -128,4 +128,14 @@ func TestLoadDeliverySettings(t *testing.T) {
 			t.Errorf("error %v does not name %s", err, name)
 		}
 	}
+	// As the reference libraries read it, a secret is base64 with or without
+	// whsec_; one that is not stops start-up and the message names it.
+	c, err = config.Load(env(map[string]string{"DATABASE_URL": "postgres://x@h/db", "WEBHOOK_SECRET": "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}))
+	if err != nil || len(c.WebhookKey) != 24 {
+		t.Errorf("a secret without whsec_: key of %d bytes, %v", len(c.WebhookKey), err)
+	}
+	_, err = config.Load(env(map[string]string{"DATABASE_URL": "postgres://x@h/db", "WEBHOOK_SECRET": "correct horse battery staple"}))
+	if err == nil || !strings.Contains(err.Error(), "WEBHOOK_SECRET") || strings.Contains(err.Error(), "horse") {
+		t.Errorf("a secret that is not base64: %v, want an error naming WEBHOOK_SECRET without its value", err)
+	}
 }

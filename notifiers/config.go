@@ -300,9 +300,8 @@ func (c TwilioConfig) validate(ch Channel) error {
 // CRMConfig configures the signed CRM webhook.
 type CRMConfig struct {
 	WebhookURL string // CRM_WEBHOOK_URL
-	// Secret signs each request (CRM_WEBHOOK_SECRET). As in Standard
-	// Webhooks, "whsec_<base64>" means the decoded bytes; any other value is
-	// used as it is.
+	// Secret signs each request (CRM_WEBHOOK_SECRET): base64, optionally
+	// after "whsec_", as the Standard Webhooks libraries read it.
 	Secret string
 	Client *http.Client
 }

@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/truenester/leadrelay/webhook"
+	"github.com/truenester/leadrelay/webhook/webhooktest"
 )
 
 // crmKey is the CRM's shared secret, in Standard Webhooks' whsec_ form.
@@ -126,11 +128,12 @@ func TestCRMClassifiesAnswers(t *testing.T) {
 	}
 }
 
-// A secret without the whsec_ prefix is the key as it is.
-func TestCRMPlainSecretIsTheKey(t *testing.T) {
+// A secret without the whsec_ prefix is base64 all the same, as the
+// reference libraries read it: the key is its decoding, never its text.
+func TestCRMSecretWithoutPrefixIsBase64(t *testing.T) {
 	t.Parallel()
-	peer := newCRMPeer(t, []byte("plain secret"), http.StatusOK)
-	c, err := NewCRM(CRMConfig{WebhookURL: peer.srv.URL, Secret: "plain secret"})
+	peer := newCRMPeer(t, crmKey, http.StatusOK)
+	c, err := NewCRM(CRMConfig{WebhookURL: peer.srv.URL, Secret: base64.StdEncoding.EncodeToString(crmKey)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,5 +142,44 @@ func TestCRMPlainSecretIsTheKey(t *testing.T) {
 	}
 	if n := len(peer.requests()); n != 1 {
 		t.Errorf("peer accepted %d requests, want 1", n)
+	}
+	if _, err := NewCRM(CRMConfig{WebhookURL: peer.srv.URL, Secret: "plain secret"}); err == nil || !strings.Contains(err.Error(), "CRM_WEBHOOK_SECRET") {
+		t.Errorf("a secret that is not base64: err = %v, want one naming CRM_WEBHOOK_SECRET", err)
+	}
+}
+
+// The CRM verifies with the reference Standard Webhooks library: every
+// delivery, signed with the secret in either form, passes its check, and a
+// CRM holding another secret rejects it.
+func TestTheReferenceLibraryAcceptsWhatTheCRMSigns(t *testing.T) {
+	t.Parallel()
+	ref := webhooktest.New(t)
+	type received struct {
+		header http.Header
+		body   []byte
+	}
+	got := make(chan received, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got <- received{r.Header.Clone(), body}
+	}))
+	t.Cleanup(srv.Close)
+	for _, secret := range []string{crmSecret, base64.StdEncoding.EncodeToString(crmKey)} {
+		c, err := NewCRM(CRMConfig{WebhookURL: srv.URL, Secret: secret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := testAlert()
+		a.Name = "Zoë \u202eevil\u202c <b>&amp;</b> \"quoted\"" // bytes JSON escapes: signed as sent
+		if err := c.Send(t.Context(), a); err != nil {
+			t.Fatalf("Send: %v", err)
+		}
+		r := <-got
+		if err := ref.Verify(t, secret, r.header, r.body); err != nil {
+			t.Errorf("secret %.10s...: the reference library rejects the delivery: %v", secret, err)
+		}
+		if err := ref.Verify(t, base64.StdEncoding.EncodeToString([]byte("another CRM's key")), r.header, r.body); err == nil {
+			t.Errorf("secret %.10s...: the reference library accepted it under another key", secret)
+		}
 	}
 }

@@ -19,16 +19,19 @@ import (
 // Tolerance is how far a webhook-timestamp may be from now.
 const Tolerance = 5 * time.Minute
 
-// Key turns a configured secret into the HMAC key: "whsec_<base64>" is
-// Standard Webhooks' form; any other secret is the key as it is.
+// Key turns a configured secret into the HMAC key the way the reference
+// libraries do: an optional "whsec_" prefix, then standard base64 (padded),
+// whose decoding is the key. A secret that is not base64 is an error, never
+// used as its own text: a peer using a reference library would reject
+// everything signed with it.
 func Key(secret string) ([]byte, error) {
-	encoded, ok := strings.CutPrefix(secret, "whsec_")
-	if !ok {
-		return []byte(secret), nil
-	}
+	encoded := strings.TrimPrefix(secret, "whsec_")
 	key, err := base64.StdEncoding.DecodeString(encoded)
-	if err != nil || len(key) == 0 {
-		return nil, errors.New("a whsec_ secret must be base64 after the prefix")
+	if err != nil {
+		return nil, errors.New("not a Standard Webhooks secret (standard base64 with = padding, optionally after whsec_)")
+	}
+	if len(key) == 0 {
+		return nil, errors.New("an empty key: the secret holds no bytes after whsec_")
 	}
 	return key, nil
 }

@@ -1,12 +1,16 @@
 package webhook_test
 
 import (
+	"bytes"
+	"encoding/base64"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/truenester/leadrelay/webhook"
+	"github.com/truenester/leadrelay/webhook/webhooktest"
 )
 
 func TestVerify(t *testing.T) {
@@ -76,9 +80,57 @@ func TestSignMatchesTheSpecification(t *testing.T) {
 	}
 }
 
-func TestKeyRejectsBadBase64(t *testing.T) {
+func TestKeyReadsSecretsAsTheReferenceLibrariesDo(t *testing.T) {
 	t.Parallel()
-	if _, err := webhook.Key("whsec_not base64!"); err == nil {
-		t.Fatal("no error")
+	want := []byte("a 24-byte key, not text!")
+	for _, secret := range []string{
+		"whsec_" + base64.StdEncoding.EncodeToString(want),
+		base64.StdEncoding.EncodeToString(want), // whsec_ is optional
+	} {
+		key, err := webhook.Key(secret)
+		if err != nil || !bytes.Equal(key, want) {
+			t.Errorf("Key(%q) = %q, %v; want %q", secret, key, err, want)
+		}
+	}
+	for _, secret := range []string{
+		"whsec_not base64!",
+		"plain secret",                    // once used as its own bytes: no longer
+		"whsec_",                          // empty
+		"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS", // unpadded: the reference decoder refuses it too
+	} {
+		if key, err := webhook.Key(secret); err == nil {
+			t.Errorf("Key(%q) = %q, want an error", secret, key)
+		} else if strings.Contains(err.Error(), secret) && secret != "whsec_" {
+			t.Errorf("the error %q quotes the secret", err)
+		}
+	}
+}
+
+// Both ways with the reference library (npm standardwebhooks): the same
+// signature for the same message, each accepting what the other signs.
+func TestSignAndVerifyAgreeWithTheReferenceLibrary(t *testing.T) {
+	t.Parallel()
+	ref := webhooktest.New(t)
+	key := []byte("a 24-byte key, not text!")
+	body := []byte(`{"type":"INSERT","record":{"name":"Zoë \u202e"},"n":1}`)
+	now := time.Now()
+	for _, secret := range []string{"whsec_" + base64.StdEncoding.EncodeToString(key), base64.StdEncoding.EncodeToString(key)} {
+		k, err := webhook.Key(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := webhook.Sign(k, "msg_1", now, body), ref.Sign(t, secret, "msg_1", now, body); got != want {
+			t.Errorf("secret %.10s...: Sign = %s, the library signs %s", secret, got, want)
+		}
+		ours := http.Header{}
+		webhook.Headers(ours, k, "msg_2", now, body)
+		if err := ref.Verify(t, secret, ours, body); err != nil {
+			t.Errorf("secret %.10s...: the library rejects our signature: %v", secret, err)
+		}
+		theirs := http.Header{}
+		ref.Headers(t, theirs, secret, "msg_3", now, body)
+		if id, err := webhook.Verify(k, theirs, body, now); err != nil || id != "msg_3" {
+			t.Errorf("secret %.10s...: Verify of the library's signature = %q, %v", secret, id, err)
+		}
 	}
 }

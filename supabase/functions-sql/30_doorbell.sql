@@ -10,8 +10,9 @@
 --   webhook-signature ('v1,' || base64 of HMAC-SHA256 over id.timestamp.body). pg_net sends
 --   the jsonb body as body::text, so that exact text is what is signed.
 -- The secret lives in Vault (secret 'leadrelay_webhook_secret') where Vault exists, else in
--- leadrelay_private.settings (key 'webhook_secret'). A secret that starts with whsec_ is
--- base64 after that prefix and the key is its decoding; any other secret is the key as UTF-8.
+-- leadrelay_private.settings (key 'webhook_secret'). The secret is base64, optionally after a
+-- whsec_ prefix, and the key is its decoding, as the Standard Webhooks libraries (and the
+-- service's WEBHOOK_SECRET) read it.
 -- pg_net queues the request in the inserting transaction and sends it after commit.
 create or replace function public.lead_events_doorbell()
 returns trigger
@@ -56,10 +57,10 @@ begin
       raise exception 'webhook_url is set but there is no webhook secret';
     end if;
 
-    signing_key := case
-      when secret like 'whsec\_%' then decode(substr(secret, 7), 'base64')
-      else convert_to(secret, 'UTF8')
-    end;
+    signing_key := decode(case when secret like 'whsec\_%' then substr(secret, 7) else secret end, 'base64');
+    if octet_length(signing_key) = 0 then
+      raise exception 'the webhook secret is empty';
+    end if;
     body := jsonb_build_object(
       'type', 'INSERT',
       'table', tg_table_name,
