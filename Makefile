@@ -1,54 +1,60 @@
 # The two commands a new user needs: `make run` and `make test`.
 SUPABASE_CLI_VERSION := 2.122.1
-SUPABASE_CLI := .cache/supabase-cli/node_modules/.bin/supabase
 # The reference Standard Webhooks library the webhook tests sign and verify with (webhook/webhooktest).
 STANDARDWEBHOOKS_VERSION := $(shell sed -n 's/^const Version = "\(.*\)"/\1/p' webhook/webhooktest/reference.go)
-STANDARDWEBHOOKS := .cache/standardwebhooks/node_modules/standardwebhooks/package.json
 
-.PHONY: run test build vet supabase-cli standardwebhooks clean bench-intake bench-delivery bench-sla
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-## run: the service on an embedded PostgreSQL, migrated, with demo data, on localhost:8080
-run:
-	go run ./cmd/leadrelay dev
+.PHONY: run test build vet deps clean bench-intake bench-delivery bench-sla
 
-## test: every test (Go, pgTAP, Supabase CLI compatibility); starts a throwaway PostgreSQL when none answers.
-## The packages that query from Go run a second time in pgx's exec mode, the one Supabase's
-## transaction pooler needs.
-test: vet supabase-cli standardwebhooks
-	SUPABASE_CLI=$(if $(wildcard $(SUPABASE_CLI)),$(abspath $(SUPABASE_CLI))) \
-		go run ./tools/withpostgres -- sh -c '\
+## run: the service on an embedded PostgreSQL, migrated, with demo data, on localhost:8080.
+## The binary is built first and replaces the recipe's shell: Ctrl-C stops it cleanly
+## (claims and the SLA lease released, the embedded PostgreSQL removed) with no make error.
+## Set ADMIN_API_KEY (16+ characters) for the admin API: ADMIN_API_KEY=$$(openssl rand -hex 16) make run
+run: build
+	@exec bin/leadrelay dev
+
+## test: every test (Go, pgTAP, Supabase CLI compatibility, the reference Standard Webhooks
+## library, promtool); starts a throwaway PostgreSQL when none answers. The packages that
+## query from Go run a second time in pgx's exec mode, the one Supabase's transaction pooler
+## needs. Every network step has a deadline; what could not run is skipped with its reason,
+## listed at the end (CI=true refuses to skip).
+test: vet deps
+	@skipped=""; \
+	sb=$$(tools/npm-install .cache/supabase-cli supabase $(SUPABASE_CLI_VERSION)) || exit 1; \
+	case "$$sb" in skip:*) skipped="$$skipped\n  the Supabase CLI compatibility test: $${sb#skip: }";; esac; \
+	cli=$$PWD/.cache/supabase-cli/node_modules/.bin/supabase; [ "$$sb" = ok ] || cli=""; \
+	sw=$$(tools/npm-install .cache/standardwebhooks standardwebhooks $(STANDARDWEBHOOKS_VERSION)) || exit 1; \
+	case "$$sw" in skip:*) skipped="$$skipped\n  the webhook tests against npm standardwebhooks: $${sw#skip: }";; esac; \
+	promtool=$${PROMTOOL:-$$(command -v promtool || ls $$PWD/.cache/bin/promtool 2>/dev/null)}; \
+	if [ -z "$$promtool" ]; then \
+		if [ "$$CI" = true ]; then echo "make test: promtool not found (CI=true requires it; .ci/run installs it)"; exit 1; fi; \
+		skipped="$$skipped\n  promtool check metrics (promtool not found: bash .ci/run installs it)"; \
+	fi; \
+	SUPABASE_CLI="$$cli" PROMTOOL="$$promtool" go run ./tools/withpostgres -- sh -c '\
 		go test -count=1 ./... && \
-		TEST_QUERY_EXEC_MODE=exec go test -count=1 ./server/ ./dispatch/ ./sla/ ./cmd/... ./bench/...'
+		TEST_QUERY_EXEC_MODE=exec go test -count=1 ./server/ ./dispatch/ ./sla/ ./cmd/... ./bench/...'; \
+	status=$$?; \
+	if [ -n "$$skipped" ]; then printf "make test: skipped:$$skipped\n"; else echo "make test: nothing skipped"; fi; \
+	exit $$status
 
 vet:
 	go vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
+## deps: the Go modules, within 5 minutes (GOPROXY when they are not cached).
+deps:
+	@timeout 300 go mod download || { echo "make test: go mod download failed or took over 5 minutes (GOPROXY=$$(go env GOPROXY))"; exit 1; }
+
 build:
-	go build -o bin/leadrelay ./cmd/leadrelay
+	go build -ldflags '$(LDFLAGS)' -o bin/leadrelay ./cmd/leadrelay
 
 ## bench-intake: load the intake on loopback and compare it with the database's own ceiling
 ## (a throwaway PostgreSQL unless DATABASE_URL is set); e.g. BENCH_FLAGS="-duration=30s -concurrency=16"
 bench-intake:
 	go run ./bench/intake $(BENCH_FLAGS)
-
-## supabase-cli: the pinned Supabase CLI (npm package), for the compatibility test; skipped without npm
-supabase-cli:
-	@if [ -x $(SUPABASE_CLI) ]; then :; \
-	elif command -v npm >/dev/null; then \
-		mkdir -p .cache/supabase-cli && \
-		npm install --silent --no-audit --no-fund --prefix .cache/supabase-cli supabase@$(SUPABASE_CLI_VERSION) >/dev/null; \
-	else echo "npm not found: the Supabase CLI compatibility test will be skipped"; fi
-
-## standardwebhooks: the pinned reference library (npm), for the webhook tests; they skip without npm unless CI=true
-standardwebhooks:
-	@if [ -f $(STANDARDWEBHOOKS) ]; then :; \
-	elif command -v npm >/dev/null; then \
-		echo "installing npm standardwebhooks@$(STANDARDWEBHOOKS_VERSION) into .cache/standardwebhooks (at most 2 minutes)" && \
-		mkdir -p .cache/standardwebhooks && \
-		timeout 120 npm install --no-audit --no-fund --prefix .cache/standardwebhooks standardwebhooks@$(STANDARDWEBHOOKS_VERSION) >/dev/null || \
-		{ echo "npm install standardwebhooks failed: the webhook tests against the reference library will skip (fail under CI=true)"; rm -rf .cache/standardwebhooks; }; \
-	else echo "npm not found: the webhook tests against the reference library will skip (fail under CI=true)"; fi
 
 clean:
 	rm -rf bin .cache

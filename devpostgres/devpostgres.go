@@ -89,7 +89,9 @@ func (s *Server) init(ctx context.Context, bin string, cred *syscall.Credential,
 		"-c", "max_connections=300")
 	s.cmd.Stdout, s.cmd.Stderr = log, log
 	// Pdeathsig: the server goes when we go, even on SIGKILL.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGTERM}
+	// Setpgid: a Ctrl-C in the terminal reaches us, not the server, so the
+	// service can still release its claims and lease before Stop.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGTERM, Setpgid: true}
 	if err := s.cmd.Start(); err != nil {
 		return fmt.Errorf("postgres: start: %w", err)
 	}

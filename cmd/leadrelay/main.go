@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -33,60 +32,14 @@ import (
 	"github.com/truenester/leadrelay/supabase"
 )
 
-const usage = `usage: leadrelay <command>
-
-commands:
-  serve     run the HTTP service (reads DATABASE_URL, PORT, ...)
-  migrate   bring the database at DATABASE_URL up to date
-  replay <event-id> | --failed
-            send an event's failed channels again (or every failed delivery);
-            a running service delivers them within its sweep interval
-  dev       start an embedded PostgreSQL (unless DATABASE_URL is set),
-            migrate it, load demo data and serve on PORT (default 8080)
-`
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "leadrelay:", err)
-		os.Exit(1)
 	}
-}
-
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) < 2 {
-		fmt.Fprint(stderr, usage)
-		return errors.New("no command given")
-	}
-	switch args[1] {
-	case "serve":
-		st, err := loadSettings(getenv)
-		if err != nil {
-			return err
-		}
-		return serve(ctx, st, newLogger(stderr, st.LogLevel, false), stdout)
-	case "migrate":
-		cfg, err := config.Load(getenv)
-		if err != nil {
-			return err
-		}
-		return migrateDB(ctx, cfg.DatabaseURL, stdout)
-	case "replay":
-		cfg, err := config.Load(getenv)
-		if err != nil {
-			return err
-		}
-		return replay(ctx, cfg.DatabaseURL, args[2:], stdout)
-	case "dev":
-		return dev(ctx, getenv, stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	default:
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", args[1])
-	}
+	os.Exit(exitCode(err))
 }
 
 func newLogger(w io.Writer, level slog.Level, text bool) *slog.Logger {
@@ -101,7 +54,12 @@ func newLogger(w io.Writer, level slog.Level, text bool) *slog.Logger {
 func migrateDB(ctx context.Context, url string, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	rep, err := migrate.RunURL(ctx, url, supabase.FS)
+	conn, err := connectDB(ctx, url)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rep, err := migrate.Run(ctx, conn, supabase.FS)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -120,6 +78,7 @@ type settings struct {
 	dispatch    dispatch.Config
 	sweep       time.Duration
 	sla         sla.Config
+	listener    net.Listener // the HTTP port, opened before anything starts; nil: serve opens PORT
 }
 
 // loadSettings reads every setting and names every bad variable at once.
@@ -188,10 +147,13 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 		IdleTimeout:       60 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(st.Port)))
-	if err != nil {
-		return fmt.Errorf("listen on port %d: %w", st.Port, err)
+	ln := st.listener
+	if ln == nil {
+		if ln, err = listen(st.Port); err != nil {
+			return err
+		}
 	}
+	defer ln.Close()
 	logger.Info("listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -212,11 +174,9 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 	return nil
 }
 
-// replay queues failed deliveries again: `replay <event-id>` or `replay --failed`.
-func replay(ctx context.Context, url string, args []string, stdout io.Writer) error {
-	if len(args) != 1 {
-		return errors.New("usage: leadrelay replay <event-id> | --failed")
-	}
+// replay queues failed deliveries again: one event's (eventID), or every
+// failed one (eventID empty).
+func replay(ctx context.Context, url string, eventID string, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	pool, err := openPool(ctx, url)
@@ -225,7 +185,7 @@ func replay(ctx context.Context, url string, args []string, stdout io.Writer) er
 	}
 	defer pool.Close()
 	store := outbox.New(pool)
-	if args[0] == "--failed" {
+	if eventID == "" {
 		events, channels, err := store.ReplayFailed(ctx, time.Now())
 		if err != nil {
 			return err
@@ -233,11 +193,11 @@ func replay(ctx context.Context, url string, args []string, stdout io.Writer) er
 		fmt.Fprintf(stdout, "queued %d failed channel(s) of %d event(s) again\n", channels, events)
 		return nil
 	}
-	n, err := store.Replay(ctx, args[0], time.Now())
+	n, err := store.Replay(ctx, eventID, time.Now())
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "queued %d failed channel(s) of event %s again\n", n, args[0])
+	fmt.Fprintf(stdout, "queued %d failed channel(s) of event %s again\n", n, eventID)
 	return nil
 }
 
@@ -256,7 +216,7 @@ func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	}
 	if err := pool.Ping(pingCtx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("database at DATABASE_URL does not answer: %w", err)
+		return nil, fmt.Errorf("the database at DATABASE_URL does not answer: %w", err)
 	}
 	return pool, nil
 }
@@ -276,6 +236,11 @@ func dev(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	// The port next, so nothing starts when it is taken.
+	if st.listener, err = listen(st.Port); err != nil {
+		return err
+	}
+	defer st.listener.Close()
 	if embedded {
 		fmt.Fprintln(stdout, "starting an embedded PostgreSQL from this machine's binaries...")
 		pg, err := devpostgres.Start(ctx, devpostgres.Options{})
