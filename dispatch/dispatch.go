@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/truenester/leadrelay"
 	"github.com/truenester/leadrelay/notifiers"
 	"github.com/truenester/leadrelay/outbox"
 )
@@ -65,9 +66,9 @@ func (c Config) withDefaults() Config {
 type Dispatcher struct {
 	cfg      Config
 	store    *outbox.Store
-	senders  map[string]notifiers.Sender // by notification_channel
-	channels []string                    // the configured channels, for the SQL routes
-	console  notifiers.Sender            // when no channel is configured
+	senders  map[leadrelay.Channel]notifiers.Sender // by notification_channel
+	channels []leadrelay.Channel                    // the configured channels, for the SQL routes
+	console  notifiers.Sender                       // when no channel is configured
 	now      func() time.Time
 	log      *slog.Logger
 	wake     chan struct{}
@@ -79,7 +80,7 @@ func New(store *outbox.Store, senders []notifiers.Sender, console notifiers.Send
 	d := &Dispatcher{
 		cfg:     cfg.withDefaults(),
 		store:   store,
-		senders: map[string]notifiers.Sender{},
+		senders: map[leadrelay.Channel]notifiers.Sender{},
 		now:     now,
 		log:     log,
 		wake:    make(chan struct{}, 1),
@@ -88,8 +89,8 @@ func New(store *outbox.Store, senders []notifiers.Sender, console notifiers.Send
 		if s.Channel() == notifiers.ChannelConsole {
 			continue
 		}
-		d.senders[string(s.Channel())] = s
-		d.channels = append(d.channels, string(s.Channel()))
+		d.senders[s.Channel()] = s
+		d.channels = append(d.channels, s.Channel())
 	}
 	slices.Sort(d.channels)
 	if len(d.senders) == 0 {
@@ -205,13 +206,13 @@ func (d *Dispatcher) attempt(ctx context.Context, dl outbox.Delivery, a notifier
 	sender, ok := d.senders[dl.Channel]
 	if !ok {
 		// Routed and opened by a replica that had the channel configured.
-		return outbox.Outcome{LogID: dl.LogID, Status: outbox.StatusFailed, Error: dl.Channel + " is not configured on " + d.cfg.Worker}
+		return outbox.Outcome{LogID: dl.LogID, Status: leadrelay.DeliveryFailed, Error: string(dl.Channel) + " is not configured on " + d.cfg.Worker}
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
 	defer cancel()
 	err := sender.Send(ctx, a)
 	if err == nil {
-		return outbox.Outcome{LogID: dl.LogID, Status: outbox.StatusSent}
+		return outbox.Outcome{LogID: dl.LogID, Status: leadrelay.DeliverySent}
 	}
 	out := outbox.Outcome{LogID: dl.LogID, Error: err.Error()}
 	var de *notifiers.DeliveryError
@@ -221,7 +222,7 @@ func (d *Dispatcher) attempt(ctx context.Context, dl outbox.Delivery, a notifier
 	attempts := dl.Attempts + 1
 	status, next := d.next(attempts, err)
 	out.Status = status
-	if status == outbox.StatusPending {
+	if status == leadrelay.DeliveryPending {
 		out.NextAttemptAt = &next
 	}
 	d.log.WarnContext(ctx, "delivery failed", "channel", dl.Channel, "event", dl.EventID, "attempt", attempts, "status", status, "err", err)
@@ -231,21 +232,21 @@ func (d *Dispatcher) attempt(ctx context.Context, dl outbox.Delivery, a notifier
 // next decides what follows a failed attempt (the attempts-th): a retry after
 // the configured wait (± jitter, and never sooner than a 429 asked), or the
 // end when the failure is permanent or the retries are spent.
-func (d *Dispatcher) next(attempts int, err error) (outbox.Status, time.Time) {
+func (d *Dispatcher) next(attempts int, err error) (leadrelay.DeliveryStatus, time.Time) {
 	if notifiers.IsPermanent(err) || attempts > len(d.cfg.RetryDelays) {
-		return outbox.StatusFailed, time.Time{}
+		return leadrelay.DeliveryFailed, time.Time{}
 	}
 	wait := d.cfg.RetryDelays[attempts-1]
 	wait += time.Duration((rand.Float64()*2 - 1) * d.cfg.Jitter * float64(wait))
 	if ra := notifiers.RetryAfter(err); ra > wait {
 		wait = ra
 	}
-	return outbox.StatusPending, d.now().Add(wait)
+	return leadrelay.DeliveryPending, d.now().Add(wait)
 }
 
 func (d *Dispatcher) toConsole(ctx context.Context, events []outbox.Event, alerts map[string]notifiers.Alert) {
 	for _, e := range events {
-		if !notifies(e.Type) {
+		if !notifies(e.EventType) {
 			continue
 		}
 		if err := d.console.Send(ctx, alerts[e.ID]); err != nil {
@@ -255,15 +256,15 @@ func (d *Dispatcher) toConsole(ctx context.Context, events []outbox.Event, alert
 }
 
 // notifies reports whether an event type is one people are told about.
-func notifies(eventType string) bool {
-	return slices.Contains(notifiers.Kinds(), notifiers.Kind(eventType))
+func notifies(eventType leadrelay.EventType) bool {
+	return slices.Contains(notifiers.AlertEventTypes(), eventType)
 }
 
 // alert turns an event and its lead into what the channels say.
 func (d *Dispatcher) alert(e outbox.Event, l outbox.Lead) notifiers.Alert {
 	a := notifiers.Alert{
 		EventID:       e.ID,
-		Kind:          notifiers.Kind(e.Type),
+		EventType:     e.EventType,
 		LeadID:        l.ID,
 		Name:          deref(l.Name),
 		Email:         deref(l.Email),

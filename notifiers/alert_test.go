@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/truenester/leadrelay"
 )
 
 // hostileName is what a lead might type: markup for every channel, a Slack
@@ -13,7 +15,7 @@ const hostileName = `Zoë <!channel> & "Doe" <b>x</b>`
 func testAlert() Alert {
 	return Alert{
 		EventID:       "7f3c2a4e-1b2d-4c5e-9f60-0a1b2c3d4e5f",
-		Kind:          KindLeadCreated,
+		EventType:     leadrelay.EventLeadCreated,
 		LeadID:        "0b8e6f7a-58a4-4d0e-8d55-3f2a1c9b7e10",
 		Name:          hostileName,
 		Email:         "zoe+test@example.com",
@@ -64,20 +66,20 @@ func TestRenderSharedFields(t *testing.T) {
 func TestRenderHeadlinePerKind(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		kind    Kind
+		kind    leadrelay.EventType
 		quality string
 		want    string
 	}{
-		{KindLeadCreated, "hot", "New HOT lead: Jane Doe"},
-		{KindLeadCreated, "", "New lead: Jane Doe"},
-		{KindSLAWarning, "warm", "SLA warning: WARM lead Jane Doe not answered yet"},
-		{KindSLABreached, "hot", "SLA breached: HOT lead Jane Doe was not answered in time"},
-		{KindFollowUpDue, "cold", "Follow-up due: Jane Doe"},
-		{KindFollowUpOverdue, "", "Follow-up overdue: Jane Doe"},
+		{leadrelay.EventLeadCreated, "hot", "New HOT lead: Jane Doe"},
+		{leadrelay.EventLeadCreated, "", "New lead: Jane Doe"},
+		{leadrelay.EventSLAWarning, "warm", "SLA warning: WARM lead Jane Doe not answered yet"},
+		{leadrelay.EventSLABreached, "hot", "SLA breached: HOT lead Jane Doe was not answered in time"},
+		{leadrelay.EventFollowUpDue, "cold", "Follow-up due: Jane Doe"},
+		{leadrelay.EventFollowUpOverdue, "", "Follow-up overdue: Jane Doe"},
 		{"lead.reassigned", "", "Lead update (lead.reassigned): Jane Doe"},
 	}
 	for _, tt := range tests {
-		got := render(Alert{Kind: tt.kind, Name: "Jane Doe", Quality: tt.quality}).Headline
+		got := render(Alert{EventType: tt.kind, Name: "Jane Doe", Quality: tt.quality}).Headline
 		if got != tt.want {
 			t.Errorf("%s/%q: headline = %q, want %q", tt.kind, tt.quality, got, tt.want)
 		}
@@ -86,7 +88,7 @@ func TestRenderHeadlinePerKind(t *testing.T) {
 
 func TestRenderFollowUpDeadlineLabelAndEmptyFields(t *testing.T) {
 	t.Parallel()
-	m := render(Alert{Kind: KindFollowUpOverdue, Deadline: time.Date(2025, 3, 14, 9, 30, 0, 0, time.UTC)})
+	m := render(Alert{EventType: leadrelay.EventFollowUpOverdue, Deadline: time.Date(2025, 3, 14, 9, 30, 0, 0, time.UTC)})
 	if m.Headline != "Follow-up overdue: (no name)" {
 		t.Errorf("headline = %q", m.Headline)
 	}
@@ -101,7 +103,7 @@ func TestRenderFollowUpDeadlineLabelAndEmptyFields(t *testing.T) {
 
 func TestRenderFlattensAndClipsTypedValues(t *testing.T) {
 	t.Parallel()
-	m := render(Alert{Kind: KindLeadCreated, Name: "Jane\r\nPhone: +1 forged\tDoe", Email: strings.Repeat("a", 2000)})
+	m := render(Alert{EventType: leadrelay.EventLeadCreated, Name: "Jane\r\nPhone: +1 forged\tDoe", Email: strings.Repeat("a", 2000)})
 	if want := "New lead: Jane Phone: +1 forged Doe"; m.Headline != want {
 		t.Errorf("headline = %q, want %q", m.Headline, want)
 	}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/truenester/leadrelay"
 	"github.com/truenester/leadrelay/webhook"
 )
 
@@ -19,7 +20,7 @@ import (
 // error's text says which; the caller logs it once at start-up.
 var ErrOff = errors.New("off")
 
-func off(ch Channel, reason string) error {
+func off(ch leadrelay.Channel, reason string) error {
 	return fmt.Errorf("%s: %w: %s", ch, ErrOff, reason)
 }
 
@@ -41,7 +42,7 @@ func missing(variable, when string) error {
 }
 
 // FromEnv builds a sender for every channel whose settings are present, in
-// the order of Channels(). offReasons says, for each channel left off, why
+// the order of leadrelay.Channels(). offReasons says, for each channel left off, why
 // (log each once). err joins every invalid setting, each naming its
 // variable, so one start-up shows them all. With no sender at all, a
 // developer wants NewConsole.
@@ -99,7 +100,7 @@ type SlackConfig struct {
 func SlackConfigFromEnv(getenv func(string) string) (SlackConfig, error) {
 	cfg := SlackConfig{WebhookURL: strings.TrimSpace(getenv("SLACK_WEBHOOK_URL"))}
 	if cfg.WebhookURL == "" {
-		return cfg, off(ChannelSlack, "SLACK_WEBHOOK_URL is not set")
+		return cfg, off(leadrelay.ChannelSlack, "SLACK_WEBHOOK_URL is not set")
 	}
 	return cfg, nil
 }
@@ -125,7 +126,7 @@ func TelegramConfigFromEnv(getenv func(string) string) (TelegramConfig, error) {
 		APIBaseURL: strings.TrimSpace(getenv("TELEGRAM_API_BASE_URL")),
 	}
 	if cfg.BotToken == "" && cfg.ChatID == "" {
-		return cfg, off(ChannelTelegram, "TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID are not set")
+		return cfg, off(leadrelay.ChannelTelegram, "TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID are not set")
 	}
 	if cfg.APIBaseURL == "" {
 		cfg.APIBaseURL = defaultTelegramAPI
@@ -185,7 +186,7 @@ func EmailConfigFromEnv(getenv func(string) string) (EmailConfig, error) {
 		To:   splitList(getenv("EMAIL_TO")),
 	}
 	if cfg.Host == "" {
-		return cfg, off(ChannelEmail, "EMAIL_HOST is not set")
+		return cfg, off(leadrelay.ChannelEmail, "EMAIL_HOST is not set")
 	}
 	if p := strings.TrimSpace(getenv("EMAIL_PORT")); p != "" {
 		port, err := strconv.Atoi(p)
@@ -241,20 +242,20 @@ const defaultTwilioAPI = "https://api.twilio.com"
 
 // twilioVars names, per Twilio channel, its feature flag and the variables
 // that differ between SMS and WhatsApp; the account is shared.
-var twilioVars = map[Channel]struct{ flag, from, to string }{
-	ChannelSMS:      {flag: "FEATURE_SMS_ENABLED", from: "TWILIO_SMS_FROM", to: "SMS_TO"},
-	ChannelWhatsApp: {flag: "FEATURE_WHATSAPP_ENABLED", from: "TWILIO_WHATSAPP_FROM", to: "WHATSAPP_TO"},
+var twilioVars = map[leadrelay.Channel]struct{ flag, from, to string }{
+	leadrelay.ChannelSMS:      {flag: "FEATURE_SMS_ENABLED", from: "TWILIO_SMS_FROM", to: "SMS_TO"},
+	leadrelay.ChannelWhatsApp: {flag: "FEATURE_WHATSAPP_ENABLED", from: "TWILIO_WHATSAPP_FROM", to: "WHATSAPP_TO"},
 }
 
 func SMSConfigFromEnv(getenv func(string) string) (TwilioConfig, error) {
-	return twilioConfigFromEnv(getenv, ChannelSMS)
+	return twilioConfigFromEnv(getenv, leadrelay.ChannelSMS)
 }
 
 func WhatsAppConfigFromEnv(getenv func(string) string) (TwilioConfig, error) {
-	return twilioConfigFromEnv(getenv, ChannelWhatsApp)
+	return twilioConfigFromEnv(getenv, leadrelay.ChannelWhatsApp)
 }
 
-func twilioConfigFromEnv(getenv func(string) string, ch Channel) (TwilioConfig, error) {
+func twilioConfigFromEnv(getenv func(string) string, ch leadrelay.Channel) (TwilioConfig, error) {
 	vars := twilioVars[ch]
 	if err := featureOn(getenv, ch, vars.flag); err != nil {
 		return TwilioConfig{}, err
@@ -274,7 +275,7 @@ func twilioConfigFromEnv(getenv func(string) string, ch Channel) (TwilioConfig, 
 
 var twilioSID = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
 
-func (c TwilioConfig) validate(ch Channel) error {
+func (c TwilioConfig) validate(ch leadrelay.Channel) error {
 	vars := twilioVars[ch]
 	when := vars.flag + " is true"
 	var errs []error
@@ -307,7 +308,7 @@ type CRMConfig struct {
 }
 
 func CRMConfigFromEnv(getenv func(string) string) (CRMConfig, error) {
-	if err := featureOn(getenv, ChannelCRM, "FEATURE_CRM_ENABLED"); err != nil {
+	if err := featureOn(getenv, leadrelay.ChannelCRM, "FEATURE_CRM_ENABLED"); err != nil {
 		return CRMConfig{}, err
 	}
 	return CRMConfig{
@@ -333,7 +334,7 @@ func (c CRMConfig) validate() error {
 
 // featureOn reads a feature flag; a flag that is not true leaves its
 // channel off.
-func featureOn(getenv func(string) string, ch Channel, flag string) error {
+func featureOn(getenv func(string) string, ch leadrelay.Channel, flag string) error {
 	v := strings.TrimSpace(getenv(flag))
 	if v == "" {
 		return off(ch, flag+" is not set")

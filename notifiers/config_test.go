@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/truenester/leadrelay"
 )
 
 func env(vars map[string]string) func(string) string {
@@ -58,12 +60,12 @@ func TestFromEnvEverythingConfigured(t *testing.T) {
 	if err != nil || len(off) != 0 {
 		t.Fatalf("FromEnv: off %q, err %v", off, err)
 	}
-	var got []Channel
+	var got []leadrelay.Channel
 	for _, s := range senders {
 		got = append(got, s.Channel())
 	}
-	if !slices.Equal(got, Channels()) {
-		t.Errorf("channels = %q, want %q", got, Channels())
+	if !slices.Equal(got, leadrelay.Channels()) {
+		t.Errorf("channels = %q, want %q", got, leadrelay.Channels())
 	}
 }
 

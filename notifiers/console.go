@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"sync"
+
+	"github.com/truenester/leadrelay"
 )
 
 // Console prints alerts where a developer sees them, for when no channel is
@@ -17,13 +19,13 @@ type Console struct {
 
 func NewConsole(w io.Writer) *Console { return &Console{w: w} }
 
-func (c *Console) Channel() Channel { return ChannelConsole }
+func (c *Console) Channel() leadrelay.Channel { return ChannelConsole }
 
 func (c *Console) Send(_ context.Context, a Alert) error {
 	text := "  " + strings.ReplaceAll(render(a).plainText(), "\n", "\n  ")
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, err := fmt.Fprintf(c.w, "--- alert %s (lead %s)\n%s\n", a.Kind, a.LeadID, text); err != nil {
+	if _, err := fmt.Fprintf(c.w, "--- alert %s (lead %s)\n%s\n", a.EventType, a.LeadID, text); err != nil {
 		return &DeliveryError{Channel: ChannelConsole, Err: fmt.Errorf("write: %w", err)}
 	}
 	return nil

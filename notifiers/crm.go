@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/truenester/leadrelay"
 	"github.com/truenester/leadrelay/webhook"
 )
 
@@ -29,20 +30,20 @@ func NewCRM(cfg CRMConfig) (*CRM, error) {
 	return &CRM{url: cfg.WebhookURL, key: key, client: clientOrDefault(cfg.Client), now: time.Now}, nil
 }
 
-func (c *CRM) Channel() Channel { return ChannelCRM }
+func (c *CRM) Channel() leadrelay.Channel { return leadrelay.ChannelCRM }
 
 // crmPayload is the Standard Webhooks envelope: type, timestamp, data.
 type crmPayload struct {
-	Type      Kind      `json:"type"`
-	Timestamp time.Time `json:"timestamp"`
-	Data      Alert     `json:"data"`
+	Type      leadrelay.EventType `json:"type"`
+	Timestamp time.Time           `json:"timestamp"`
+	Data      Alert               `json:"data"`
 }
 
 func (c *CRM) Send(ctx context.Context, a Alert) error {
 	now := c.now()
-	body, err := json.Marshal(crmPayload{Type: a.Kind, Timestamp: now.UTC(), Data: a})
+	body, err := json.Marshal(crmPayload{Type: a.EventType, Timestamp: now.UTC(), Data: a})
 	if err != nil {
-		return &DeliveryError{Channel: ChannelCRM, Permanent: true, Err: fmt.Errorf("encode: %w", err)}
+		return &DeliveryError{Channel: leadrelay.ChannelCRM, Permanent: true, Err: fmt.Errorf("encode: %w", err)}
 	}
 	id := a.EventID
 	if id == "" {
@@ -53,10 +54,10 @@ func (c *CRM) Send(ctx context.Context, a Alert) error {
 
 	reply, err := postOnce(ctx, c.client, c.url, "application/json", header, body)
 	if err != nil {
-		return connFailure(ChannelCRM, fmt.Errorf("post: %w", err))
+		return connFailure(leadrelay.ChannelCRM, fmt.Errorf("post: %w", err))
 	}
 	if reply.Status >= 200 && reply.Status < 300 {
 		return nil
 	}
-	return httpFailure(ChannelCRM, reply.Status, string(reply.Body), retryAfterHeader(reply.Header, time.Now()))
+	return httpFailure(leadrelay.ChannelCRM, reply.Status, string(reply.Body), retryAfterHeader(reply.Header, time.Now()))
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/truenester/leadrelay"
 	"github.com/truenester/leadrelay/webhook"
 	"github.com/truenester/leadrelay/webhook/webhooktest"
 )
@@ -93,7 +94,7 @@ func TestCRMPostsSignedAlert(t *testing.T) {
 		t.Fatalf("peer received %d requests, want 1", len(received))
 	}
 	got := received[0]
-	if got.id != testAlert().EventID || got.payload.Type != KindLeadCreated {
+	if got.id != testAlert().EventID || got.payload.Type != leadrelay.EventLeadCreated {
 		t.Errorf("webhook-id %q type %q, want the event id and lead.created", got.id, got.payload.Type)
 	}
 	if !reflect.DeepEqual(got.payload.Data, testAlert()) {
@@ -122,7 +123,7 @@ func TestCRMClassifiesAnswers(t *testing.T) {
 		}
 		err = c.Send(t.Context(), testAlert())
 		var de *DeliveryError
-		if !errors.As(err, &de) || de.Status != tt.status || de.Permanent != tt.permanent || de.Channel != ChannelCRM {
+		if !errors.As(err, &de) || de.Status != tt.status || de.Permanent != tt.permanent || de.Channel != leadrelay.ChannelCRM {
 			t.Errorf("%s: err = %v, want status %d permanent %v", tt.name, err, tt.status, tt.permanent)
 		}
 	}

@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/truenester/leadrelay"
 )
 
 // Email sends alerts over SMTP as multipart/alternative (plain text and
@@ -63,14 +65,14 @@ func NewEmail(cfg EmailConfig) (*Email, error) {
 	return e, nil
 }
 
-func (e *Email) Channel() Channel { return ChannelEmail }
+func (e *Email) Channel() leadrelay.Channel { return leadrelay.ChannelEmail }
 
 func (e *Email) Send(ctx context.Context, a Alert) error {
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
 	msg, err := e.compose(render(a), a.EventID, time.Now())
 	if err != nil {
-		return &DeliveryError{Channel: ChannelEmail, Permanent: true, Err: fmt.Errorf("compose: %w", err)}
+		return &DeliveryError{Channel: leadrelay.ChannelEmail, Permanent: true, Err: fmt.Errorf("compose: %w", err)}
 	}
 	return e.deliver(ctx, msg)
 }
@@ -160,12 +162,12 @@ func isLocalhost(host string) bool {
 // connection said about it.
 func (e *Email) failure(ctx context.Context, step string, err error) *DeliveryError {
 	if ctxErr := ctx.Err(); ctxErr != nil {
-		return &DeliveryError{Channel: ChannelEmail, Err: fmt.Errorf("%s: %w (%w)", step, ctxErr, err)}
+		return &DeliveryError{Channel: leadrelay.ChannelEmail, Err: fmt.Errorf("%s: %w (%w)", step, ctxErr, err)}
 	}
 	var reply *textproto.Error
 	if errors.As(err, &reply) {
 		return &DeliveryError{
-			Channel:   ChannelEmail,
+			Channel:   leadrelay.ChannelEmail,
 			Permanent: reply.Code >= 500,
 			Status:    reply.Code,
 			Response:  clip(reply.Msg, maxResponse),
@@ -173,9 +175,9 @@ func (e *Email) failure(ctx context.Context, step string, err error) *DeliveryEr
 		}
 	}
 	if errors.Is(err, errNoSafeAuth) {
-		return &DeliveryError{Channel: ChannelEmail, Permanent: true, Err: fmt.Errorf("%s: %w", step, err)}
+		return &DeliveryError{Channel: leadrelay.ChannelEmail, Permanent: true, Err: fmt.Errorf("%s: %w", step, err)}
 	}
-	return connFailure(ChannelEmail, fmt.Errorf("%s: %w", step, err))
+	return connFailure(leadrelay.ChannelEmail, fmt.Errorf("%s: %w", step, err))
 }
 
 // compose builds the whole message: headers, then a multipart/alternative

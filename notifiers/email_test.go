@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/truenester/leadrelay"
 	"github.com/truenester/leadrelay/notifiers/notifierstest"
 )
 
@@ -208,7 +209,7 @@ func TestEmailClassifiesReplies(t *testing.T) {
 			t.Errorf("%s: error %v is not a *DeliveryError", tt.name, err)
 			continue
 		}
-		if de.Channel != ChannelEmail || de.Status != tt.status || de.Permanent != tt.permanent || de.Response == "" {
+		if de.Channel != leadrelay.ChannelEmail || de.Status != tt.status || de.Permanent != tt.permanent || de.Response == "" {
 			t.Errorf("%s: got %+v, want status %d permanent %v with the server's text", tt.name, de, tt.status, tt.permanent)
 		}
 	}

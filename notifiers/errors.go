@@ -8,12 +8,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/truenester/leadrelay"
 )
 
 // DeliveryError is how every sender reports a failed delivery: what the peer
 // said, and what the dispatcher should do about it.
 type DeliveryError struct {
-	Channel Channel
+	Channel leadrelay.Channel
 	// Permanent means retrying cannot help: the peer refused the message or
 	// our configuration (Slack 4xx, Telegram 400/403, SMTP 5xx, a
 	// certificate we cannot trust). Otherwise the failure is transient
@@ -69,7 +71,7 @@ const maxResponse = 300
 // (Slack's 400 invalid_payload, 403 invalid_token, 404 no_service, 410
 // channel_is_archived; Telegram's 400 chat not found, 401 bad token, 403 bot
 // blocked). Everything else may pass on a later try.
-func httpFailure(ch Channel, status int, response string, retryAfter time.Duration) *DeliveryError {
+func httpFailure(ch leadrelay.Channel, status int, response string, retryAfter time.Duration) *DeliveryError {
 	response = clip(strings.TrimSpace(response), maxResponse)
 	msg := fmt.Sprintf("HTTP %d", status)
 	if response != "" {
@@ -88,7 +90,7 @@ func httpFailure(ch Channel, status int, response string, retryAfter time.Durati
 // connFailure classifies a failure without an answer from the peer: a
 // timeout, a refused or broken connection, all transient; except a
 // certificate we cannot verify, which no retry will fix.
-func connFailure(ch Channel, err error) *DeliveryError {
+func connFailure(ch leadrelay.Channel, err error) *DeliveryError {
 	var certErr *tls.CertificateVerificationError
 	return &DeliveryError{Channel: ch, Permanent: errors.As(err, &certErr), Err: err}
 }

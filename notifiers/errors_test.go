@@ -7,12 +7,14 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/truenester/leadrelay"
 )
 
 func TestIsPermanentAndRetryAfterThroughWrapping(t *testing.T) {
 	t.Parallel()
-	perm := fmt.Errorf("deliver event 7: %w", &DeliveryError{Channel: ChannelSlack, Permanent: true, Err: errors.New("HTTP 403: invalid_token")})
-	limited := fmt.Errorf("deliver event 7: %w", &DeliveryError{Channel: ChannelTelegram, RetryAfter: 7 * time.Second, Err: errors.New("HTTP 429")})
+	perm := fmt.Errorf("deliver event 7: %w", &DeliveryError{Channel: leadrelay.ChannelSlack, Permanent: true, Err: errors.New("HTTP 403: invalid_token")})
+	limited := fmt.Errorf("deliver event 7: %w", &DeliveryError{Channel: leadrelay.ChannelTelegram, RetryAfter: 7 * time.Second, Err: errors.New("HTTP 429")})
 	tests := []struct {
 		err        error
 		permanent  bool
@@ -40,7 +42,7 @@ func TestIsPermanentAndRetryAfterThroughWrapping(t *testing.T) {
 func TestHTTPStatusClassification(t *testing.T) {
 	t.Parallel()
 	for status, permanent := range map[int]bool{400: true, 401: true, 403: true, 404: true, 410: true, 408: false, 429: false, 500: false, 502: false, 503: false} {
-		if got := httpFailure(ChannelCRM, status, "", 0).Permanent; got != permanent {
+		if got := httpFailure(leadrelay.ChannelCRM, status, "", 0).Permanent; got != permanent {
 			t.Errorf("HTTP %d: permanent = %v, want %v", status, got, permanent)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/truenester/leadrelay"
 )
 
 // message is what every channel says about an alert, before the channel's
@@ -39,7 +41,7 @@ func render(a Alert) message {
 	}
 	quality := strings.ToUpper(oneLine(a.Quality, 20))
 
-	m := message{Headline: headline(a.Kind, name, quality), Link: a.AdminURL}
+	m := message{Headline: headline(a.EventType, name, quality), Link: a.AdminURL}
 	add := func(label, value string) {
 		if value = oneLine(value, maxValueRunes); value != "" {
 			m.Fields = append(m.Fields, field{Label: label, Value: value})
@@ -57,7 +59,7 @@ func render(a Alert) message {
 	add("Why", strings.Join(a.Reasons, "; "))
 	if !a.Deadline.IsZero() {
 		label := "Answer by"
-		if a.Kind == KindFollowUpDue || a.Kind == KindFollowUpOverdue {
+		if a.EventType == leadrelay.EventFollowUpDue || a.EventType == leadrelay.EventFollowUpOverdue {
 			label = "Follow-up due"
 		}
 		add(label, a.Deadline.Format(deadlineLayout))
@@ -65,24 +67,24 @@ func render(a Alert) message {
 	return m
 }
 
-func headline(kind Kind, name, quality string) string {
+func headline(kind leadrelay.EventType, name, quality string) string {
 	lead := name
 	if quality != "" {
 		lead = quality + " lead " + name
 	}
 	switch kind {
-	case KindLeadCreated:
+	case leadrelay.EventLeadCreated:
 		if quality == "" {
 			return "New lead: " + name
 		}
 		return "New " + quality + " lead: " + name
-	case KindSLAWarning:
+	case leadrelay.EventSLAWarning:
 		return "SLA warning: " + lead + " not answered yet"
-	case KindSLABreached:
+	case leadrelay.EventSLABreached:
 		return "SLA breached: " + lead + " was not answered in time"
-	case KindFollowUpDue:
+	case leadrelay.EventFollowUpDue:
 		return "Follow-up due: " + name
-	case KindFollowUpOverdue:
+	case leadrelay.EventFollowUpOverdue:
 		return "Follow-up overdue: " + name
 	default:
 		return "Lead update (" + oneLine(string(kind), 50) + "): " + name

@@ -6,11 +6,15 @@
 // (RetryAfter), so the dispatcher can retry each channel on its own.
 package notifiers
 
-import "context"
+import (
+	"context"
+
+	"github.com/truenester/leadrelay"
+)
 
 // Sender delivers alerts to one channel. Senders are safe for concurrent use.
 type Sender interface {
-	Channel() Channel
+	Channel() leadrelay.Channel
 	// Send delivers one alert. ctx bounds the whole attempt; without a
 	// deadline, DefaultSendTimeout applies. A failure is a *DeliveryError.
 	Send(ctx context.Context, a Alert) error

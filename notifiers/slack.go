@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/truenester/leadrelay"
 )
 
 // Slack posts alerts to a Slack incoming webhook as Block Kit, with a text
@@ -27,23 +29,23 @@ func NewSlack(cfg SlackConfig) (*Slack, error) {
 	return &Slack{url: cfg.WebhookURL, client: clientOrDefault(cfg.Client)}, nil
 }
 
-func (s *Slack) Channel() Channel { return ChannelSlack }
+func (s *Slack) Channel() leadrelay.Channel { return leadrelay.ChannelSlack }
 
 func (s *Slack) Send(ctx context.Context, a Alert) error {
 	body, err := json.Marshal(slackPayload(render(a)))
 	if err != nil {
-		return &DeliveryError{Channel: ChannelSlack, Permanent: true, Err: fmt.Errorf("encode: %w", err)}
+		return &DeliveryError{Channel: leadrelay.ChannelSlack, Permanent: true, Err: fmt.Errorf("encode: %w", err)}
 	}
 	reply, err := postOnce(ctx, s.client, s.url, "application/json; charset=utf-8", nil, body)
 	if err != nil {
-		return connFailure(ChannelSlack, fmt.Errorf("post: %w", err))
+		return connFailure(leadrelay.ChannelSlack, fmt.Errorf("post: %w", err))
 	}
 	if reply.Status >= 200 && reply.Status < 300 {
 		return nil
 	}
 	// Slack answers an error with a short code as plain text
 	// ("invalid_token", "channel_is_archived").
-	return httpFailure(ChannelSlack, reply.Status, string(reply.Body), retryAfterHeader(reply.Header, time.Now()))
+	return httpFailure(leadrelay.ChannelSlack, reply.Status, string(reply.Body), retryAfterHeader(reply.Header, time.Now()))
 }
 
 // Block Kit, only the parts we use.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/truenester/leadrelay"
 	"github.com/truenester/leadrelay/notifiers/notifierstest"
 )
 
@@ -98,7 +99,7 @@ func TestSlackClassifiesEveryAnswer(t *testing.T) {
 			t.Errorf("%d %s: error %v is not a *DeliveryError", tt.status, tt.response, err)
 			continue
 		}
-		if de.Channel != ChannelSlack || de.Status != tt.status || de.Response != tt.response ||
+		if de.Channel != leadrelay.ChannelSlack || de.Status != tt.status || de.Response != tt.response ||
 			IsPermanent(err) != tt.permanent || RetryAfter(err) != tt.retryAfter {
 			t.Errorf("%d %s: got %+v (permanent %v, retry after %v), want status %d %q permanent %v retry after %v",
 				tt.status, tt.response, de, IsPermanent(err), RetryAfter(err), tt.status, tt.response, tt.permanent, tt.retryAfter)
@@ -125,7 +126,7 @@ func TestSlackInvalidPayloadIsPermanent(t *testing.T) {
 	if reply.Status != http.StatusBadRequest || string(reply.Body) != "invalid_payload" {
 		t.Fatalf("peer answered %d %q, want 400 invalid_payload", reply.Status, reply.Body)
 	}
-	err = httpFailure(ChannelSlack, reply.Status, string(reply.Body), 0)
+	err = httpFailure(leadrelay.ChannelSlack, reply.Status, string(reply.Body), 0)
 	if !IsPermanent(err) {
 		t.Errorf("400 invalid_payload classified transient: %v", err)
 	}

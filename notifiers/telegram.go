@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/truenester/leadrelay"
 )
 
 // Telegram sends alerts with the Bot API's sendMessage, in HTML parse mode.
@@ -34,7 +36,7 @@ func NewTelegram(cfg TelegramConfig) (*Telegram, error) {
 	}, nil
 }
 
-func (t *Telegram) Channel() Channel { return ChannelTelegram }
+func (t *Telegram) Channel() leadrelay.Channel { return leadrelay.ChannelTelegram }
 
 type telegramRequest struct {
 	ChatID             string `json:"chat_id"`
@@ -61,11 +63,11 @@ func (t *Telegram) Send(ctx context.Context, a Alert) error {
 	req.LinkPreviewOptions.IsDisabled = true
 	body, err := json.Marshal(req)
 	if err != nil {
-		return &DeliveryError{Channel: ChannelTelegram, Permanent: true, Err: fmt.Errorf("encode: %w", err)}
+		return &DeliveryError{Channel: leadrelay.ChannelTelegram, Permanent: true, Err: fmt.Errorf("encode: %w", err)}
 	}
 	reply, err := postOnce(ctx, t.client, t.url, "application/json", nil, body)
 	if err != nil {
-		return connFailure(ChannelTelegram, fmt.Errorf("sendMessage: %w", err))
+		return connFailure(leadrelay.ChannelTelegram, fmt.Errorf("sendMessage: %w", err))
 	}
 
 	var r telegramReply
@@ -73,9 +75,9 @@ func (t *Telegram) Send(ctx context.Context, a Alert) error {
 		// Not the Bot API speaking (a proxy's error page, say): judge by
 		// the HTTP status alone.
 		if reply.Status >= 200 && reply.Status < 300 {
-			return &DeliveryError{Channel: ChannelTelegram, Status: reply.Status, Err: errors.New("sendMessage: reply is not Bot API JSON")}
+			return &DeliveryError{Channel: leadrelay.ChannelTelegram, Status: reply.Status, Err: errors.New("sendMessage: reply is not Bot API JSON")}
 		}
-		return httpFailure(ChannelTelegram, reply.Status, string(reply.Body), retryAfterHeader(reply.Header, time.Now()))
+		return httpFailure(leadrelay.ChannelTelegram, reply.Status, string(reply.Body), retryAfterHeader(reply.Header, time.Now()))
 	}
 	if r.OK {
 		return nil
@@ -86,14 +88,14 @@ func (t *Telegram) Send(ctx context.Context, a Alert) error {
 	}
 	if status < 400 {
 		// ok:false without an error code says nothing certain: retry.
-		return &DeliveryError{Channel: ChannelTelegram, Status: status, Response: r.Description,
+		return &DeliveryError{Channel: leadrelay.ChannelTelegram, Status: status, Response: r.Description,
 			Err: fmt.Errorf("sendMessage: ok is false: %s", clip(r.Description, maxResponse))}
 	}
 	wait := time.Duration(r.Parameters.RetryAfter) * time.Second
 	if wait == 0 {
 		wait = retryAfterHeader(reply.Header, time.Now())
 	}
-	return httpFailure(ChannelTelegram, status, r.Description, wait)
+	return httpFailure(leadrelay.ChannelTelegram, status, r.Description, wait)
 }
 
 // telegramHTML formats a message in the Bot API's HTML subset. Every value is

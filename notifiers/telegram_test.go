@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/truenester/leadrelay"
 	"github.com/truenester/leadrelay/notifiers/notifierstest"
 )
 
@@ -93,7 +94,7 @@ func TestTelegramClassifiesEveryAnswer(t *testing.T) {
 			t.Errorf("%d %s: error %v is not a *DeliveryError", tt.status, tt.response, err)
 			continue
 		}
-		if de.Channel != ChannelTelegram || de.Status != tt.status || de.Response != tt.response ||
+		if de.Channel != leadrelay.ChannelTelegram || de.Status != tt.status || de.Response != tt.response ||
 			IsPermanent(err) != tt.permanent || RetryAfter(err) != tt.retryAfter {
 			t.Errorf("%d %s: got %+v (permanent %v, retry after %v), want status %d %q permanent %v retry after %v",
 				tt.status, tt.response, de, IsPermanent(err), RetryAfter(err), tt.status, tt.response, tt.permanent, tt.retryAfter)

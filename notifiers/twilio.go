@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/truenester/leadrelay"
 )
 
 // Twilio sends alerts as SMS or WhatsApp messages through Twilio's Messages
@@ -18,7 +20,7 @@ import (
 // an attempt could outlive its deadline; this sender posts the same form
 // through notify's http service (see postOnce) instead.
 type Twilio struct {
-	channel Channel
+	channel leadrelay.Channel
 	url     string // <base>/2010-04-01/Accounts/<SID>/Messages.json
 	auth    string // the Authorization header: Basic, account SID and token
 	from    string
@@ -26,13 +28,13 @@ type Twilio struct {
 	client  *http.Client
 }
 
-func NewSMS(cfg TwilioConfig) (*Twilio, error) { return newTwilio(ChannelSMS, cfg) }
+func NewSMS(cfg TwilioConfig) (*Twilio, error) { return newTwilio(leadrelay.ChannelSMS, cfg) }
 
 // NewWhatsApp sends through Twilio's WhatsApp sender; numbers get the
 // "whatsapp:" prefix Twilio expects.
-func NewWhatsApp(cfg TwilioConfig) (*Twilio, error) { return newTwilio(ChannelWhatsApp, cfg) }
+func NewWhatsApp(cfg TwilioConfig) (*Twilio, error) { return newTwilio(leadrelay.ChannelWhatsApp, cfg) }
 
-func newTwilio(ch Channel, cfg TwilioConfig) (*Twilio, error) {
+func newTwilio(ch leadrelay.Channel, cfg TwilioConfig) (*Twilio, error) {
 	if err := cfg.validate(ch); err != nil {
 		return nil, fmt.Errorf("%s: %w", ch, err)
 	}
@@ -49,14 +51,14 @@ func newTwilio(ch Channel, cfg TwilioConfig) (*Twilio, error) {
 	return t, nil
 }
 
-func twilioAddress(ch Channel, number string) string {
-	if ch == ChannelWhatsApp && !strings.HasPrefix(number, "whatsapp:") {
+func twilioAddress(ch leadrelay.Channel, number string) string {
+	if ch == leadrelay.ChannelWhatsApp && !strings.HasPrefix(number, "whatsapp:") {
 		return "whatsapp:" + number
 	}
 	return number
 }
 
-func (t *Twilio) Channel() Channel { return t.channel }
+func (t *Twilio) Channel() leadrelay.Channel { return t.channel }
 
 // A message longer than this is split by Twilio into many billed segments
 // (and refused past 1,600 characters).

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/truenester/leadrelay"
 )
 
 const (
@@ -112,7 +114,7 @@ func TestWhatsAppPrefixesNumbers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Channel() != ChannelWhatsApp {
+	if s.Channel() != leadrelay.ChannelWhatsApp {
 		t.Errorf("Channel() = %q", s.Channel())
 	}
 	if err := s.Send(t.Context(), testAlert()); err != nil {
@@ -158,7 +160,7 @@ func TestTwilioClassifiesAnswers(t *testing.T) {
 			t.Errorf("%s: error %v is not a *DeliveryError", tt.name, err)
 			continue
 		}
-		if de.Channel != ChannelSMS || de.Status != tt.status || de.Response != tt.response ||
+		if de.Channel != leadrelay.ChannelSMS || de.Status != tt.status || de.Response != tt.response ||
 			IsPermanent(err) != tt.permanent || RetryAfter(err) != tt.retryAfter {
 			t.Errorf("%s: got %+v, want status %d %q permanent %v retry after %v", tt.name, de, tt.status, tt.response, tt.permanent, tt.retryAfter)
 		}

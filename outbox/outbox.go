@@ -14,44 +14,37 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/truenester/leadrelay"
 )
 
 // Event is a claimed lead_events row.
 type Event struct {
-	ID             string          `db:"id"`
-	Type           string          `db:"event_type"`
-	ConversationID string          `db:"conversation_id"`
-	FollowUpTaskID *string         `db:"follow_up_task_id"`
-	Payload        json.RawMessage `db:"payload"`
-	RetryCount     int             `db:"retry_count"`
-	CreatedAt      time.Time       `db:"created_at"`
+	ID             string              `db:"id"`
+	EventType      leadrelay.EventType `db:"event_type"`
+	ConversationID string              `db:"conversation_id"`
+	FollowUpTaskID *string             `db:"follow_up_task_id"`
+	Payload        json.RawMessage     `db:"payload"`
+	RetryCount     int                 `db:"retry_count"`
+	CreatedAt      time.Time           `db:"created_at"`
 }
 
 // Delivery is one pending notification_logs row: an event to one channel.
 type Delivery struct {
-	LogID    string `db:"log_id"`
-	EventID  string `db:"lead_event_id"`
-	Channel  string `db:"channel"`
-	Attempts int    `db:"attempts"` // attempts before this one
+	LogID    string            `db:"log_id"`
+	EventID  string            `db:"lead_event_id"`
+	Channel  leadrelay.Channel `db:"channel"`
+	Attempts int               `db:"attempts"` // attempts before this one
 }
 
 // Outcome is what one attempt of a delivery came to.
 type Outcome struct {
-	LogID         string     `json:"log_id"`
-	Status        Status     `json:"status"`
-	Error         string     `json:"error,omitempty"`
-	Response      string     `json:"response,omitempty"`
-	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"` // with StatusPending
+	LogID         string                   `json:"log_id"`
+	Status        leadrelay.DeliveryStatus `json:"status"`
+	Error         string                   `json:"error,omitempty"`
+	Response      string                   `json:"response,omitempty"`
+	NextAttemptAt *time.Time               `json:"next_attempt_at,omitempty"` // with DeliveryPending
 }
-
-// Status is a delivery's state, as in the SQL enum notification_status.
-type Status string
-
-const (
-	StatusPending Status = "pending" // a transient failure; retried at NextAttemptAt
-	StatusSent    Status = "sent"
-	StatusFailed  Status = "failed"
-)
 
 // Lead is what an alert says about a conversation.
 type Lead struct {
@@ -90,9 +83,13 @@ func (s *Store) Claim(ctx context.Context, worker string, lease time.Duration, l
 
 // StartDeliveries opens one delivery per routed channel among channels for
 // each event, and returns the pending deliveries of those events that are due.
-func (s *Store) StartDeliveries(ctx context.Context, eventIDs, channels []string, now time.Time) ([]Delivery, error) {
+func (s *Store) StartDeliveries(ctx context.Context, eventIDs []string, channels []leadrelay.Channel, now time.Time) ([]Delivery, error) {
+	names := make([]string, len(channels)) // pgx encodes []string in every query exec mode
+	for i, c := range channels {
+		names[i] = string(c)
+	}
 	rows, _ := s.db.Query(ctx, `select log_id, lead_event_id, channel, attempts
-		from public.start_deliveries($1::uuid[], $2::public.notification_channel[], $3::timestamptz)`, eventIDs, channels, now)
+		from public.start_deliveries($1::uuid[], $2::public.notification_channel[], $3::timestamptz)`, eventIDs, names, now)
 	deliveries, err := pgx.CollectRows(rows, pgx.RowToStructByName[Delivery])
 	if err != nil {
 		return nil, fmt.Errorf("start deliveries: %w", err)

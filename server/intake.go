@@ -13,22 +13,14 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/julienschmidt/httprouter"
-)
 
-// leadForm is the form a lead came through; the route decides it. The
-// values are those of the SQL enum public.lead_form.
-type leadForm string
-
-const (
-	formContact         leadForm = "contact_form"
-	formPropertyInquiry leadForm = "property_inquiry"
-	formChatbot         leadForm = "chatbot"
+	"github.com/truenester/leadrelay"
 )
 
 // leadRequest is a lead as the website posts it, and, encoded, the payload
 // of public.submit_lead. An empty string is the same as a missing field.
 type leadRequest struct {
-	Form           leadForm       `json:"form"`
+	Form           leadrelay.Form `json:"form"`
 	Name           string         `json:"name,omitempty"`
 	Email          string         `json:"email,omitempty"`
 	Phone          string         `json:"phone,omitempty"`
@@ -77,7 +69,7 @@ const dbRetryAfter = 2 * time.Second
 // intake serves one of the website's forms: decode, one call of
 // submit_lead, answer 201 with a new lead or 200 with the one a retry or
 // duplicate refers to.
-func (s *server) intake(form leadForm) handlerFunc {
+func (s *server) intake(form leadrelay.Form) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
@@ -175,7 +167,7 @@ func retryableSQLState(code string) bool {
 // submit_lead's to say, in one place for this intake and PostgREST's RPC.
 // Fields of other forms and unknown fields are ignored. The reasons are
 // worded as submit_lead words the same ones.
-func decodeLead(form leadForm, body []byte, headerKey string) (leadRequest, error) {
+func decodeLead(form leadrelay.Form, body []byte, headerKey string) (leadRequest, error) {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil || raw == nil {
 		msg := "the body must be a JSON object"
@@ -197,13 +189,13 @@ func decodeLead(form leadForm, body []byte, headerKey string) (leadRequest, erro
 	d.object("device_info", &req.DeviceInfo)
 	d.text("idempotency_key", &req.IdempotencyKey)
 	switch form {
-	case formPropertyInquiry:
+	case leadrelay.FormPropertyInquiry:
 		d.text("property_id", &req.PropertyID)
 		d.text("property_title", &req.PropertyTitle)
 		d.text("budget", &req.Budget)
 		d.text("timeline", &req.Timeline)
 		d.text("financing", &req.Financing)
-	case formChatbot:
+	case leadrelay.FormChatbot:
 		d.text("session_id", &req.SessionID)
 		d.text("quality", &req.Quality)
 		d.messages("messages", &req.Messages)

@@ -2,33 +2,17 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/truenester/leadrelay/config"
-	"github.com/truenester/leadrelay/dbtest"
 )
-
-func TestLeadFormsMatchTheSQLEnum(t *testing.T) {
-	t.Parallel()
-	var forms []string
-	err := dbtest.New(t).QueryRow(context.Background(), "select enum_range(null::public.lead_form)::text[]").Scan(&forms)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{string(formContact), string(formPropertyInquiry), string(formChatbot)}
-	if !slices.Equal(forms, want) {
-		t.Errorf("public.lead_form is %q; server's leadForm holds %q", forms, want)
-	}
-}
 
 func TestRedactKeepsTooLittleToContactAnyone(t *testing.T) {
 	t.Parallel()

@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/julienschmidt/httprouter"
+
+	"github.com/truenester/leadrelay"
 )
 
 // routes lists every route the service answers.
@@ -13,12 +15,12 @@ func (s *server) routes(r *httprouter.Router) {
 	r.Handler(http.MethodGet, "/metrics", s.handle(s.metrics))
 
 	// The website's forms: limited per client address, JSON bodies only.
-	intake := func(form leadForm) http.Handler {
+	intake := func(form leadrelay.Form) http.Handler {
 		return s.limitRate(s.requireJSON(s.handle(s.intake(form))))
 	}
-	r.Handler(http.MethodPost, "/api/submit-contact", intake(formContact))
-	r.Handler(http.MethodPost, "/api/property-inquiry", intake(formPropertyInquiry))
-	r.Handler(http.MethodPost, "/api/chatbot/leads", intake(formChatbot))
+	r.Handler(http.MethodPost, "/api/submit-contact", intake(leadrelay.FormContact))
+	r.Handler(http.MethodPost, "/api/property-inquiry", intake(leadrelay.FormPropertyInquiry))
+	r.Handler(http.MethodPost, "/api/chatbot/leads", intake(leadrelay.FormChatbot))
 
 	// The database webhook (pg_net): signed, so no rate limit.
 	r.Handler(http.MethodPost, "/webhooks/lead-events", s.handle(s.leadEventWebhook))
