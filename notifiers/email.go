@@ -5,10 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"html"
-	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net"
@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/truenester/leadrelay"
 )
@@ -203,7 +204,7 @@ func (e *Email) compose(m message, eventID string, now time.Time) ([]byte, error
 	header := func(name, value string) { msg.WriteString(name + ": " + value + "\r\n") }
 	header("From", e.from.String()) // String applies RFC 2047 to the name
 	header("To", strings.Join(to, ", "))
-	header("Subject", mime.QEncoding.Encode("utf-8", m.Headline))
+	header("Subject", encodeHeaderText(clip(m.Headline, subjectMaxRunes), len("Subject: ")))
 	header("Date", now.Format(time.RFC1123Z))
 	header("Message-ID", messageID(eventID, e.from.Address))
 	// RFC 3834: an alert, so no vacation auto-replies back to us.
@@ -213,6 +214,86 @@ func (e *Email) compose(m message, eventID string, now time.Time) ([]byte, error
 	msg.WriteString("\r\n")
 	msg.Write(body.Bytes())
 	return msg.Bytes(), nil
+}
+
+// subjectMaxRunes bounds the Subject as read: mail clients show far less.
+const subjectMaxRunes = 150
+
+// headerLineMax is the folded line length RFC 5322 asks for (it requires
+// at most 998).
+const headerLineMax = 78
+
+// encodeHeaderText writes text someone typed as a header value, folded into
+// lines of at most headerLineMax (the first line already holds used
+// characters). Plain ASCII words stay as they are; anything else, and
+// anything that looks like an encoded-word ("=?"), which a mail client
+// would otherwise decode and show as something else, is written as RFC 2047
+// encoded-words of its own. Text from oneLine holds no control characters.
+func encodeHeaderText(text string, used int) string {
+	var words []string
+	pending := "" // a run of words to encode together, keeping their spaces
+	flush := func() {
+		if pending != "" {
+			words = append(words, encodedWords(pending)...)
+			pending = ""
+		}
+	}
+	for _, w := range strings.Split(text, " ") {
+		if w != "" && !strings.Contains(w, "=?") && !strings.Contains(w, "?=") && isPrintableASCII(w) && len(w) <= headerLineMax-1 {
+			flush()
+			words = append(words, w)
+			continue
+		}
+		if pending != "" {
+			pending += " "
+		}
+		pending += w
+	}
+	flush()
+	var b strings.Builder
+	line := used
+	for i, w := range words {
+		if i > 0 {
+			if line+1+len(w) > headerLineMax {
+				b.WriteString("\r\n")
+				line = 0
+			}
+			b.WriteString(" ")
+			line++
+		}
+		b.WriteString(w)
+		line += len(w)
+	}
+	return b.String()
+}
+
+// encodedWords encodes s as base64 encoded-words of at most 75 characters
+// each (RFC 2047), never splitting a character.
+func encodedWords(s string) []string {
+	const prefix, suffix = "=?utf-8?b?", "?="
+	const maxBytes = (75 - len(prefix) - len(suffix)) / 4 * 3
+	var words []string
+	for s != "" {
+		n := 0
+		for _, r := range s {
+			if n+utf8.RuneLen(r) > maxBytes {
+				break
+			}
+			n += utf8.RuneLen(r)
+		}
+		words = append(words, prefix+base64.StdEncoding.EncodeToString([]byte(s[:n]))+suffix)
+		s = s[n:]
+	}
+	return words
+}
+
+func isPrintableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 func writeQPPart(parts *multipart.Writer, contentType, text string) error {

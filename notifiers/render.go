@@ -1,8 +1,11 @@
 package notifiers
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/truenester/leadrelay"
@@ -106,10 +109,20 @@ func (m message) plainText() string {
 	return b.String()
 }
 
-// oneLine makes a value someone typed safe to show on one line: control
-// characters (newlines included, which could forge extra "fields" or
-// headers) become spaces, runs of space collapse, and it is cut to max runes.
+// oneLine makes a value someone typed safe to show on one line: invalid
+// UTF-8 becomes U+FFFD; invisible format characters are dropped (bidi
+// embeddings, overrides and isolates, which reorder what follows them, and
+// zero-width spaces and joiners, which hide text or split a word that
+// should be recognised); control characters (newlines included, which
+// could forge extra "fields" or headers) become spaces; runs of space
+// collapse; and it is cut to max runes.
 func oneLine(s string, max int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool {
 		return unicode.IsSpace(r) || unicode.IsControl(r)
 	}), " ")
@@ -123,6 +136,54 @@ func clip(s string, max int) string {
 	}
 	r := []rune(s)
 	return string(r[:max-1]) + "…"
+}
+
+// clipEscaped returns escape(s), cut so that the escaped text is at most max
+// units long as length counts them: a limit holds on what a channel
+// receives, not on what the lead typed ("&" is five characters in Slack's
+// mrkdwn). A cut keeps whole characters and ends with an ellipsis; "" when
+// not even that fits.
+func clipEscaped(s string, max int, escape func(string) string, length func(string) int) string {
+	if e := escape(s); length(e) <= max {
+		return e
+	}
+	r := []rune(s)
+	// The longest prefix whose escaped form, with the ellipsis, fits.
+	lo, hi := -1, len(r)-1 // lo fits (-1: nothing does), hi+1 does not
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if length(escape(string(r[:mid])+"…")) <= max {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	if lo < 0 {
+		return ""
+	}
+	return escape(string(r[:lo]) + "…")
+}
+
+// utf16Len is a text's length in UTF-16 code units, the characters Slack
+// and Telegram count (an emoji outside the BMP is two).
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
+	}
+	return n
+}
+
+func plain(s string) string { return s }
+
+// fellBack is the outcome of a plain-text fallback sent after refused: nil,
+// or its failure saying what came first.
+func fellBack(err error, refused *DeliveryError) error {
+	var de *DeliveryError
+	if errors.As(err, &de) {
+		de.Err = fmt.Errorf("plain-text fallback after %q: %w", refused.Response, de.Err)
+	}
+	return err
 }
 
 func joinNonEmpty(sep string, parts ...string) string {

@@ -3,6 +3,7 @@ package notifiers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -32,7 +33,19 @@ func NewSlack(cfg SlackConfig) (*Slack, error) {
 func (s *Slack) Channel() leadrelay.Channel { return leadrelay.ChannelSlack }
 
 func (s *Slack) Send(ctx context.Context, a Alert) error {
-	body, err := json.Marshal(slackPayload(render(a)))
+	m := render(a)
+	err := s.post(ctx, slackPayload(m))
+	var refused *DeliveryError
+	if !errors.As(err, &refused) || !slackContentRefused(refused) {
+		return err
+	}
+	// Slack refused the blocks themselves: the alert still goes out, once,
+	// as plain text, before anything is called permanent.
+	return fellBack(s.post(ctx, slackPlainPayload(m)), refused)
+}
+
+func (s *Slack) post(ctx context.Context, msg slackMessage) error {
+	body, err := json.Marshal(msg)
 	if err != nil {
 		return &DeliveryError{Channel: leadrelay.ChannelSlack, Permanent: true, Err: fmt.Errorf("encode: %w", err)}
 	}
@@ -48,11 +61,21 @@ func (s *Slack) Send(ctx context.Context, a Alert) error {
 	return httpFailure(leadrelay.ChannelSlack, reply.Status, string(reply.Body), retryAfterHeader(reply.Header, time.Now()))
 }
 
+// slackContentRefused says Slack refused what the message holds, not who
+// sent it or where: a plain-text message may still pass.
+func slackContentRefused(e *DeliveryError) bool {
+	switch e.Response {
+	case "invalid_blocks", "invalid_blocks_format", "invalid_payload":
+		return e.Status == http.StatusBadRequest
+	}
+	return false
+}
+
 // Block Kit, only the parts we use.
 type (
 	slackMessage struct {
 		Text   string       `json:"text"`
-		Blocks []slackBlock `json:"blocks"`
+		Blocks []slackBlock `json:"blocks,omitempty"`
 	}
 	slackBlock struct {
 		Type   string      `json:"type"`
@@ -65,20 +88,23 @@ type (
 	}
 )
 
-// Slack's limits: a header's text is at most 150 characters, a section at
-// most 10 fields.
+// Slack's limits, in characters of the text as sent (escapes included):
+// Slack refuses the whole message (invalid_blocks) over them.
 const (
-	slackHeaderMax = 150
-	slackFieldsMax = 10
+	slackHeaderMax      = 150  // a header block's plain_text
+	slackFieldsMax      = 10   // fields in a section
+	slackFieldMax       = 2000 // one field's text
+	slackSectionTextMax = 3000 // a section's text
+	slackTextMax        = 3000 // the top-level text; Slack takes 40,000 but shows far less
 )
 
 func slackPayload(m message) slackMessage {
 	// The fallback text is mrkdwn too: it shows in notifications.
-	msg := slackMessage{Text: slackEscape(m.Headline)}
+	msg := slackMessage{Text: clipEscaped(m.Headline, slackTextMax, slackEscape, utf16Len)}
 	msg.Blocks = append(msg.Blocks, slackBlock{
 		Type: "header",
 		// plain_text shows characters as they are: nothing to escape.
-		Text: &slackText{Type: "plain_text", Text: clip(m.Headline, slackHeaderMax)},
+		Text: &slackText{Type: "plain_text", Text: clipEscaped(m.Headline, slackHeaderMax, plain, utf16Len)},
 	})
 	if len(m.Fields) > 0 {
 		section := slackBlock{Type: "section"}
@@ -86,22 +112,48 @@ func slackPayload(m message) slackMessage {
 			if i == slackFieldsMax {
 				break
 			}
+			label := "*" + f.Label + "*\n"
 			section.Fields = append(section.Fields, slackText{
 				Type: "mrkdwn",
-				Text: "*" + f.Label + "*\n" + slackEscape(f.Value),
+				Text: label + clipEscaped(f.Value, slackFieldMax-utf16Len(label), slackEscape, utf16Len),
 			})
 		}
 		msg.Blocks = append(msg.Blocks, section)
 	}
-	if m.Link != "" {
+	if link := slackLink(m.Link); link != "" {
 		// A mrkdwn link rather than a button: Slack rejects the whole
-		// message (invalid_blocks, permanent) for a button URL it
-		// dislikes, such as a development host.
-		link := "<" + slackEscape(m.Link) + "|" + linkLabel + ">"
+		// message (invalid_blocks) for a button URL it dislikes, such as a
+		// development host.
 		msg.Blocks = append(msg.Blocks, slackBlock{Type: "section", Text: &slackText{Type: "mrkdwn", Text: link}})
-		msg.Text += "\n" + link
+		if utf16Len(msg.Text)+1+utf16Len(link) <= slackTextMax {
+			msg.Text += "\n" + link
+		}
 	}
 	return msg
+}
+
+// slackPlainPayload is the fallback: the message as text alone, no blocks.
+func slackPlainPayload(m message) slackMessage {
+	link := slackLink(m.Link)
+	m.Link = ""
+	text := clipEscaped(m.plainText(), slackTextMax-utf16Len(link)-2, slackEscape, utf16Len)
+	if link != "" {
+		text += "\n\n" + link
+	}
+	return slackMessage{Text: text}
+}
+
+// slackLink is a mrkdwn link to the admin panel, or "" when there is none
+// or it would not fit a section.
+func slackLink(url string) string {
+	if url == "" {
+		return ""
+	}
+	link := "<" + slackEscape(url) + "|" + linkLabel + ">"
+	if utf16Len(link) > slackSectionTextMax {
+		return ""
+	}
+	return link
 }
 
 // slackEscape escapes the three characters Slack's mrkdwn gives meaning to,

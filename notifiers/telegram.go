@@ -41,7 +41,7 @@ func (t *Telegram) Channel() leadrelay.Channel { return leadrelay.ChannelTelegra
 type telegramRequest struct {
 	ChatID             string `json:"chat_id"`
 	Text               string `json:"text"`
-	ParseMode          string `json:"parse_mode"`
+	ParseMode          string `json:"parse_mode,omitempty"` // "": plain text
 	LinkPreviewOptions struct {
 		IsDisabled bool `json:"is_disabled"`
 	} `json:"link_preview_options"`
@@ -59,7 +59,20 @@ type telegramReply struct {
 }
 
 func (t *Telegram) Send(ctx context.Context, a Alert) error {
-	req := telegramRequest{ChatID: t.chatID, Text: telegramHTML(render(a)), ParseMode: "HTML"}
+	m := render(a)
+	err := t.post(ctx, telegramHTML(m), "HTML")
+	var refused *DeliveryError
+	if !errors.As(err, &refused) || !telegramContentRefused(refused) {
+		return err
+	}
+	// Telegram could not take the markup: the alert still goes out, once,
+	// as plain text (no parse mode: nothing in it is markup), before
+	// anything is called permanent.
+	return fellBack(t.post(ctx, clipEscaped(m.plainText(), telegramTextMax, plain, utf16Len), ""), refused)
+}
+
+func (t *Telegram) post(ctx context.Context, text, parseMode string) error {
+	req := telegramRequest{ChatID: t.chatID, Text: text, ParseMode: parseMode}
 	req.LinkPreviewOptions.IsDisabled = true
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -98,17 +111,48 @@ func (t *Telegram) Send(ctx context.Context, a Alert) error {
 	return httpFailure(leadrelay.ChannelTelegram, status, r.Description, wait)
 }
 
+// telegramContentRefused says the Bot API refused the text itself (its
+// markup, its length), which a plain-text message may fix.
+func telegramContentRefused(e *DeliveryError) bool {
+	d := strings.ToLower(e.Response)
+	return e.Status == http.StatusBadRequest &&
+		(strings.Contains(d, "can't parse entities") || strings.Contains(d, "message is too long"))
+}
+
+// telegramTextMax is the Bot API's bound on a message: 4,096 characters
+// (UTF-16 code units) of the text as shown, after its markup is parsed.
+const telegramTextMax = 4096
+
 // telegramHTML formats a message in the Bot API's HTML subset. Every value is
 // escaped: a lead named "<b>" must show as typed and cannot break the
-// markup (Telegram rejects the message outright on a stray tag).
+// markup (Telegram rejects the message outright on a stray tag). Values are
+// cut shorter until the shown text fits telegramTextMax.
 func telegramHTML(m message) string {
+	for _, valueMax := range []int{2 * maxValueRunes, 250, 120, 60, 20} {
+		if text, shown := telegramRender(m, valueMax); shown <= telegramTextMax {
+			return text
+		}
+	}
+	text, _ := telegramRender(message{Headline: m.Headline, Link: m.Link}, 20)
+	return text
+}
+
+// telegramRender is the HTML with each value cut to valueMax UTF-16 units,
+// and the length of the text it shows.
+func telegramRender(m message, valueMax int) (text string, shown int) {
 	var b strings.Builder
-	b.WriteString("<b>" + html.EscapeString(m.Headline) + "</b>\n")
+	add := func(markup, value string) {
+		b.WriteString(markup)
+		shown += utf16Len(value)
+	}
+	headline := clipEscaped(m.Headline, 2*maxNameRunes, plain, utf16Len)
+	add("<b>"+html.EscapeString(headline)+"</b>\n", headline+"\n")
 	for _, f := range m.Fields {
-		b.WriteString("\n<b>" + html.EscapeString(f.Label) + ":</b> " + html.EscapeString(f.Value))
+		v := clipEscaped(f.Value, valueMax, plain, utf16Len)
+		add("\n<b>"+html.EscapeString(f.Label)+":</b> "+html.EscapeString(v), "\n"+f.Label+": "+v)
 	}
 	if m.Link != "" {
-		b.WriteString("\n\n<a href=\"" + html.EscapeString(m.Link) + "\">" + linkLabel + "</a>")
+		add("\n\n<a href=\""+html.EscapeString(m.Link)+"\">"+linkLabel+"</a>", "\n\n"+linkLabel)
 	}
-	return b.String()
+	return b.String(), shown
 }

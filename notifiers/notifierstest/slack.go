@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf16"
 )
 
 // Slack answers as a Slack incoming webhook: 200 "ok" to a valid message
@@ -21,11 +22,19 @@ type Slack struct {
 
 const slackHookPath = "/services/T000/B000/XXXX"
 
-// Slack's own limits, which it enforces by refusing the message: a header's
-// text is at most 150 characters, a section at most 10 fields.
+// Slack's documented limits, which it enforces by refusing the message
+// (invalid_blocks), counted in characters of the text as sent, escapes
+// included: a header's text at most 150, a section at most 10 fields of at
+// most 2,000 each and a text of at most 3,000, at most 50 blocks; the
+// top-level text at most 40,000. Characters are counted as UTF-16 code
+// units, the strictest reading.
 const (
-	slackHeaderMax = 150
-	slackFieldsMax = 10
+	slackHeaderMax      = 150
+	slackFieldsMax      = 10
+	slackFieldMax       = 2000
+	slackSectionTextMax = 3000
+	slackBlocksMax      = 50
+	slackTextMax        = 40000
 )
 
 // NewSlack starts a Slack peer, stopped when the test ends.
@@ -52,7 +61,10 @@ func (slack) check(r *http.Request, body []byte) *Answer {
 				Type string `json:"type"`
 				Text string `json:"text"`
 			} `json:"text"`
-			Fields []json.RawMessage `json:"fields"`
+			Fields []struct {
+				Type string `json:"type"`
+				Text string `json:"text"`
+			} `json:"fields"`
 		} `json:"blocks"`
 	}
 	if json.Unmarshal(body, &msg) != nil {
@@ -61,13 +73,40 @@ func (slack) check(r *http.Request, body []byte) *Answer {
 	if msg.Text == "" && len(msg.Blocks) == 0 {
 		return &Answer{Status: http.StatusBadRequest, Body: "no_text"}
 	}
+	if utf16Len(msg.Text) > slackTextMax || len(msg.Blocks) > slackBlocksMax {
+		return &Answer{Status: http.StatusBadRequest, Body: "invalid_blocks"}
+	}
 	for _, b := range msg.Blocks {
-		if b.Type == "header" && (b.Text == nil || b.Text.Type != "plain_text" || len([]rune(b.Text.Text)) > slackHeaderMax) ||
-			len(b.Fields) > slackFieldsMax {
+		switch b.Type {
+		case "header":
+			if b.Text == nil || b.Text.Type != "plain_text" || b.Text.Text == "" || utf16Len(b.Text.Text) > slackHeaderMax {
+				return &Answer{Status: http.StatusBadRequest, Body: "invalid_blocks"}
+			}
+		case "section":
+			if b.Text == nil && len(b.Fields) == 0 || len(b.Fields) > slackFieldsMax ||
+				b.Text != nil && (b.Text.Text == "" || utf16Len(b.Text.Text) > slackSectionTextMax) {
+				return &Answer{Status: http.StatusBadRequest, Body: "invalid_blocks"}
+			}
+			for _, f := range b.Fields {
+				if f.Text == "" || utf16Len(f.Text) > slackFieldMax || f.Type != "mrkdwn" && f.Type != "plain_text" {
+					return &Answer{Status: http.StatusBadRequest, Body: "invalid_blocks"}
+				}
+			}
+		default:
 			return &Answer{Status: http.StatusBadRequest, Body: "invalid_blocks"}
 		}
 	}
 	return nil
+}
+
+// utf16Len counts characters as UTF-16 code units: an emoji outside the
+// BMP is two, as Slack and Telegram count it.
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
+	}
+	return n
 }
 
 func (slack) refuse(w http.ResponseWriter, a Answer) {

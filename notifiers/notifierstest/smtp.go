@@ -1,12 +1,14 @@
 package notifierstest
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"io"
 	"log"
 	"math/big"
@@ -28,8 +30,9 @@ type SMTPOptions struct {
 
 // SMTP is a real SMTP server (emersion/go-smtp). It refuses MAIL FROM with
 // the answers set by Refuse and Down (a request is one MAIL FROM), RCPT TO
-// of an address set by RefuseRecipient, and a wrong password with 535;
-// anything else it delivers.
+// of an address set by RefuseRecipient, a wrong password with 535, and a
+// message with a line over RFC 5322's 998 characters with 554; anything
+// else it delivers.
 type SMTP struct {
 	*peer[Delivery]
 	Host       string // 127.0.0.1
@@ -154,6 +157,13 @@ func (s *smtpSession) Data(r io.Reader) error {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return err
+	}
+	// RFC 5322 2.1.1: a line is at most 998 characters; servers refuse
+	// longer ones (or break them, corrupting a header).
+	for i, line := range bytes.Split(data, []byte("\n")) {
+		if len(bytes.TrimSuffix(line, []byte("\r"))) > 998 {
+			return reply(Answer{Status: 554, Body: fmt.Sprintf("line %d is longer than 998 characters (RFC 5322 2.1.1)", i+1)})
+		}
 	}
 	_, isTLS := s.conn.TLSConnectionState()
 	s.peer.accept(Delivery{From: s.from, To: s.to, Data: data, TLS: isTLS, AuthUser: s.authUser, Received: time.Now()})

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"regexp"
@@ -16,7 +17,8 @@ import (
 // or {"ok":false,"error_code":...,"description":...} with
 // parameters.retry_after on a 429. It checks the token in the path (401
 // Unauthorized), the chat (400 chat not found) and the HTML the way Telegram
-// does, refusing a stray tag or a bare & (400 can't parse entities).
+// does, refusing a stray tag or a bare & (400 can't parse entities), and
+// a text over 4,096 characters as shown (400 message is too long).
 type Telegram struct {
 	*httpPeer
 	BaseURL string // TELEGRAM_API_BASE_URL
@@ -54,14 +56,28 @@ func (tg telegram) check(r *http.Request, body []byte) *Answer {
 	if strings.Trim(string(req.ChatID), `"`) != tg.ChatID {
 		return &Answer{Status: http.StatusBadRequest, Body: "Bad Request: chat not found"}
 	}
-	if req.ParseMode != "HTML" {
+	shown := req.Text
+	switch req.ParseMode {
+	case "": // plain text: nothing in it is markup
+	case "HTML":
+		var err error
+		if shown, err = checkTelegramHTML(req.Text); err != nil {
+			return &Answer{Status: http.StatusBadRequest, Body: "Bad Request: can't parse entities: " + err.Error()}
+		}
+	default:
 		return &Answer{Status: http.StatusBadRequest, Body: "Bad Request: unsupported parse_mode"}
 	}
-	if err := checkTelegramHTML(req.Text); err != nil {
-		return &Answer{Status: http.StatusBadRequest, Body: "Bad Request: can't parse entities: " + err.Error()}
+	// 1-4,096 characters after entities parsing.
+	if n := utf16Len(shown); n > telegramTextMax {
+		return &Answer{Status: http.StatusBadRequest, Body: "Bad Request: message is too long"}
+	} else if strings.TrimSpace(shown) == "" {
+		return &Answer{Status: http.StatusBadRequest, Body: "Bad Request: message text is empty"}
 	}
 	return nil
 }
+
+// telegramTextMax is the Bot API's bound on a message's text as shown.
+const telegramTextMax = 4096
 
 func (telegram) refuse(w http.ResponseWriter, a Answer) {
 	if a.Raw {
@@ -91,20 +107,21 @@ var (
 
 // checkTelegramHTML accepts the subset of HTML leadrelay's sender uses, as
 // the Bot API parses it: tags it knows, entities it knows, nothing else after
-// < or &.
-func checkTelegramHTML(s string) error {
+// < or &. It returns the text as shown: tags gone, entities decoded.
+func checkTelegramHTML(s string) (string, error) {
 	var open []string
+	var shown strings.Builder
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
 		case '<':
 			tag := telegramTag.FindString(s[i:])
 			if tag == "" {
-				return fmt.Errorf("unsupported start tag at byte offset %d", i)
+				return "", fmt.Errorf("unsupported start tag at byte offset %d", i)
 			}
 			name := strings.Fields(strings.Trim(tag, "<>"))[0]
 			if strings.HasPrefix(name, "/") {
 				if len(open) == 0 || open[len(open)-1] != name[1:] {
-					return fmt.Errorf("unmatched end tag at byte offset %d", i)
+					return "", fmt.Errorf("unmatched end tag at byte offset %d", i)
 				}
 				open = open[:len(open)-1]
 			} else {
@@ -112,13 +129,18 @@ func checkTelegramHTML(s string) error {
 			}
 			i += len(tag) - 1
 		case '&':
-			if telegramEntity.FindString(s[i:]) == "" {
-				return fmt.Errorf("unsupported entity at byte offset %d", i)
+			entity := telegramEntity.FindString(s[i:])
+			if entity == "" {
+				return "", fmt.Errorf("unsupported entity at byte offset %d", i)
 			}
+			shown.WriteString(html.UnescapeString(entity))
+			i += len(entity) - 1
+		default:
+			shown.WriteByte(s[i])
 		}
 	}
 	if len(open) > 0 {
-		return errors.New("unclosed tags")
+		return "", errors.New("unclosed tags")
 	}
-	return nil
+	return shown.String(), nil
 }
