@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/truenester/leadrelay/webhook"
 )
@@ -75,6 +77,39 @@ type Config struct {
 	// direct or session-mode DATABASE_URL; turn it off behind a pooler in
 	// transaction mode.
 	Listen bool
+	// DB: the connection pools and the bounds every session runs under.
+	DB DBSettings
+}
+
+// DBSettings size the connection pools and bound every session. Each part
+// of a replica has a pool of its own, so a delivery backlog or a stuck SLA
+// job can never take the connections the intake writes leads on.
+type DBSettings struct {
+	IntakeConns   int32 // DB_POOL_INTAKE: the HTTP edge (intake, admin API, health, metrics)
+	DispatchConns int32 // DB_POOL_DISPATCH: the dispatcher's claims and outcomes
+	SLAConns      int32 // DB_POOL_SLA: the SLA engine's lease and jobs
+	// DB_STATEMENT_TIMEOUT, DB_LOCK_TIMEOUT, DB_IDLE_IN_TRANSACTION_TIMEOUT:
+	// every session's statement_timeout, lock_timeout and
+	// idle_in_transaction_session_timeout (0: leave the server's own). A
+	// paused or partitioned replica's open transaction then ends by
+	// itself, releasing its locks.
+	StatementTimeout         time.Duration
+	LockTimeout              time.Duration
+	IdleInTransactionTimeout time.Duration
+	// DB_WAIT_TIMEOUT: how long serve waits for the database at start-up
+	// before it gives up (0: for ever).
+	WaitTimeout time.Duration
+}
+
+// Defaults of DBSettings: 21 connections per replica (and one for LISTEN).
+var DefaultDBSettings = DBSettings{
+	IntakeConns:              10,
+	DispatchConns:            8,
+	SLAConns:                 3,
+	StatementTimeout:         10 * time.Second,
+	LockTimeout:              2 * time.Second,
+	IdleInTransactionTimeout: 10 * time.Second,
+	WaitTimeout:              10 * time.Minute,
 }
 
 // FrontendURL is the admin panel's base URL (FRONTEND_URL's first origin),
@@ -104,6 +139,7 @@ func Load(getenv func(string) string) (Config, error) {
 		AdminAPIKey:        getenv("ADMIN_API_KEY"),
 		NotificationWorker: true,
 		Listen:             true,
+		DB:                 DefaultDBSettings,
 	}
 	var errs []error
 	if c.DatabaseURL == "" {
@@ -177,6 +213,7 @@ func Load(getenv func(string) string) (Config, error) {
 			*dst = b
 		}
 	}
+	errs = append(errs, loadDB(getenv, &c.DB)...)
 	return c, errors.Join(errs...)
 }
 
@@ -197,6 +234,40 @@ func parsePrefixes(v string) ([]netip.Prefix, error) {
 		ps = append(ps, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return ps, nil
+}
+
+func loadDB(getenv func(string) string, db *DBSettings) []error {
+	var errs []error
+	for name, dst := range map[string]*int32{"DB_POOL_INTAKE": &db.IntakeConns, "DB_POOL_DISPATCH": &db.DispatchConns, "DB_POOL_SLA": &db.SLAConns} {
+		if v := getenv(name); v != "" {
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n < 1 || n > 1000 {
+				errs = append(errs, fmt.Errorf("%s=%q is not a number of connections from 1 to 1000", name, v))
+				continue
+			}
+			*dst = int32(n)
+		}
+	}
+	if v := getenv("DB_POOL_SLA"); v != "" && db.SLAConns < 2 {
+		errs = append(errs, fmt.Errorf("DB_POOL_SLA=%q: the SLA engine needs at least 2 connections (its lease and a job)", v))
+	}
+	for name, dst := range map[string]*time.Duration{
+		"DB_STATEMENT_TIMEOUT":           &db.StatementTimeout,
+		"DB_LOCK_TIMEOUT":                &db.LockTimeout,
+		"DB_IDLE_IN_TRANSACTION_TIMEOUT": &db.IdleInTransactionTimeout,
+		"DB_WAIT_TIMEOUT":                &db.WaitTimeout,
+	} {
+		if v := getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 || (d > 0 && d < time.Millisecond) {
+				errs = append(errs, fmt.Errorf("%s=%q is not a duration such as 10s or 500ms (0 turns it off)", name, v))
+				continue
+			}
+			*dst = d
+		}
+	}
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return errs
 }
 
 // parseOrigin turns a frontend URL into the origin a browser sends

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/truenester/leadrelay/config"
 )
@@ -137,5 +138,46 @@ func TestLoadDeliverySettings(t *testing.T) {
 	_, err = config.Load(env(map[string]string{"DATABASE_URL": "postgres://x@h/db", "WEBHOOK_SECRET": "correct horse battery staple"}))
 	if err == nil || !strings.Contains(err.Error(), "WEBHOOK_SECRET") || strings.Contains(err.Error(), "horse") {
 		t.Errorf("a secret that is not base64: %v, want an error naming WEBHOOK_SECRET without its value", err)
+	}
+}
+
+func TestLoadDBSettings(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{"DATABASE_URL": "postgres://x@h/db"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DB != config.DefaultDBSettings {
+		t.Errorf("defaults: %+v, want %+v", c.DB, config.DefaultDBSettings)
+	}
+	c, err = config.Load(env(map[string]string{
+		"DATABASE_URL":                   "postgres://x@h/db",
+		"DB_POOL_INTAKE":                 "20",
+		"DB_POOL_DISPATCH":               "4",
+		"DB_POOL_SLA":                    "2",
+		"DB_STATEMENT_TIMEOUT":           "30s",
+		"DB_LOCK_TIMEOUT":                "0",
+		"DB_IDLE_IN_TRANSACTION_TIMEOUT": "1m",
+		"DB_WAIT_TIMEOUT":                "0",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.DBSettings{IntakeConns: 20, DispatchConns: 4, SLAConns: 2, StatementTimeout: 30 * time.Second,
+		IdleInTransactionTimeout: time.Minute}
+	if c.DB != want {
+		t.Errorf("DB settings %+v, want %+v", c.DB, want)
+	}
+	_, err = config.Load(env(map[string]string{
+		"DATABASE_URL":         "postgres://x@h/db",
+		"DB_POOL_INTAKE":       "0",
+		"DB_POOL_SLA":          "1",
+		"DB_LOCK_TIMEOUT":      "-1s",
+		"DB_STATEMENT_TIMEOUT": "soon",
+	}))
+	for _, name := range []string{"DB_POOL_INTAKE", "DB_POOL_SLA", "DB_LOCK_TIMEOUT", "DB_STATEMENT_TIMEOUT"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("error %v does not name %s", err, name)
+		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/truenester/leadrelay"
+	"github.com/truenester/leadrelay/health"
 	"github.com/truenester/leadrelay/notifiers"
 	"github.com/truenester/leadrelay/outbox"
 )
@@ -31,6 +32,9 @@ type Config struct {
 	RetryDelays []time.Duration // waits before retries; default 30s, 2m, 10m
 	Jitter      float64         // ± fraction of each wait; default 0.2
 	FrontendURL string          // for the admin-panel link in alerts
+	// Health hears whether the rounds ("dispatcher") and LISTEN ("listen")
+	// work; it logs their changes of state. nil: nobody listens.
+	Health *health.Registry
 }
 
 // DefaultRetryDelays is the design's "3x": a first try and three retries.
@@ -115,6 +119,14 @@ func (d *Dispatcher) Wake() {
 // woken, and again while batches come back full. Deliveries in flight when
 // ctx ends are finished (each bounded by SendTimeout) and recorded.
 func (d *Dispatcher) Run(ctx context.Context) {
+	report := d.cfg.Health.Part("dispatcher")
+	if d.cfg.Health == nil {
+		report = func(err error) {
+			if err != nil {
+				d.log.ErrorContext(ctx, "dispatch round failed; the next doorbell or sweep tries again", "err", err)
+			}
+		}
+	}
 	var wg sync.WaitGroup
 	for range d.cfg.Workers {
 		wg.Go(func() {
@@ -124,7 +136,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 					return
 				case <-d.wake:
 				}
-				d.drain(ctx)
+				report(d.drain(ctx))
 			}
 		})
 	}
@@ -134,22 +146,23 @@ func (d *Dispatcher) Run(ctx context.Context) {
 
 // drain claims and delivers batches until a batch comes back short. A
 // round goes on when ctx ends (its deliveries are recorded), but never past
-// its lease: by then another replica may have its events.
-func (d *Dispatcher) drain(ctx context.Context) {
+// its lease: by then another replica may have its events. A failed round is
+// reported to Health (which logs it once per change of state).
+func (d *Dispatcher) drain(ctx context.Context) error {
 	for ctx.Err() == nil {
 		round, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Lease)
 		n, err := d.RunOnce(round)
 		cancel()
 		if err != nil {
-			d.log.ErrorContext(ctx, "dispatch round failed; the next doorbell or sweep tries again", "err", err)
-			return
+			return fmt.Errorf("dispatch round: %w", err)
 		}
 		if n < d.cfg.BatchSize {
-			return
+			return nil
 		}
 		// A full batch: more may be waiting, and another worker can help.
 		d.Wake()
 	}
+	return nil
 }
 
 // RunOnce claims one batch of due events, delivers them and records the

@@ -8,6 +8,8 @@ import (
 
 	"github.com/go-co-op/gocron/v2"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/truenester/leadrelay/health"
 )
 
 // Channel is the NOTIFY channel the lead_events insert trigger rings.
@@ -37,13 +39,16 @@ func (d *Dispatcher) Sweep(interval time.Duration) (gocron.Scheduler, error) {
 // breaks it reconnects, waiting at most a minute between tries, and wakes the
 // dispatcher each time it is back, for whatever rang while it was away.
 func (d *Dispatcher) Listen(ctx context.Context, connString string) {
+	report := d.cfg.Health.Part("listen")
 	backoff := time.Second
 	for ctx.Err() == nil {
-		err := d.listen(ctx, connString)
+		err := d.listen(ctx, connString, report)
 		if ctx.Err() != nil {
 			return
 		}
-		d.log.WarnContext(ctx, "LISTEN connection lost; delivery goes on through the webhook and the sweep", "err", err, "retry_in", backoff)
+		// Health logs the loss once; each retry is only a debug line.
+		report(fmt.Errorf("LISTEN connection lost; delivery goes on through the webhook and the sweep: %w", err))
+		d.log.DebugContext(ctx, "LISTEN connection lost", "err", err, "retry_in", backoff)
 		select {
 		case <-ctx.Done():
 			return
@@ -53,7 +58,7 @@ func (d *Dispatcher) Listen(ctx context.Context, connString string) {
 	}
 }
 
-func (d *Dispatcher) listen(ctx context.Context, connString string) error {
+func (d *Dispatcher) listen(ctx context.Context, connString string, report health.Report) error {
 	connectCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	conn, err := pgx.Connect(connectCtx, connString)
 	cancel()
@@ -65,6 +70,7 @@ func (d *Dispatcher) listen(ctx context.Context, connString string) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	d.log.Log(ctx, slog.LevelDebug, "listening for lead_events notifications")
+	report(nil)
 	d.Wake()
 	for {
 		if _, err := conn.WaitForNotification(ctx); err != nil {

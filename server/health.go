@@ -18,8 +18,11 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 }
 
 // readyz answers 200 when the database answers and carries every migration
-// this binary knows.
+// this binary knows, and every background part of the process works.
 func (s *server) readyz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	if err := s.Health.Check(); err != nil {
+		return &Error{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: "not working: " + err.Error(), RetryAfter: 5 * time.Second}
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.ping(ctx); err != nil {
@@ -32,6 +35,6 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request, _ httprouter.Par
 	if len(pending) > 0 {
 		return &Error{Status: http.StatusServiceUnavailable, Code: "migrations_pending", Message: "migrations not applied: " + strings.Join(pending, ", "), RetryAfter: 30 * time.Second}
 	}
-	respondJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	respondJSON(w, http.StatusOK, map[string]any{"status": "ready", "parts": s.Health.States()})
 	return nil
 }

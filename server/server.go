@@ -14,6 +14,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/truenester/leadrelay/config"
+	"github.com/truenester/leadrelay/health"
 	"github.com/truenester/leadrelay/outbox"
 )
 
@@ -34,6 +35,10 @@ type Deps struct {
 	Outbox *outbox.Store
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Health is what the process's background parts say of themselves
+	// (the dispatcher, LISTEN, the SLA engine): /readyz fails while one
+	// does not work. nil: only the database is checked.
+	Health *health.Registry
 }
 
 // DefaultDBTimeout is long enough for a busy database and short enough for

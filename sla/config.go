@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/truenester/leadrelay/health"
 )
 
 // Defaults: a tick every second makes each alert leave within about a
@@ -29,6 +31,9 @@ type Config struct {
 	Lease            time.Duration // how long leadership lasts unrenewed; renewed every Lease/3
 	BatchSize        int           // rows per transaction (a tick takes as many as are due)
 	Holder           string        // this replica's name in the lease; default host-pid-random
+	// Health hears whether the engine works (part "sla"): whether it can
+	// reach the lease, and whether the leader's jobs succeed. nil: nobody.
+	Health *health.Registry
 }
 
 func (c Config) withDefaults() Config {

@@ -65,8 +65,9 @@ func (l *lease) current() (int64, bool) {
 
 // campaign renews the lease every ttl/3 while this replica holds it, and
 // otherwise asks for it as often (at least every second, so a released lease
-// is taken up at once), until ctx ends.
-func (l *lease) campaign(ctx context.Context) {
+// is taken up at once), until ctx ends. Each try's error (nil when the
+// database answered) goes to tried.
+func (l *lease) campaign(ctx context.Context, tried func(error)) {
 	t := time.NewTimer(l.retryEvery())
 	defer t.Stop()
 	for {
@@ -74,7 +75,10 @@ func (l *lease) campaign(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			l.try(ctx)
+			err := l.try(ctx)
+			if ctx.Err() == nil {
+				tried(err)
+			}
 			t.Reset(l.retryEvery())
 		}
 	}
@@ -89,8 +93,9 @@ func (l *lease) retryEvery() time.Duration {
 }
 
 // try takes or renews the lease once. A replica that cannot reach the
-// database keeps what it had until its memory of the lease runs out.
-func (l *lease) try(ctx context.Context) {
+// database keeps what it had until its memory of the lease runs out; the
+// error says why it could not ask.
+func (l *lease) try(ctx context.Context) error {
 	// The lease counts from before the request: the database's expiry is
 	// no earlier than this replica's memory of it.
 	sent := time.Now()
@@ -105,10 +110,8 @@ func (l *lease) try(ctx context.Context) {
 	err := l.db.QueryRow(ctx, "select held, holder, token, expires_at from public.leader_lease_acquire($1::text, $2::text, $3::interval)",
 		l.name, l.holder, l.ttl).Scan(&held, &holder, &token, &expires)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			l.log.Warn("sla: could not take or renew the leader lease", "lease", l.name, "err", err)
-		}
-		return
+		l.log.Debug("sla: could not take or renew the leader lease", "lease", l.name, "err", err)
+		return fmt.Errorf("take or renew the leader lease: %w", err)
 	}
 
 	l.mu.Lock()
@@ -127,6 +130,7 @@ func (l *lease) try(ctx context.Context) {
 	case !held && was:
 		l.log.Warn("sla: lost the leader lease", "lease", l.name, "holder", deref(holder), "token", token)
 	}
+	return nil
 }
 
 // fence checks, first in a job's transaction, that the lease is still ours

@@ -19,6 +19,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jonboulle/clockwork"
+
+	"github.com/truenester/leadrelay/health"
 )
 
 // maxBatches bounds one job run; whatever is left is due at the next run.
@@ -55,9 +57,13 @@ type Engine struct {
 	clock clockwork.Clock
 	log   *slog.Logger
 	lease *lease
+	// report tells Health how the engine fares (see reportHealth).
+	report health.Report
 
-	mu   sync.Mutex
-	sent Result
+	mu       sync.Mutex
+	sent     Result
+	leaseErr error // the last lease try's
+	jobErr   map[string]error
 }
 
 // New returns an Engine on db. clock is the time the jobs are scheduled by
@@ -68,13 +74,46 @@ func New(db *pgxpool.Pool, cfg Config, clock clockwork.Clock, log *slog.Logger) 
 	if clock == nil {
 		clock = clockwork.NewRealClock()
 	}
-	return &Engine{
-		db:    db,
-		cfg:   cfg,
-		clock: clock,
-		log:   log,
-		lease: newLease(db, LeaseName, cfg.Holder, cfg.Lease, log),
+	report := cfg.Health.Part("sla")
+	if cfg.Health == nil {
+		report = func(err error) {
+			if err != nil {
+				log.Warn("sla: engine not working", "err", err)
+			}
+		}
 	}
+	return &Engine{
+		db:     db,
+		cfg:    cfg,
+		clock:  clock,
+		log:    log,
+		lease:  newLease(db, LeaseName, cfg.Holder, cfg.Lease, log),
+		report: report,
+		jobErr: map[string]error{},
+	}
+}
+
+// tried records how the engine's last lease try, or its last run of a job,
+// went, and tells Health: the engine works while it can reach the lease
+// and, when it leads, its jobs succeed. Health logs each change once.
+func (e *Engine) tried(job string, err error) {
+	e.mu.Lock()
+	if job == "" {
+		e.leaseErr = err
+	} else {
+		e.jobErr[job] = err
+	}
+	state := e.leaseErr
+	if _, leader := e.lease.current(); state == nil && leader {
+		for _, name := range []string{"sla-tick", "follow-up-tick"} {
+			if err := e.jobErr[name]; err != nil {
+				state = fmt.Errorf("%s: %w", name, err)
+				break
+			}
+		}
+	}
+	e.mu.Unlock()
+	e.report(state)
 }
 
 // Run campaigns for the leader lease and, while this replica holds it, runs
@@ -92,7 +131,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		gocron.WithStopTimeout(e.cfg.Lease),
 	)
 	if err != nil {
-		return fmt.Errorf("sla: scheduler: %w", err)
+		err = fmt.Errorf("sla: scheduler: %w", err)
+		e.report(err)
+		return err
 	}
 	jobs := []struct {
 		name  string
@@ -115,14 +156,16 @@ func (e *Engine) Run(ctx context.Context) error {
 		)
 		if err != nil {
 			_ = s.Shutdown()
-			return fmt.Errorf("sla: job %s: %w", j.name, err)
+			err = fmt.Errorf("sla: job %s: %w", j.name, err)
+			e.report(err)
+			return err
 		}
 	}
 
 	// Ask once before starting, so a lone replica runs its first ticks at once.
-	e.lease.try(ctx)
+	e.tried("", e.lease.try(ctx))
 	var campaign sync.WaitGroup
-	campaign.Go(func() { e.lease.campaign(ctx) })
+	campaign.Go(func() { e.lease.campaign(ctx, func(err error) { e.tried("", err) }) })
 	s.Start()
 	e.log.Info("sla: engine started", "holder", e.cfg.Holder, "tick", e.cfg.TickInterval,
 		"follow_up_tick", e.cfg.FollowUpInterval, "lease", e.cfg.Lease)
@@ -145,8 +188,13 @@ func (e *Engine) runJob(ctx context.Context, name string, pass func(context.Cont
 	switch {
 	case errors.Is(err, errNotLeader):
 		e.log.Info("sla: the leader lease passed on; job skipped", "job", name)
+		e.tried(name, nil)
 	case err != nil && ctx.Err() == nil:
-		e.log.Error("sla: job failed; the next run tries again", "job", name, "err", err)
+		// Health logs the failure once; each run's is only a debug line.
+		e.log.Debug("sla: job failed; the next run tries again", "job", name, "err", err)
+		e.tried(name, err)
+	case err == nil:
+		e.tried(name, nil)
 	}
 	if res != (Result{}) {
 		e.log.Info("sla: events created", "job", name, "warnings", res.Warnings, "breaches", res.Breaches,

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -24,6 +26,7 @@ import (
 	"github.com/truenester/leadrelay/config"
 	"github.com/truenester/leadrelay/devpostgres"
 	"github.com/truenester/leadrelay/dispatch"
+	"github.com/truenester/leadrelay/health"
 	"github.com/truenester/leadrelay/migrate"
 	"github.com/truenester/leadrelay/notifiers"
 	"github.com/truenester/leadrelay/outbox"
@@ -94,22 +97,28 @@ func loadSettings(getenv func(string) string) (settings, error) {
 }
 
 // serve runs the HTTP service and the dispatcher until ctx ends; then it
-// lets in-flight requests finish, then in-flight deliveries.
+// lets in-flight requests finish, then in-flight deliveries. It answers
+// /healthz at once; while the database is away at start-up it waits for it
+// (with /readyz saying 503) and starts the background parts once it answers.
 func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writer) error {
-	pool, err := openPool(ctx, st.DatabaseURL)
+	pools, err := openPools(st.DatabaseURL, st.DB, cmp.Or(st.sla.Lease, sla.DefaultLeaderLease))
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	store := outbox.New(pool)
-	deps := server.Deps{Logger: logger, DB: pool, Schema: supabase.FS, Config: st.Config, Outbox: store}
+	defer pools.close()
+	parts := health.New(logger)
+	databaseUp := parts.Part("database")
+	deps := server.Deps{Logger: logger, DB: pools.intake, Schema: supabase.FS, Config: st.Config,
+		Outbox: outbox.New(pools.intake), Health: parts}
 
 	// The workers outlive ctx by the time it takes to finish their round.
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	var work sync.WaitGroup
+	var startWork func() error
 	if st.NotificationWorker {
-		d := dispatch.New(store, st.senders, notifiers.NewConsole(stdout), st.dispatch, time.Now, logger)
+		st.dispatch.Health = parts
+		d := dispatch.New(outbox.New(pools.dispatch), st.senders, notifiers.NewConsole(stdout), st.dispatch, time.Now, logger)
 		deps.Doorbell = d.Wake
 		for _, reason := range st.channelsOff {
 			logger.Info("channel off", "reason", reason)
@@ -117,24 +126,31 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 		if len(st.senders) == 0 {
 			logger.Info("no notification channel is configured: alerts are printed to the console")
 		}
-		sweep, err := d.Sweep(st.sweep)
-		if err != nil {
-			return err
-		}
-		defer sweep.Shutdown()
-		work.Go(func() { d.Run(workCtx) })
-		if st.Listen {
-			work.Go(func() { d.Listen(workCtx, st.DatabaseURL) })
-		}
-		logger.Info("delivering notifications", "worker", d.Worker(), "sweep", st.sweep.String(), "listen", st.Listen)
+		st.sla.Health = parts
 		// The SLA jobs run on one replica at a time (a lease in the
 		// database); every delivering replica campaigns.
-		engine := sla.New(pool, st.sla, nil, logger)
-		work.Go(func() {
-			if err := engine.Run(workCtx); err != nil {
-				logger.Error("SLA engine stopped", "err", err)
+		engine := sla.New(pools.sla, st.sla, nil, logger)
+		startWork = func() error {
+			sweep, err := d.Sweep(st.sweep)
+			if err != nil {
+				return err
 			}
-		})
+			work.Go(func() {
+				<-workCtx.Done()
+				_ = sweep.Shutdown()
+			})
+			work.Go(func() { d.Run(workCtx) })
+			if st.Listen {
+				work.Go(func() { d.Listen(workCtx, st.DatabaseURL) })
+			}
+			logger.Info("delivering notifications", "worker", d.Worker(), "sweep", st.sweep.String(), "listen", st.Listen)
+			work.Go(func() {
+				if err := engine.Run(workCtx); err != nil {
+					logger.Error("SLA engine stopped", "err", err)
+				}
+			})
+			return nil
+		}
 	} else {
 		logger.Info("ENABLE_NOTIFICATION_WORKER=false: leads are saved here; another process delivers and watches SLAs")
 	}
@@ -158,20 +174,74 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
+	stop := func() error {
+		logger.Info("shutting down: finishing in-flight requests, then deliveries")
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+		defer cancel()
+		err := srv.Shutdown(shutdownCtx)
+		stopWork()
+		work.Wait()
+		if err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+		return nil
+	}
+	if err := waitForDatabase(ctx, pools.intake, st.DB.WaitTimeout, logger, databaseUp); err != nil {
+		return errors.Join(err, stop())
+	}
+	if ctx.Err() != nil {
+		return stop()
+	}
+	if startWork != nil {
+		if err := startWork(); err != nil {
+			return errors.Join(err, stop())
+		}
+	}
+
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
+		return errors.Join(fmt.Errorf("serve: %w", err), stop())
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down: finishing in-flight requests, then deliveries")
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	return stop()
+}
+
+// waitForDatabase pings db until it answers, backing off from 250ms to 5s
+// between tries, and gives up after timeout (0: never) or when ctx ends. It
+// logs the wait once and the database's arrival once, and tells Health.
+func waitForDatabase(ctx context.Context, db *pgxpool.Pool, timeout time.Duration, logger *slog.Logger, report health.Report) error {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
 	}
-	stopWork()
-	work.Wait()
-	return nil
+	backoff := 250 * time.Millisecond
+	for waited := false; ; waited = true {
+		pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := db.Ping(pingCtx)
+		cancel()
+		if err == nil {
+			if waited {
+				logger.Info("the database answers; starting")
+			}
+			report(nil)
+			return nil
+		}
+		report(fmt.Errorf("waiting for the database: %w", err))
+		if !waited {
+			logger.Warn("the database does not answer; waiting for it (/healthz answers, /readyz says 503)", "err", err, "give_up_after", timeout.String())
+		}
+		logger.Debug("the database does not answer yet", "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			if ctx.Err() == context.DeadlineExceeded {
+				return fmt.Errorf("the database at DATABASE_URL did not answer within DB_WAIT_TIMEOUT (%s): %w", timeout, err)
+			}
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
 }
 
 // replay queues failed deliveries again: one event's (eventID), or every
@@ -201,22 +271,116 @@ func replay(ctx context.Context, url string, eventID string, stdout io.Writer) e
 	return nil
 }
 
-// openPool connects to the database. Through Supabase's pooler in
-// transaction mode, add default_query_exec_mode=exec to the URL.
+// openPool connects to the database, for one-off commands, within the
+// default session bounds. Through Supabase's pooler in transaction mode, add
+// default_query_exec_mode=exec to the URL.
 func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	pool, err := newPool(url, "command", 2, sessionBounds(config.DefaultDBSettings))
+	if err != nil {
+		return nil, err
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("the database at DATABASE_URL does not answer: %w", err)
+	}
+	return pool, nil
+}
+
+// dbPools are a replica's connection pools: one per part, so no part can
+// take the connections another needs (the intake above all).
+type dbPools struct {
+	intake, dispatch, sla *pgxpool.Pool
+}
+
+// openPools makes the pools; they connect lazily, so this works while the
+// database is away. The SLA pool's sessions end an idle transaction within
+// the SLA lease: a paused leader's job can then hold its successor off for
+// one lease at most.
+func openPools(url string, db config.DBSettings, slaLease time.Duration) (*dbPools, error) {
+	common := sessionBounds(db)
+	slaBounds := common
+	slaBounds.statement = shorter(common.statement, slaLease)
+	slaBounds.lock = shorter(common.lock, slaLease/3)
+	slaBounds.idleInTransaction = shorter(common.idleInTransaction, slaLease)
+	var p dbPools
+	for _, pool := range []struct {
+		dst   **pgxpool.Pool
+		part  string
+		conns int32
+		b     bounds
+	}{
+		{&p.intake, "intake", db.IntakeConns, common},
+		{&p.dispatch, "dispatch", db.DispatchConns, common},
+		{&p.sla, "sla", db.SLAConns, slaBounds},
+	} {
+		var err error
+		if *pool.dst, err = newPool(url, pool.part, pool.conns, pool.b); err != nil {
+			p.close()
+			return nil, err
+		}
+	}
+	return &p, nil
+}
+
+func (p *dbPools) close() {
+	for _, pool := range []*pgxpool.Pool{p.intake, p.dispatch, p.sla} {
+		if pool != nil {
+			pool.Close()
+		}
+	}
+}
+
+// bounds are the limits a pool's sessions run under (0: the server's own).
+type bounds struct {
+	statement, lock, idleInTransaction time.Duration
+}
+
+func sessionBounds(db config.DBSettings) bounds {
+	return bounds{statement: db.StatementTimeout, lock: db.LockTimeout, idleInTransaction: db.IdleInTransactionTimeout}
+}
+
+// shorter is the shorter of a bound and a limit; an absent bound stays absent.
+func shorter(bound, limit time.Duration) time.Duration {
+	if bound == 0 || limit <= 0 {
+		return bound
+	}
+	return max(min(bound, limit), time.Millisecond)
+}
+
+// newPool returns a pool of at most conns connections to url, named for its
+// part (application_name, as pg_stat_activity shows), whose sessions run
+// under b. Settings the URL names itself are kept. A pooler in transaction
+// mode that refuses these startup settings needs them set to 0.
+func newPool(url, part string, conns int32, b bounds) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
-	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	pool, err := pgxpool.NewWithConfig(pingCtx, cfg)
+	cfg.MaxConns = conns
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
+	params := cfg.ConnConfig.RuntimeParams
+	set := func(name, value string) {
+		if _, named := params[name]; !named && value != "" {
+			params[name] = value
+		}
+	}
+	ms := func(d time.Duration) string {
+		if d <= 0 {
+			return ""
+		}
+		return strconv.FormatInt(d.Milliseconds(), 10)
+	}
+	set("application_name", "leadrelay "+part)
+	set("statement_timeout", ms(b.statement))
+	set("lock_timeout", ms(b.lock))
+	set("idle_in_transaction_session_timeout", ms(b.idleInTransaction))
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
-	}
-	if err := pool.Ping(pingCtx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("the database at DATABASE_URL does not answer: %w", err)
 	}
 	return pool, nil
 }
