@@ -35,6 +35,9 @@ type Server struct {
 type Options struct {
 	Port int       // 0: a free port
 	Log  io.Writer // the server's own log; nil discards it
+	// Settings are extra server settings, "name=value" each, e.g.
+	// "shared_preload_libraries=pg_stat_statements" for a benchmark.
+	Settings []string
 }
 
 // Start initialises a cluster in a new temporary directory and starts it,
@@ -59,14 +62,14 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("postgres: temp dir: %w", err)
 	}
 	s := &Server{dir: dir, done: make(chan error, 1)}
-	if err := s.init(ctx, bin, cred, port, opts.Log); err != nil {
+	if err := s.init(ctx, bin, cred, port, opts.Log, opts.Settings); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Server) init(ctx context.Context, bin string, cred *syscall.Credential, port int, log io.Writer) error {
+func (s *Server) init(ctx context.Context, bin string, cred *syscall.Credential, port int, log io.Writer, settings []string) error {
 	if log == nil {
 		log = io.Discard
 	}
@@ -82,11 +85,15 @@ func (s *Server) init(ctx context.Context, bin string, cred *syscall.Credential,
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return fmt.Errorf("postgres: initdb: %w\n%s", err, out)
 	}
-	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data,
+	args := []string{"-D", data,
 		"-p", strconv.Itoa(port), "-k", s.dir, "-c", "listen_addresses=127.0.0.1",
 		// A throwaway server trades durability for speed.
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=300")
+		"-c", "max_connections=300"}
+	for _, setting := range settings {
+		args = append(args, "-c", setting)
+	}
+	s.cmd = exec.Command(filepath.Join(bin, "postgres"), args...)
 	s.cmd.Stdout, s.cmd.Stderr = log, log
 	// Pdeathsig: the server goes when we go, even on SIGKILL.
 	// Setpgid: a Ctrl-C in the terminal reaches us, not the server, so the

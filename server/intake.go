@@ -62,6 +62,13 @@ type submitResult struct {
 	SLAResponseDeadline time.Time `json:"sla_response_deadline"`
 }
 
+// The SQLSTATEs submit_lead raises besides 22023 'invalid lead'. PostgREST
+// answers a PTnnn code with HTTP status nnn; so does this intake.
+const (
+	sqlStatePayloadTooLarge = "PT413"
+	sqlStateKeyReused       = "PT422"
+)
+
 // dbRetryAfter is the Retry-After of a 503: the website retries with the
 // same idempotency key, so retrying soon is safe.
 const dbRetryAfter = 2 * time.Second
@@ -129,6 +136,18 @@ func (s *server) submitError(ctx context.Context, err error) error {
 			s.Logger.WarnContext(ctx, "submit_lead's DETAIL is not a JSON object of strings", "err", jsonErr)
 		}
 		return &Error{Status: http.StatusBadRequest, Code: "invalid_lead", Message: "the lead has invalid fields", Fields: fields}
+	case isPg && pgErr.Code == sqlStateKeyReused:
+		var detail struct {
+			Key string `json:"idempotency_key"`
+		}
+		if jsonErr := json.Unmarshal([]byte(pgErr.Detail), &detail); jsonErr != nil {
+			s.Logger.WarnContext(ctx, "submit_lead's idempotency_key_reused DETAIL is not the expected JSON", "err", jsonErr)
+		}
+		return &Error{Status: http.StatusUnprocessableEntity, Code: "idempotency_key_reused",
+			Message: fmt.Sprintf("the Idempotency-Key %q was used for another lead in the last 24 hours: use a new key for a new lead", detail.Key),
+			Fields:  map[string]string{"idempotency_key": "was used with another payload"}}
+	case isPg && pgErr.Code == sqlStatePayloadTooLarge:
+		return errBodyTooLarge
 	case isPg && strings.HasPrefix(pgErr.Code, "22"):
 		// A data exception that submit_lead did not turn into a field
 		// error: the input's fault, so a 400, but submit_lead should have

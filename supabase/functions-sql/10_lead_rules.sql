@@ -1,62 +1,172 @@
--- The rules a lead is judged by: its score, its phone number's form, its duplicate key and
--- its SLA times. Pure functions of their arguments (and sla_policies), so tests call them
--- directly and the triggers and submit_lead share one definition of each.
+-- The rules a lead is judged by: its score, its phone number's form, the person it belongs
+-- to and its SLA times. Functions of their arguments (and sla_policies; lead_person reads and
+-- writes person_contacts), so tests call them directly and the triggers and submit_lead share
+-- one definition of each.
 
--- Lead scoring: points per signal, then a quality from the total.
---   a phone number                                  20
+-- Lead scoring: points per signal, then a quality from the total (at most 100).
+--   a phone number, valid for its country          20  (one that is not: 0, "phone could not be verified")
 --   a specific property (property_id)               20
 --   a short timeline                                25  asap, immediately, urgent(ly),
 --        this/next week or month, 1-2 weeks, one month, 0-3 or 1-3 months
 --   financing pre-approved or cash                  25
 --   a budget                                        10
+--   a returning person (an earlier inquiry)         10  engagement: they came back
 -- HOT from 60 (say a phone, a property and a short timeline), WARM from 30, else COLD.
 -- A quality stated at intake (the chatbot's own judgement) stands; the points are still
 -- counted, and the first reason says the quality was stated.
+-- plpgsql, not SQL: a SQL function with SET is never inlined and is planned on every call.
 create or replace function public.score_lead(
   phone text,
+  phone_raw text,
   property_id text,
   timeline text,
   financing text,
   budget text,
-  stated_quality public.lead_quality default null
+  person_inquiry integer default 1,
+  person_inquiries_24h integer default 1,
+  stated_quality public.lead_quality default null,
+  out lead_score integer,
+  out quality public.lead_quality,
+  out reasons text[]
 )
-returns table (lead_score integer, quality public.lead_quality, reasons text[])
-language sql
+language plpgsql
 immutable
 set search_path = ''
 as $$
-  with signal (ord, points, reason) as (
-    select 1, 20, 'phone number given'
-     where nullif(btrim(phone), '') is not null
-    union all
-    select 2, 20, 'asks about a specific property'
-     where nullif(btrim(property_id), '') is not null
-    union all
-    select 3, 25, 'short timeline: ' || btrim(timeline)
-     where timeline ~* '\m(asap|immediately|urgent(ly)?|(this|next) (week|month)|(1|one|2|two) weeks?|(1|one|a) month|[01] ?- ?3 months?)\M'
-    union all
-    select 4, 25, 'financing: ' || btrim(financing)
-     where financing ~* '\m(pre[- ]?approved|cash)\M'
-    union all
-    select 5, 10, 'budget given: ' || btrim(budget)
-     where nullif(btrim(budget), '') is not null
-  ),
-  total (score, reasons) as (
-    select coalesce(sum(points), 0)::integer,
-           coalesce(array_agg(reason order by ord), '{}')
-      from signal
-  )
-  select
-    score,
-    coalesce(
-      stated_quality,
-      case when score >= 60 then 'hot' when score >= 30 then 'warm' else 'cold' end::public.lead_quality
-    ),
-    case
-      when stated_quality is null then reasons
-      else array['quality stated at intake: ' || stated_quality::text] || reasons
-    end
-  from total
+begin
+  lead_score := 0;
+  reasons := '{}';
+  if stated_quality is not null then
+    reasons := array['quality stated at intake: ' || stated_quality::text];
+  end if;
+  if nullif(btrim(phone), '') is not null then
+    lead_score := lead_score + 20;
+    reasons := reasons || 'phone number given'::text;
+  elsif nullif(btrim(phone_raw), '') is not null then
+    reasons := reasons || 'phone could not be verified'::text;
+  end if;
+  if nullif(btrim(property_id), '') is not null then
+    lead_score := lead_score + 20;
+    reasons := reasons || 'asks about a specific property'::text;
+  end if;
+  if timeline ~* '\m(asap|immediately|urgent(ly)?|(this|next) (week|month)|(1|one|2|two) weeks?|(1|one|a) month|[01] ?- ?3 months?)\M' then
+    lead_score := lead_score + 25;
+    reasons := reasons || ('short timeline: ' || btrim(timeline));
+  end if;
+  if financing ~* '\m(pre[- ]?approved|cash)\M' then
+    lead_score := lead_score + 25;
+    reasons := reasons || ('financing: ' || btrim(financing));
+  end if;
+  if nullif(btrim(budget), '') is not null then
+    lead_score := lead_score + 10;
+    reasons := reasons || ('budget given: ' || btrim(budget));
+  end if;
+  if person_inquiry > 1 then
+    lead_score := lead_score + 10;
+    reasons := reasons || ('returning lead: ' || public.returning_note(person_inquiry, person_inquiries_24h));
+  end if;
+  lead_score := least(lead_score, 100);
+  quality := coalesce(
+    stated_quality,
+    case when lead_score >= 60 then 'hot' when lead_score >= 30 then 'warm' else 'cold' end::public.lead_quality
+  );
+end
+$$;
+
+-- 1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st, ...
+create or replace function public.ordinal(n integer)
+returns text
+language plpgsql
+immutable
+parallel safe
+set search_path = ''
+as $$
+begin
+  return n::text || case
+    when n % 100 between 11 and 13 then 'th'
+    when n % 10 = 1 then 'st'
+    when n % 10 = 2 then 'nd'
+    when n % 10 = 3 then 'rd'
+    else 'th'
+  end;
+end
+$$;
+
+-- How a returning person's lead is described, in the timeline, the score reasons and the
+-- alerts: "3rd inquiry in 24 h" when earlier ones came within 24 hours, else "2nd inquiry".
+create or replace function public.returning_note(person_inquiry integer, person_inquiries_24h integer)
+returns text
+language plpgsql
+immutable
+parallel safe
+set search_path = ''
+as $$
+begin
+  return case
+    when person_inquiry <= 1 then null
+    when person_inquiries_24h > 1 then public.ordinal(person_inquiries_24h) || ' inquiry in 24 h'
+    else public.ordinal(person_inquiry) || ' inquiry'
+  end;
+end
+$$;
+
+-- The person an email and a valid phone belong to: the email's person if the email was seen,
+-- else the phone's, else a new person. Contacts not seen before join that person. Concurrent
+-- leads of one new contact meet at person_contacts' primary key, so they get one person.
+-- Returns null when there is neither.
+create or replace function public.lead_person(email text, phone text)
+returns uuid
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+  email_contact text := 'email:' || lower(email);
+  phone_contact text := 'phone:' || phone;
+  person uuid;
+  claimed uuid;
+begin
+  if email is null and phone is null then
+    return null;
+  end if;
+  -- The lock orders a person's concurrent leads, so each counts the ones before it.
+  select pc.person_id into person from leadrelay_private.person_contacts pc
+   where pc.contact = email_contact for update;
+  if person is null and phone is not null then
+    select pc.person_id into person from leadrelay_private.person_contacts pc
+     where pc.contact = phone_contact for update;
+  end if;
+  if person is not null and (email is null or phone is null) then
+    return person;
+  end if;
+
+  if email is not null then
+    insert into leadrelay_private.person_contacts as pc (contact, person_id)
+    values (email_contact, coalesce(person, gen_random_uuid()))
+    on conflict (contact) do nothing
+    returning pc.person_id into claimed;
+    if claimed is null then
+      -- Seen before, or taken by a concurrent lead that has now committed: its person.
+      select pc.person_id into claimed from leadrelay_private.person_contacts pc
+       where pc.contact = email_contact for update;
+    end if;
+    person := claimed;
+  end if;
+  if phone is not null then
+    insert into leadrelay_private.person_contacts as pc (contact, person_id)
+    values (phone_contact, coalesce(person, gen_random_uuid()))
+    on conflict (contact) do nothing
+    returning pc.person_id into claimed;
+    if person is null then
+      if claimed is null then
+        select pc.person_id into claimed from leadrelay_private.person_contacts pc
+         where pc.contact = phone_contact for update;
+      end if;
+      person := claimed;
+    end if;
+  end if;
+  return person;
+end
 $$;
 
 -- A phone number in the form the team dials. Spaces, dashes, dots and parentheses go, and a
@@ -112,20 +222,6 @@ begin
 end
 $$;
 
--- The key of the intake's duplicate window: the same form, contact and message. Inputs are
--- the values as stored (email lower-cased, phone normalised).
-create or replace function public.lead_dedup_key(form public.lead_form, email text, phone text, message text)
-returns text
-language sql
-stable
-set search_path = ''
-as $$
-  select encode(
-    sha256(convert_to(jsonb_build_array(form, lower(email), phone, coalesce(message, ''))::text, 'UTF8')),
-    'hex'
-  )
-$$;
-
 -- When a lead of a quality that arrived at arrived_at must be answered, and when to warn.
 create or replace function public.sla_times(
   lead_quality public.lead_quality,
@@ -151,15 +247,18 @@ end
 $$;
 
 revoke execute on function
-  public.score_lead(text, text, text, text, text, public.lead_quality),
+  public.score_lead(text, text, text, text, text, text, integer, integer, public.lead_quality),
+  public.ordinal(integer),
+  public.returning_note(integer, integer),
+  public.lead_person(text, text),
   public.normalize_phone(text, text),
-  public.lead_dedup_key(public.lead_form, text, text, text),
   public.sla_times(public.lead_quality, timestamptz)
 from public, anon, authenticated;
 
 grant execute on function
-  public.score_lead(text, text, text, text, text, public.lead_quality),
+  public.score_lead(text, text, text, text, text, text, integer, integer, public.lead_quality),
+  public.ordinal(integer),
+  public.returning_note(integer, integer),
   public.normalize_phone(text, text),
-  public.lead_dedup_key(public.lead_form, text, text, text),
   public.sla_times(public.lead_quality, timestamptz)
 to service_role;

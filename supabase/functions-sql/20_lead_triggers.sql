@@ -5,8 +5,9 @@
 -- PostgREST must write the event and the timeline entry, which the admin cannot insert.
 -- Nobody calls a trigger function directly, so no role is granted execute on them.
 
--- Before a lead is saved: score and quality, duplicate-window key and SLA times, all from
--- the row itself (a test chooses the time by choosing created_at).
+-- Before a lead is saved: the person it belongs to and which of their inquiries it is, its
+-- score and quality, and its SLA times, all from the row itself (a test chooses the time by
+-- choosing created_at).
 create or replace function public.conversations_before_insert()
 returns trigger
 language plpgsql
@@ -16,12 +17,28 @@ as $$
 declare
   score record;
 begin
+  if new.person_id is null then
+    new.person_id := public.lead_person(new.email, new.phone);
+  end if;
+  if new.person_id is not null then
+    -- The person's leads committed so far (lead_person's lock makes the concurrent ones wait),
+    -- counted up to 1,000: a flood from one address must not make each lead slower.
+    select count(*) + 1, count(*) filter (where p.created_at > new.created_at - interval '24 hours') + 1
+      into new.person_inquiry, new.person_inquiries_24h
+      from (
+        select c.created_at
+          from public.conversations c
+         where c.person_id = new.person_id
+         order by c.created_at desc
+         limit 999
+      ) p;
+  end if;
   select s.lead_score, s.quality, s.reasons into score
-    from public.score_lead(new.phone, new.property_id, new.timeline, new.financing, new.budget, new.quality) s;
+    from public.score_lead(new.phone, new.phone_raw, new.property_id, new.timeline, new.financing, new.budget,
+                           new.person_inquiry, new.person_inquiries_24h, new.quality) s;
   new.quality := score.quality;
   new.lead_score := score.lead_score;
   new.score_reasons := score.reasons;
-  new.dedup_key := public.lead_dedup_key(new.form, new.email, new.phone, new.message);
   select t.response_deadline, t.warning_at
     into new.sla_response_deadline, new.sla_warning_at
     from public.sla_times(new.quality, new.created_at) t;
@@ -57,14 +74,18 @@ begin
 end
 $$;
 
--- A new lead's lead.created event and "Lead created" entry. The event's key is the lead's
--- id, so the event exists once however often this runs.
+-- A new lead's lead.created event and "Lead created" entry, and for a returning person a
+-- "Returning lead: 3rd inquiry in 24 h" entry linking their earlier leads. The event's key is
+-- the lead's id, so the event exists once however often this runs.
 create or replace function public.conversations_after_insert()
 returns trigger
 language plpgsql
 security definer
 set search_path = ''
 as $$
+declare
+  note text := public.returning_note(new.person_inquiry, new.person_inquiries_24h);
+  earlier uuid[];
 begin
   insert into public.lead_events (event_type, conversation_id, payload, idempotency_key)
   values (
@@ -75,7 +96,9 @@ begin
       'source', new.source,
       'quality', new.quality,
       'lead_score', new.lead_score,
-      'sla_response_deadline', new.sla_response_deadline
+      'sla_response_deadline', new.sla_response_deadline,
+      'person_id', new.person_id,
+      'returning', note
     ),
     'lead.created:' || new.id
   )
@@ -101,6 +124,34 @@ begin
     ),
     new.created_at
   );
+
+  if note is not null then
+    select array_agg(e.id order by e.created_at desc) into earlier
+      from (
+        select c.id, c.created_at
+          from public.conversations c
+         where c.person_id = new.person_id and c.id <> new.id
+         order by c.created_at desc
+         limit 5
+      ) e;
+    insert into public.conversation_timeline
+      (conversation_id, event_type, title, description, actor_type, metadata, created_at)
+    values (
+      new.id,
+      'created',
+      'Returning lead: ' || note,
+      'Earlier inquiries of this person: '
+        || (select string_agg('/admin/conversations/' || id, ', ') from unnest(earlier) id),
+      'customer',
+      jsonb_build_object(
+        'person_id', new.person_id,
+        'person_inquiry', new.person_inquiry,
+        'person_inquiries_24h', new.person_inquiries_24h,
+        'earlier_lead_ids', to_jsonb(earlier)
+      ),
+      new.created_at
+    );
+  end if;
   return null;
 end
 $$;

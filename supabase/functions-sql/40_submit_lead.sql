@@ -1,23 +1,192 @@
 -- The intake: one call saves a lead (the conversation, its first messages and, through the
--- triggers, its event, its timeline entry and its SLA deadline) in one transaction. Callable
--- by anon through PostgREST (POST /rest/v1/rpc/submit_lead {"payload": {...}}) and by the Go
--- service.
+-- triggers, its person, its event, its timeline entries and its SLA deadline) in one
+-- transaction. Callable by anon through PostgREST (POST /rest/v1/rpc/submit_lead
+-- {"payload": {...}}) and by the Go service, with the same checks and limits.
 --
 -- payload: form ('contact_form' | 'property_inquiry' | 'chatbot', required), name, email,
--- phone, message, source, metadata (object; metadata.country picks the phone's calling code),
--- device_info (object), property_id (required for a property inquiry), property_title,
--- budget, timeline, financing, session_id, quality ('hot' | 'warm' | 'cold', a chatbot's
--- own judgement), messages ([{role: 'user' | 'assistant', content, at}], saved in order;
--- user is the customer, assistant the bot) and idempotency_key. Other keys are ignored.
--- Blank strings count as absent.
+-- phone, message, source, metadata (object; metadata.country is the phone's country when the
+-- number has no +/00), device_info (object), property_id (required for a property inquiry),
+-- property_title, budget, timeline, financing, session_id, quality ('hot' | 'warm' | 'cold',
+-- a chatbot's own judgement), messages ([{role: 'user' | 'assistant', content, at}], saved
+-- in order; user is the customer, assistant the bot) and idempotency_key. Other keys are
+-- ignored. Blank strings count as absent. The limits are public.intake_limit and
+-- public.intake_text_limits.
 --
--- A bad payload raises SQLSTATE 22023, message 'invalid lead', and a DETAIL that is a JSON
--- object naming every bad field: {"email": "must be a valid email address", "contact": "an
--- email or a phone is required", "messages[2].role": "must be user or assistant"}.
+-- Errors (PostgREST answers each with the HTTP status in brackets; so does the Go intake):
+--   22023 'invalid lead' [400], DETAIL a JSON object naming every bad field: {"email": "must
+--     be a valid email address", "contact": "an email or a phone is required",
+--     "messages[2].role": "must be user or assistant"};
+--   PT413 'payload_too_large' [413]: the payload is over intake_limit('payload_bytes');
+--   PT422 'idempotency_key_reused' [422]: the key was used in the last 24 hours, on this form,
+--     with another payload; DETAIL {"idempotency_key": "<the key>"}. Nothing is saved, and
+--     nothing of the other lead is returned;
+--   PT429 'rate_limited' [429]: anon or authenticated sent more than
+--     intake_limit('api_leads_per_minute') leads this minute from one client address.
 --
 -- Returns {"id", "created", "quality", "lead_score", "sla_response_deadline"}; created is
--- false when the lead already existed: the same idempotency_key, or, without a key, the same
--- form, contact and message within 10 minutes.
+-- false when the lead already existed: a true replay (the same normalised payload, all of
+-- it, within 10 minutes), or the same idempotency key with the same payload within 24 hours.
+-- Any other submission is a new lead, linked to the person's earlier leads by person_id.
+
+-- The intake's limits, one definition for both paths: the Go intake's body limit mirrors
+-- payload_bytes (checked by a test).
+create or replace function public.intake_limit(what text)
+returns integer
+language plpgsql
+immutable
+parallel safe
+set search_path = ''
+as $$
+begin
+  return case what
+  when 'payload_bytes' then 65536          -- the whole payload, as JSON text
+  when 'messages' then 200                 -- chat messages in a transcript
+  when 'message_chars' then 5000           -- characters in one chat message
+  when 'object_bytes' then 8192            -- metadata, device_info
+  when 'api_leads_per_minute' then 20      -- per client address, through PostgREST
+  when 'replay_window_seconds' then 600    -- a true replay is the same lead for 10 minutes
+  when 'idempotency_key_seconds' then 86400 -- a key names one request for 24 hours
+  end;
+end
+$$;
+
+-- The text fields and their lengths; the table's check constraints say the same.
+create or replace function public.intake_text_limits()
+returns table (field text, max_chars integer)
+language sql
+immutable
+parallel safe
+set search_path = ''
+as $$
+  values ('form', 100), ('name', 200), ('email', 254), ('phone', 64), ('message', 5000),
+         ('source', 100), ('session_id', 200), ('property_id', 300), ('property_title', 300),
+         ('budget', 300), ('timeline', 300), ('financing', 300), ('quality', 100),
+         ('idempotency_key', 200)
+$$;
+
+-- The client a PostgREST request came from: Cloudflare's cf-connecting-ip (Supabase's edge
+-- sets it and overwrites any the client sent), else the right-most X-Forwarded-For entry
+-- (the one the last proxy appended; the client chooses the ones to its left), else
+-- x-real-ip. 'unknown' when PostgREST passed none of them.
+create or replace function public.api_client_address()
+returns text
+language sql
+stable
+set search_path = ''
+as $$
+  select coalesce(
+    nullif(btrim(h ->> 'cf-connecting-ip'), ''),
+    nullif(btrim((regexp_match(h ->> 'x-forwarded-for', '([^,]*)$'))[1]), ''),
+    nullif(btrim(h ->> 'x-real-ip'), ''),
+    'unknown'
+  )
+  from (select coalesce(nullif(current_setting('request.headers', true), ''), '{}')::jsonb as h) headers
+$$;
+
+-- Counts a lead against its client's allowance for this minute; raises PT429 over it. The
+-- refused call's count rolls back with it, so the row holds the allowance until the minute
+-- is over.
+create or replace function public.check_api_rate_limit(client text, now timestamptz)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+  this_minute timestamptz := date_trunc('minute', now);
+  used integer;
+begin
+  insert into leadrelay_private.api_rate_limits as r (client, window_start, requests)
+  values (left(client, 100), this_minute, 1)
+  on conflict on constraint api_rate_limits_pkey do update
+    set window_start = excluded.window_start,
+        requests = case when r.window_start = excluded.window_start then r.requests + 1 else 1 end
+  returning r.requests into used;
+  if used > public.intake_limit('api_leads_per_minute') then
+    raise exception using
+      errcode = 'PT429',
+      message = 'rate_limited',
+      detail = jsonb_build_object('retry_after_seconds', ceil(extract(epoch from this_minute + interval '1 minute' - now)))::text,
+      hint = 'Too many leads from one address; try again in a minute.';
+  end if;
+end
+$$;
+
+-- Drops expired intake claims and past rate-limit windows, at most max_rows of each. The
+-- intake calls it now and then; a test or an operator may call it any time.
+create or replace function public.prune_intake(now timestamptz, max_rows integer default 500)
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+  claims integer;
+  windows integer;
+begin
+  delete from leadrelay_private.intake_claims c
+   where c.claim = any (array(
+     select x.claim from leadrelay_private.intake_claims x
+      where x.expires_at <= now
+      order by x.expires_at
+      limit max_rows
+      for update skip locked));
+  get diagnostics claims = row_count;
+  delete from leadrelay_private.api_rate_limits r
+   where r.client = any (array(
+     select x.client from leadrelay_private.api_rate_limits x
+      where x.window_start < date_trunc('minute', now)
+      limit max_rows
+      for update skip locked));
+  get diagnostics windows = row_count;
+  return claims + windows;
+end
+$$;
+
+-- Takes claim for lead_id until expires_at, unless it is held (unexpired). Returns the
+-- holder's fingerprint and lead when it is held, nulls when taken. A concurrent holder that has
+-- not committed yet is waited for. (Whether the holder's lead still exists is for the caller
+-- to ask afterwards: a subquery here would read the snapshot from before the wait.)
+create or replace function public.take_intake_claim(
+  claim text,
+  fingerprint text,
+  lead_id uuid,
+  now timestamptz,
+  expires_at timestamptz,
+  out held_fingerprint text,
+  out held_lead uuid
+)
+language plpgsql
+set search_path = ''
+as $$
+declare
+  taken uuid;
+begin
+  insert into leadrelay_private.intake_claims as c (claim, fingerprint, conversation_id, expires_at)
+  values (claim, fingerprint, lead_id, expires_at)
+  on conflict on constraint intake_claims_pkey do update
+    set fingerprint = excluded.fingerprint,
+        conversation_id = excluded.conversation_id,
+        expires_at = excluded.expires_at
+    where c.expires_at <= now
+  returning c.conversation_id into taken;
+  if taken is not null then
+    return;
+  end if;
+  select c.fingerprint, c.conversation_id into held_fingerprint, held_lead
+    from leadrelay_private.intake_claims c
+   where c.claim = take_intake_claim.claim;
+  if not exists (select from public.conversations l where l.id = held_lead) then
+    -- The claimed lead was deleted: the claim names nothing any more.
+    update leadrelay_private.intake_claims c
+       set fingerprint = take_intake_claim.fingerprint,
+           conversation_id = lead_id,
+           expires_at = take_intake_claim.expires_at
+     where c.claim = take_intake_claim.claim;
+    held_fingerprint := null;
+    held_lead := null;
+  end if;
+end
+$$;
+
 create or replace function public.submit_lead(payload jsonb)
 returns jsonb
 language plpgsql
@@ -26,56 +195,64 @@ set search_path = ''
 as $$
 declare
   whitespace constant text := E' \t\r\n';
-  problems jsonb := '{}';
-  given jsonb := '{}';   -- the fields that passed their checks, cleaned
-  field record;
-  object_key text;
+  arrived timestamptz := now();
+  api_role boolean := current_setting('role', true) in ('anon', 'authenticated');
+  problems jsonb;
+  given jsonb;           -- the fields that passed their checks, cleaned
+  transcript jsonb;      -- the messages, cleaned
   item record;
   item_path text;
-  value text;
   phone text;
-  duplicate_key text;
+  fingerprint text;
+  key_claim text;
+  held_fingerprint text;
+  held_lead uuid;
+  lead_id uuid := gen_random_uuid();
   lead public.conversations;
-  created boolean := false;
 begin
+  if api_role then
+    perform public.check_api_rate_limit(public.api_client_address(), arrived);
+  end if;
+
   if jsonb_typeof(payload) is distinct from 'object' then
     raise exception using
       errcode = '22023',
       message = 'invalid lead',
       detail = jsonb_build_object('payload', 'must be a JSON object')::text;
   end if;
+  if octet_length(payload::text) > public.intake_limit('payload_bytes') then
+    raise exception using
+      errcode = 'PT413',
+      message = 'payload_too_large',
+      detail = jsonb_build_object('payload', format('must be at most %s bytes', public.intake_limit('payload_bytes')))::text;
+  end if;
 
-  -- The limits are the table's check constraints, restated so each bad field gets a message.
-  for field in
-    select * from (values
-      ('form', 100), ('name', 200), ('email', 254), ('phone', 32), ('message', 5000),
-      ('source', 100), ('session_id', 200), ('property_id', 300), ('property_title', 300),
-      ('budget', 300), ('timeline', 300), ('financing', 300), ('quality', 100),
-      ('idempotency_key', 200)
-    ) as f (key, max_length)
+  -- Every text field in one pass: a string, within its length once trimmed.
+  select coalesce(jsonb_object_agg(f.field, case
+                    when t.kind <> 'string' then 'must be a string'
+                    else format('must be at most %s characters', f.max_chars)
+                  end) filter (where t.kind <> 'string' or char_length(t.value) > f.max_chars), '{}'),
+         coalesce(jsonb_object_agg(f.field, t.value)
+                  filter (where t.kind = 'string' and t.value <> '' and char_length(t.value) <= f.max_chars), '{}')
+    into problems, given
+    from public.intake_text_limits() f
+    cross join lateral (
+      select jsonb_typeof(payload -> f.field) as kind,
+             btrim(payload ->> f.field, whitespace) as value
+    ) t
+   where t.kind is not null and t.kind <> 'null';
+
+  for item in
+    select o.key, payload -> o.key as value
+      from unnest(array['metadata', 'device_info']) o(key)
+     where coalesce(jsonb_typeof(payload -> o.key), 'null') <> 'null'
   loop
-    continue when coalesce(jsonb_typeof(payload -> field.key), 'null') = 'null';
-    if jsonb_typeof(payload -> field.key) <> 'string' then
-      problems := problems || jsonb_build_object(field.key, 'must be a string');
-      continue;
-    end if;
-    value := btrim(payload ->> field.key, whitespace);
-    continue when value = '';
-    if char_length(value) > field.max_length then
-      problems := problems || jsonb_build_object(field.key, format('must be at most %s characters', field.max_length));
+    if jsonb_typeof(item.value) <> 'object' then
+      problems := problems || jsonb_build_object(item.key, 'must be a JSON object');
+    elsif octet_length(item.value::text) > public.intake_limit('object_bytes') then
+      problems := problems || jsonb_build_object(item.key, 'must be at most 8 KiB');
     else
-      given := given || jsonb_build_object(field.key, value);
-    end if;
-  end loop;
-
-  foreach object_key in array array['metadata', 'device_info'] loop
-    continue when coalesce(jsonb_typeof(payload -> object_key), 'null') = 'null';
-    if jsonb_typeof(payload -> object_key) <> 'object' then
-      problems := problems || jsonb_build_object(object_key, 'must be a JSON object');
-    elsif octet_length((payload -> object_key)::text) > 8192 then
-      problems := problems || jsonb_build_object(object_key, 'must be at most 8 KiB');
-    else
-      given := given || jsonb_build_object(object_key, payload -> object_key);
+      given := given || jsonb_build_object(item.key, item.value);
     end if;
   end loop;
 
@@ -102,8 +279,6 @@ begin
     if phone is null then
       problems := problems || jsonb_build_object('phone', 'must be a valid phone number');
       given := given - 'phone';
-    else
-      given := given || jsonb_build_object('phone', phone);
     end if;
   end if;
 
@@ -124,12 +299,19 @@ begin
     end if;
   end if;
 
+  if given ? 'idempotency_key' and given ->> 'idempotency_key' !~ '^[A-Za-z0-9._:~+/=-]+$' then
+    problems := problems || jsonb_build_object('idempotency_key',
+      'must be letters, digits and . _ : ~ + / = - only');
+  end if;
+
   if coalesce(jsonb_typeof(payload -> 'messages'), 'null') <> 'null' then
     if jsonb_typeof(payload -> 'messages') <> 'array' then
       problems := problems || jsonb_build_object('messages', 'must be an array');
-    elsif jsonb_array_length(payload -> 'messages') > 200 then
-      problems := problems || jsonb_build_object('messages', 'must hold at most 200 messages');
+    elsif jsonb_array_length(payload -> 'messages') > public.intake_limit('messages') then
+      problems := problems || jsonb_build_object('messages',
+        format('must hold at most %s messages', public.intake_limit('messages')));
     else
+      transcript := '[]';
       for item in
         select m.value, m.ordinality - 1 as position
           from jsonb_array_elements(payload -> 'messages') with ordinality as m
@@ -146,8 +328,9 @@ begin
         if jsonb_typeof(item.value -> 'content') is distinct from 'string'
            or btrim(item.value ->> 'content', whitespace) = '' then
           problems := problems || jsonb_build_object(item_path || '.content', 'must be a non-empty string');
-        elsif char_length(btrim(item.value ->> 'content', whitespace)) > 5000 then
-          problems := problems || jsonb_build_object(item_path || '.content', 'must be at most 5000 characters');
+        elsif char_length(btrim(item.value ->> 'content', whitespace)) > public.intake_limit('message_chars') then
+          problems := problems || jsonb_build_object(item_path || '.content',
+            format('must be at most %s characters', public.intake_limit('message_chars')));
         end if;
         if coalesce(jsonb_typeof(item.value -> 'at'), 'null') <> 'null' then
           begin
@@ -159,7 +342,15 @@ begin
             problems := problems || jsonb_build_object(item_path || '.at', 'must be a timestamp with a time zone');
           end;
         end if;
+        continue when problems <> '{}';
+        transcript := transcript || jsonb_build_array(jsonb_build_object(
+          'role', item.value ->> 'role',
+          'content', btrim(item.value ->> 'content', whitespace),
+          'at', (item.value ->> 'at')::timestamptz));
       end loop;
+      if jsonb_array_length(transcript) = 0 then
+        transcript := null;
+      end if;
     end if;
   end if;
 
@@ -167,69 +358,92 @@ begin
     raise exception using errcode = '22023', message = 'invalid lead', detail = problems::text;
   end if;
 
+  -- What the visitor sent, all of it, normalised: a replay has the same fingerprint.
+  fingerprint := encode(sha256(convert_to(
+    ((given - 'idempotency_key') || jsonb_build_object('messages', transcript))::text, 'UTF8')), 'hex');
+
   if given ? 'idempotency_key' then
-    select * into lead from public.conversations c where c.idempotency_key = given ->> 'idempotency_key';
-  else
-    duplicate_key := public.lead_dedup_key((given ->> 'form')::public.lead_form, given ->> 'email', given ->> 'phone', given ->> 'message');
-    -- Two identical submissions at once: the second waits here until the first commits, then finds it.
-    perform pg_advisory_xact_lock(hashtextextended('leadrelay.lead_dedup:' || duplicate_key, 0));
-    select * into lead
-      from public.conversations c
-     where c.dedup_key = duplicate_key
-       and c.created_at > now() - interval '10 minutes'
-     order by c.created_at desc
-     limit 1;
+    key_claim := format('key:%s:%s', given ->> 'form', given ->> 'idempotency_key');
+    select h.held_fingerprint, h.held_lead into held_fingerprint, held_lead
+      from public.take_intake_claim(key_claim, fingerprint, lead_id, arrived,
+             arrived + make_interval(secs => public.intake_limit('idempotency_key_seconds'))) h;
+    if held_lead is not null and held_fingerprint <> fingerprint then
+      raise exception using
+        errcode = 'PT422',
+        message = 'idempotency_key_reused',
+        detail = jsonb_build_object('idempotency_key', given ->> 'idempotency_key')::text,
+        hint = 'This Idempotency-Key was used for another lead in the last 24 hours; send a new key for a new lead.';
+    end if;
+  end if;
+  if held_lead is null then
+    select h.held_lead into held_lead
+      from public.take_intake_claim('fingerprint:' || fingerprint, fingerprint, lead_id, arrived,
+             arrived + make_interval(secs => public.intake_limit('replay_window_seconds'))) h;
+    if held_lead is not null and key_claim is not null then
+      -- A replay under a new key: the key names the lead it replays.
+      update leadrelay_private.intake_claims c set conversation_id = held_lead where c.claim = key_claim;
+    end if;
   end if;
 
-  if lead.id is null then
-    insert into public.conversations (
-      form, source, name, email, phone, message, session_id, property_id, property_title,
-      budget, timeline, financing, quality, metadata, device_info, idempotency_key
-    ) values (
-      (given ->> 'form')::public.lead_form,
-      coalesce(given ->> 'source', 'website'),  -- the column default, which an explicit null would override
-      given ->> 'name',
-      given ->> 'email',
-      given ->> 'phone',
-      given ->> 'message',
-      given ->> 'session_id',
-      given ->> 'property_id',
-      given ->> 'property_title',
-      given ->> 'budget',
-      given ->> 'timeline',
-      given ->> 'financing',
-      (given ->> 'quality')::public.lead_quality,
-      coalesce(given -> 'metadata', '{}'),
-      coalesce(given -> 'device_info', '{}'),
-      given ->> 'idempotency_key'
-    )
-    on conflict (idempotency_key) do nothing
-    returning * into lead;
+  if held_lead is not null then
+    select * into lead from public.conversations c where c.id = held_lead;
+    return jsonb_build_object(
+      'id', lead.id,
+      'created', false,
+      'quality', lead.quality,
+      'lead_score', lead.lead_score,
+      'sla_response_deadline', lead.sla_response_deadline
+    );
+  end if;
 
-    if lead.id is null then
-      -- A concurrent call with the same idempotency key committed first.
-      select * into lead from public.conversations c where c.idempotency_key = given ->> 'idempotency_key';
-    else
-      created := true;
-      -- The transcript when there is one; otherwise the form's message is the customer's first.
-      if jsonb_typeof(payload -> 'messages') = 'array' and jsonb_array_length(payload -> 'messages') > 0 then
-        insert into public.chat_messages (conversation_id, sender_type, content, sent_at)
-        select lead.id,
-               case m.value ->> 'role' when 'user' then 'customer' else 'bot' end::public.sender_type,
-               btrim(m.value ->> 'content', whitespace),
-               coalesce((m.value ->> 'at')::timestamptz, lead.created_at)
-          from jsonb_array_elements(payload -> 'messages') with ordinality as m
-         order by m.ordinality;
-      elsif given ? 'message' then
-        insert into public.chat_messages (conversation_id, sender_type, content, sent_at)
-        values (lead.id, 'customer', given ->> 'message', lead.created_at);
-      end if;
-    end if;
+  insert into public.conversations (
+    id, form, source, name, email, phone, phone_raw, message, session_id, property_id,
+    property_title, budget, timeline, financing, quality, metadata, device_info, idempotency_key
+  ) values (
+    lead_id,
+    (given ->> 'form')::public.lead_form,
+    coalesce(given ->> 'source', 'website'),  -- the column default, which an explicit null would override
+    given ->> 'name',
+    given ->> 'email',
+    phone,
+    given ->> 'phone',
+    given ->> 'message',
+    given ->> 'session_id',
+    given ->> 'property_id',
+    given ->> 'property_title',
+    given ->> 'budget',
+    given ->> 'timeline',
+    given ->> 'financing',
+    (given ->> 'quality')::public.lead_quality,
+    coalesce(given -> 'metadata', '{}'),
+    coalesce(given -> 'device_info', '{}'),
+    given ->> 'idempotency_key'
+  )
+  returning * into lead;
+
+  -- The transcript when there is one; otherwise the form's message is the customer's first.
+  if transcript is not null then
+    insert into public.chat_messages (conversation_id, sender_type, content, sent_at)
+    select lead.id,
+           case m.value ->> 'role' when 'user' then 'customer' else 'bot' end::public.sender_type,
+           m.value ->> 'content',
+           coalesce((m.value ->> 'at')::timestamptz, lead.created_at)
+      from jsonb_array_elements(transcript) with ordinality as m
+     order by m.ordinality;
+  elsif given ? 'message' then
+    insert into public.chat_messages (conversation_id, sender_type, content, sent_at)
+    values (lead.id, 'customer', given ->> 'message', lead.created_at);
+  end if;
+
+  -- Expired claims and rate-limit windows go a few hundred at a time, about once every 100
+  -- leads: a few rows per lead, more than the two claims a lead adds.
+  if random() < 0.01 then
+    perform public.prune_intake(arrived);
   end if;
 
   return jsonb_build_object(
     'id', lead.id,
-    'created', created,
+    'created', true,
     'quality', lead.quality,
     'lead_score', lead.lead_score,
     'sla_response_deadline', lead.sla_response_deadline
@@ -237,5 +451,18 @@ begin
 end
 $$;
 
-revoke execute on function public.submit_lead(jsonb) from public;
+revoke execute on function
+  public.submit_lead(jsonb),
+  public.intake_limit(text),
+  public.intake_text_limits(),
+  public.api_client_address(),
+  public.check_api_rate_limit(text, timestamptz),
+  public.prune_intake(timestamptz, integer),
+  public.take_intake_claim(text, text, uuid, timestamptz, timestamptz)
+from public, anon, authenticated;
 grant execute on function public.submit_lead(jsonb) to anon, authenticated, service_role;
+grant execute on function
+  public.intake_limit(text),
+  public.intake_text_limits(),
+  public.prune_intake(timestamptz, integer)
+to service_role;

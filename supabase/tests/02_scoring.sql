@@ -5,40 +5,41 @@ set local search_path = public, extensions;
 
 select plan(41);
 
--- score_lead(phone, property_id, timeline, financing, budget, stated_quality)
+-- score_lead(phone, phone_raw, property_id, timeline, financing, budget, person_inquiry,
+-- person_inquiries_24h, stated_quality)
 select results_eq(
-  $$select lead_score, quality::text, reasons from score_lead(null, null, null, null, null)$$,
+  $$select lead_score, quality::text, reasons from score_lead(null, null, null, null, null, null)$$,
   $$values (0, 'cold', '{}'::text[])$$,
   'a lead with no signal is COLD with no reasons'
 );
 select results_eq(
-  $$select lead_score, quality::text, reasons from score_lead('+971501234567', null, null, null, ' ')$$,
+  $$select lead_score, quality::text, reasons from score_lead('+971501234567', '+971501234567', null, null, null, ' ')$$,
   $$values (20, 'cold', array['phone number given'])$$,
   'a phone alone is COLD (20); a blank budget is no budget'
 );
 select results_eq(
-  $$select lead_score, quality::text from score_lead('+971501234567', null, null, null, 'AED 2M')$$,
+  $$select lead_score, quality::text from score_lead('+971501234567', '+971501234567', null, null, null, 'AED 2M')$$,
   $$values (30, 'warm')$$,
   'a phone and a budget reach WARM (30)'
 );
 select results_eq(
-  $$select lead_score, quality::text from score_lead(null, 'prop-1', null, 'mortgage', null)$$,
+  $$select lead_score, quality::text from score_lead(null, null, 'prop-1', null, 'mortgage', null)$$,
   $$values (20, 'cold')$$,
   'a property with an ordinary mortgage stays COLD'
 );
 select results_eq(
-  $$select lead_score, quality::text from score_lead('+971501234567', 'prop-1', 'ASAP', null, null)$$,
+  $$select lead_score, quality::text from score_lead('+971501234567', '+971501234567', 'prop-1', 'ASAP', null, null)$$,
   $$values (65, 'hot')$$,
   'a phone, a property and a short timeline are HOT (65)'
 );
 select results_eq(
-  $$select lead_score, quality::text from score_lead(null, 'prop-1', 'asap', 'cash', null)$$,
+  $$select lead_score, quality::text from score_lead(null, null, 'prop-1', 'asap', 'cash', null)$$,
   $$values (70, 'hot')$$,
   'a property, a short timeline and cash are HOT without a phone'
 );
 select results_eq(
   $$select lead_score, quality::text, reasons
-      from score_lead('+971501234567', 'prop-1', 'Immediately', 'Pre-approved mortgage', 'AED 3M')$$,
+      from score_lead('+971501234567', '+971501234567', 'prop-1', 'Immediately', 'Pre-approved mortgage', 'AED 3M')$$,
   $$values (100, 'hot', array[
       'phone number given',
       'asks about a specific property',
@@ -49,22 +50,22 @@ select results_eq(
 );
 
 -- Which timelines are short.
-select ok((select lead_score from score_lead(null, null, t, null, null)) = 25, format('timeline %L is short', t))
+select ok((select lead_score from score_lead(null, null, null, t, null, null)) = 25, format('timeline %L is short', t))
   from unnest(array['asap', 'within 1 month', 'this month', 'next week', '1-3 months', '0 - 3 months', 'in two weeks', 'urgently']) t;
-select ok((select lead_score from score_lead(null, null, t, null, null)) = 0, format('timeline %L is not short', t))
+select ok((select lead_score from score_lead(null, null, null, t, null, null)) = 0, format('timeline %L is not short', t))
   from unnest(array['3-6 months', '6+ months', '12 months', 'next year', 'just browsing']) t;
 
-select ok((select lead_score from score_lead(null, null, null, f, null)) = 25, format('financing %L counts', f))
+select ok((select lead_score from score_lead(null, null, null, null, f, null)) = 25, format('financing %L counts', f))
   from unnest(array['cash', 'Cash buyer', 'preapproved', 'pre approved']) f;
 
 -- A stated quality stands, and the reasons say so.
 select results_eq(
-  $$select lead_score, quality::text, reasons from score_lead('+971501234567', null, null, null, null, 'hot')$$,
+  $$select lead_score, quality::text, reasons from score_lead('+971501234567', '+971501234567', null, null, null, null, stated_quality => 'hot')$$,
   $$values (20, 'hot', array['quality stated at intake: hot', 'phone number given'])$$,
   'a stated quality stands over the points, and the first reason says it was stated'
 );
 select results_eq(
-  $$select quality::text from score_lead('+971501234567', 'prop-1', 'asap', 'cash', 'AED 1M', 'cold')$$,
+  $$select quality::text from score_lead('+971501234567', '+971501234567', 'prop-1', 'asap', 'cash', 'AED 1M', stated_quality => 'cold')$$,
   $$values ('cold')$$,
   'a stated COLD stands even when every signal is there'
 );

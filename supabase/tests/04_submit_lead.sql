@@ -151,10 +151,10 @@ select is(
   'no refused payload saved anything'
 );
 
--- Idempotency: the same key is the same lead, whatever else the retry says.
+-- Idempotency: the same key with the same payload is the same lead (another payload: 22_).
 create temp table keyed as
 select submit_lead('{"form": "contact_form", "email": "k@example.com", "idempotency_key": "form-123"}') as first,
-       submit_lead('{"form": "contact_form", "email": "other@example.com", "idempotency_key": "form-123"}') as retry;
+       submit_lead('{"form": "contact_form", "email": "K@example.com ", "idempotency_key": "form-123"}') as retry;
 select results_eq(
   $$select (first ->> 'created')::boolean, (retry ->> 'created')::boolean, first ->> 'id' = retry ->> 'id' from keyed$$,
   $$values (true, false, true)$$,
@@ -169,7 +169,7 @@ select is(
   'a retry with the same key announces nothing again'
 );
 
--- Without a key: the same form, contact and message within 10 minutes is the same lead.
+-- Without a key: the same payload within 10 minutes is the same lead.
 create temp table repeated as
 select submit_lead('{"form": "contact_form", "email": "r@example.com", "message": "Call me"}') as first,
        submit_lead('{"form": "contact_form", "email": "R@Example.com ", "message": " Call me"}') as again,
@@ -277,18 +277,15 @@ select is(
 );
 reset role;
 
--- The duplicate window holds across concurrent calls through an advisory lock on the key;
--- one transaction cannot show the wait, so this checks the lock is taken on the right key.
-create temp table locked as
+-- The replay window is a claim on the payload's fingerprint, held for 10 minutes: concurrent
+-- identical calls meet at its primary key (the Go tests run them at once).
+create temp table claimed as
 select submit_lead('{"form": "contact_form", "email": "lock@example.com", "message": "hi"}') as r;
-select ok(
-  exists (
-    select from pg_locks
-     where locktype = 'advisory' and pid = pg_backend_pid()
-       and ((classid::bigint << 32) | objid::bigint)
-           = hashtextextended('leadrelay.lead_dedup:' || lead_dedup_key('contact_form', 'lock@example.com', null, 'hi'), 0)
-  ),
-  'a submission without a key holds the lock of its duplicate key until commit'
+select results_eq(
+  $$select c.conversation_id::text, c.expires_at from leadrelay_private.intake_claims c, claimed
+     where c.claim like 'fingerprint:%' and c.conversation_id = (r ->> 'id')::uuid$$,
+  $$select r ->> 'id', now() + interval '10 minutes' from claimed$$,
+  'a submission claims its fingerprint for 10 minutes'
 );
 
 select * from finish();
