@@ -148,6 +148,10 @@ func (s *server) submitError(ctx context.Context, err error) error {
 			Fields:  map[string]string{"idempotency_key": "was used with another payload"}}
 	case isPg && pgErr.Code == sqlStatePayloadTooLarge:
 		return errBodyTooLarge
+	case isPg && pgErr.Code == "2200H": // sequence_generator_limit_exceeded
+		// A sequence at its maximum: the database's fault, not the
+		// visitor's. 503 so the website retries while an operator acts.
+		return &Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable", Message: "the lead could not be stored right now; retry with the same Idempotency-Key", Err: err, RetryAfter: dbRetryAfter}
 	case isPg && strings.HasPrefix(pgErr.Code, "22"):
 		// A data exception that submit_lead did not turn into a field
 		// error: the input's fault, so a 400, but submit_lead should have

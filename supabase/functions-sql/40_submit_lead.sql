@@ -337,7 +337,11 @@ begin
             if jsonb_typeof(item.value -> 'at') <> 'string' then
               raise sqlstate '22007';
             end if;
-            perform (item.value ->> 'at')::timestamptz;
+            -- Finite and in this century, as chat_messages_sent_at_range_check wants.
+            if not ((item.value ->> 'at')::timestamptz >= '2000-01-01 00:00:00+00'
+                    and (item.value ->> 'at')::timestamptz < '2100-01-01 00:00:00+00') then
+              problems := problems || jsonb_build_object(item_path || '.at', 'must be a time in the years 2000 to 2099');
+            end if;
           exception when data_exception then
             problems := problems || jsonb_build_object(item_path || '.at', 'must be a timestamp with a time zone');
           end;
