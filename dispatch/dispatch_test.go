@@ -19,6 +19,7 @@ import (
 	"github.com/truenester/leadrelay/notifiers"
 	"github.com/truenester/leadrelay/notifiers/notifierstest"
 	"github.com/truenester/leadrelay/outbox"
+	"github.com/truenester/leadrelay/testkit"
 )
 
 // clock is the dispatcher's time: the real time plus an offset the test moves.
@@ -356,11 +357,8 @@ func TestThreeReplicasDeliverEachOfAThousandAlertsOnce(t *testing.T) {
 	}
 	slack := b.slack.WaitFor(t, leads, time.Minute)
 	b.telegram.WaitFor(t, leads, time.Minute)
-	waitUntil(t, time.Minute, func() bool {
-		var left int
-		b.db.QueryRow(ctxT(t), "select count(*) from lead_events where not processed").Scan(&left)
-		return left == 0
-	})
+	testkit.WaitForQuery(t, b.db, time.Minute, "every event to be processed",
+		"select not exists (select from lead_events where not processed)")
 	cancel()
 	wg.Wait()
 
@@ -388,7 +386,7 @@ func TestThreeReplicasDeliverEachOfAThousandAlertsOnce(t *testing.T) {
 func TestConsoleWhenNoChannelIsConfigured(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t)
-	var out syncBuffer
+	var out testkit.Buffer
 	d := dispatch.New(outbox.New(db), nil, notifiers.NewConsole(&out), dispatch.Config{Worker: "dev"}, time.Now, quiet())
 	b := &bundle{db: db}
 	id := b.lead(t, "Dev Lead")
@@ -410,38 +408,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// waitUntil polls cond (a database query) until it holds, failing after timeout.
-func waitUntil(t *testing.T, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.After(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("condition not met within %s", timeout)
-		case <-tick.C:
-		}
-	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	sb strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sb.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sb.String()
 }
 
 // Routing follows notification_routes: sla.breached goes to Slack, Telegram

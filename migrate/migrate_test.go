@@ -8,13 +8,13 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/truenester/leadrelay/dbtest"
 	"github.com/truenester/leadrelay/migrate"
 	"github.com/truenester/leadrelay/supabase"
+	"github.com/truenester/leadrelay/testkit"
 )
 
 // A small project: a bootstrap that counts its runs, two migrations, a function.
@@ -30,32 +30,21 @@ insert into public.bootstrap_runs default values;`)},
 	}
 }
 
-func connect(t *testing.T, url string) *pgx.Conn {
+func history(t *testing.T, conn *pgx.Conn) map[string][]string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
+	rows, _ := conn.Query(testkit.Context(t), "select version, name, statements from supabase_migrations.schema_migrations order by version")
+	type migration struct {
+		Version    string
+		Name       string
+		Statements []string
+	}
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByName[migration])
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
-}
-
-func history(t *testing.T, conn *pgx.Conn) map[string][]string {
-	t.Helper()
 	got := map[string][]string{}
-	rows, _ := conn.Query(context.Background(), "select version, name, statements from supabase_migrations.schema_migrations order by version")
-	for rows.Next() {
-		var v, n string
-		var s []string
-		if err := rows.Scan(&v, &n, &s); err != nil {
-			t.Fatal(err)
-		}
-		got[v+"_"+n] = s
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
+	for _, m := range list {
+		got[m.Version+"_"+m.Name] = m.Statements
 	}
 	return got
 }
@@ -63,7 +52,7 @@ func history(t *testing.T, conn *pgx.Conn) map[string][]string {
 func TestRunAppliesOnceAndRecordsLikeTheCLI(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	conn := connect(t, dbtest.EmptyURL(t))
+	conn := testkit.Connect(t, dbtest.EmptyURL(t))
 	fsys := testFS()
 
 	rep, err := migrate.Run(ctx, conn, fsys)
@@ -100,7 +89,7 @@ func TestRunAppliesOnceAndRecordsLikeTheCLI(t *testing.T) {
 func TestFailedMigrationLeavesDatabaseAsItWas(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	conn := connect(t, dbtest.EmptyURL(t))
+	conn := testkit.Connect(t, dbtest.EmptyURL(t))
 	fsys := testFS()
 	fsys["migrations/20260103000000_broken.sql"] = &fstest.MapFile{Data: []byte("create table c (id int);\ninsert into c values ('not a number');\ncreate table d (id int);")}
 
@@ -135,7 +124,7 @@ func TestConcurrentRunsDoNotCollide(t *testing.T) {
 	errs := make(chan error, 3)
 	applied := make(chan int, 3)
 	for range 3 {
-		conn := connect(t, url)
+		conn := testkit.Connect(t, url)
 		wg.Go(func() {
 			rep, err := migrate.Run(context.Background(), conn, fsys)
 			errs <- err
@@ -173,7 +162,7 @@ func TestBadFileName(t *testing.T) {
 func TestProjectSchemaMigratesTwice(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	conn := connect(t, dbtest.EmptyURL(t))
+	conn := testkit.Connect(t, dbtest.EmptyURL(t))
 	first, err := migrate.Run(ctx, conn, supabase.FS)
 	if err != nil {
 		t.Fatal(err)

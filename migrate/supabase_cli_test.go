@@ -13,6 +13,7 @@ import (
 	"github.com/truenester/leadrelay/dbtest"
 	"github.com/truenester/leadrelay/migrate"
 	"github.com/truenester/leadrelay/supabase"
+	"github.com/truenester/leadrelay/testkit"
 )
 
 // TestSupabaseCLICompatibility proves that the real Supabase CLI and our
@@ -35,7 +36,7 @@ func TestSupabaseCLICompatibility(t *testing.T) {
 
 	// A: bootstrap by hand, then the CLI pushes, then our migrator runs.
 	urlA := dbtest.EmptyURL(t)
-	connA := connect(t, urlA)
+	connA := testkit.Connect(t, urlA)
 	bootstrap, err := supabase.FS.ReadFile("bootstrap.sql")
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +57,7 @@ func TestSupabaseCLICompatibility(t *testing.T) {
 	// B: our migrator alone records exactly what the CLI recorded on A,
 	// and the CLI then finds nothing to push.
 	urlB := dbtest.EmptyURL(t)
-	connB := connect(t, urlB)
+	connB := testkit.Connect(t, urlB)
 	if _, err := migrate.Run(ctx, connB, supabase.FS); err != nil {
 		t.Fatal(err)
 	}

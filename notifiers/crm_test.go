@@ -161,7 +161,10 @@ func TestTheReferenceLibraryAcceptsWhatTheCRMSigns(t *testing.T) {
 	}
 	got := make(chan received, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Errorf("read the CRM request: %v", err)
+		}
 		got <- received{r.Header.Clone(), body}
 	}))
 	t.Cleanup(srv.Close)

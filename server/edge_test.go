@@ -61,7 +61,7 @@ func TestTheRequestIDIsEchoedAndLogged(t *testing.T) {
 		t.Errorf("X-Request-Id %q, want the caller's", got)
 	}
 	seen := map[string]bool{}
-	for _, rec := range b.logs.lines(t) {
+	for _, rec := range logLines(t, b.logs) {
 		if rec["request_id"] == "web-3f9c2a" {
 			seen[rec["msg"].(string)] = true
 		}
@@ -76,7 +76,7 @@ func TestTheRequestIDIsEchoedAndLogged(t *testing.T) {
 	if first == "" || second == "" || first == second || strings.ContainsAny(second, " <") {
 		t.Errorf("generated ids %q, %q", first, second)
 	}
-	for _, rec := range b.logs.lines(t) {
+	for _, rec := range logLines(t, b.logs) {
 		if rec["msg"] == "request" && rec["request_id"] == nil {
 			t.Errorf("access log line without a request id: %v", rec)
 		}

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,13 +17,14 @@ import (
 	"github.com/truenester/leadrelay/dbtest"
 	"github.com/truenester/leadrelay/server"
 	"github.com/truenester/leadrelay/supabase"
+	"github.com/truenester/leadrelay/testkit"
 )
 
 // testBundle is a server on a fresh database, reached over real HTTP.
 type testBundle struct {
-	url  string        // the server's base URL
-	db   *pgxpool.Pool // the database it writes to
-	logs *syncBuffer   // everything it logged, as JSON lines
+	url  string          // the server's base URL
+	db   *pgxpool.Pool   // the database it writes to
+	logs *testkit.Buffer // everything it logged, as JSON lines
 }
 
 // setup starts the server on a fresh migrated database. env overrides the
@@ -38,7 +37,7 @@ func setup(t testing.TB, env map[string]string, opts ...func(*server.Deps)) *tes
 
 func setupWithPool(t testing.TB, db *pgxpool.Pool, env map[string]string, opts ...func(*server.Deps)) *testBundle {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	deps := server.Deps{
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		DB:     db,
@@ -166,41 +165,8 @@ func (b *testBundle) count(t testing.TB, query string, args ...any) int {
 	return n
 }
 
-// waitFor polls cond until it holds, failing the test after a deadline.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
-
-// syncBuffer is a bytes.Buffer that the server's goroutines may log into
-// while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// lines returns the logged records.
-func (b *syncBuffer) lines(t testing.TB) []map[string]any {
+// logLines returns the records logged as JSON lines into b.
+func logLines(t testing.TB, b *testkit.Buffer) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {

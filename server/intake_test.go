@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,10 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/truenester/leadrelay/dbtest"
 	"github.com/truenester/leadrelay/server"
+	"github.com/truenester/leadrelay/testkit"
 )
 
 func TestSubmitContactSavesTheLeadItsEventAndTimeline(t *testing.T) {
@@ -110,19 +113,12 @@ func TestChatbotLeadSavesTheTranscriptInOrder(t *testing.T) {
 		t.Errorf("quality %q, want the bot's warm", got.Quality)
 	}
 	rows, err := b.db.Query(context.Background(),
-		"select sender_type::text, content from chat_messages where conversation_id = $1 order by seq", got.ID)
+		"select sender_type::text || ': ' || content from chat_messages where conversation_id = $1 order by seq", got.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var transcript []string
-	for rows.Next() {
-		var sender, content string
-		if err := rows.Scan(&sender, &content); err != nil {
-			t.Fatal(err)
-		}
-		transcript = append(transcript, sender+": "+content)
-	}
-	if err := rows.Err(); err != nil {
+	transcript, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
@@ -458,10 +454,13 @@ func TestALostConnectionMidTransactionLeavesNothingHalfWritten(t *testing.T) {
 	go func() { done <- b.post(t, "/api/submit-contact", body, "Idempotency-Key", "cut-1") }()
 
 	var pid int
-	waitFor(t, "submit_lead to wait for the timeline lock", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "submit_lead to wait for the timeline lock", func() (bool, error) {
 		err := b.db.QueryRow(ctx, `select pid from pg_stat_activity
 			where query like '%submit_lead%' and wait_event_type = 'Lock' and pid <> pg_backend_pid()`).Scan(&pid)
-		return err == nil
+		if errors.Is(err, pgx.ErrNoRows) {
+			return false, nil
+		}
+		return err == nil, err
 	})
 	var killed bool
 	if err := b.db.QueryRow(ctx, "select pg_terminate_backend($1)", pid).Scan(&killed); err != nil || !killed {

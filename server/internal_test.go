@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -212,7 +211,7 @@ func TestAPanicIsA500WithTheRequestID(t *testing.T) {
 	req.Header.Set(requestIDHeader, "panic-1")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	body, _ := io.ReadAll(rec.Body)
+	body := rec.Body.String()
 	if rec.Code != http.StatusInternalServerError || !strings.Contains(string(body), `"code":"internal"`) || strings.Contains(string(body), "boom") {
 		t.Errorf("answer %d %s", rec.Code, body)
 	}

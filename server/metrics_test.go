@@ -20,7 +20,10 @@ func TestMetricsReportTheOutboxAndDeliveries(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, want := range []string{
 		"# TYPE leadrelay_events_waiting gauge",
 		"leadrelay_events_waiting 1\n",

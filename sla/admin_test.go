@@ -3,11 +3,13 @@ package sla_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/truenester/leadrelay/sla"
+	"github.com/truenester/leadrelay/testkit"
 )
 
 func TestAlertsListOpenUnansweredLeadsSoonestDeadlineFirst(t *testing.T) {
@@ -21,7 +23,7 @@ func TestAlertsListOpenUnansweredLeadsSoonestDeadlineFirst(t *testing.T) {
 	exec(t, b.db, "insert into chat_messages (conversation_id, sender_type, content, sent_at) values ($1, 'agent', 'Hi', $2)", answered, t0.Add(time.Minute))
 	exec(t, b.db, "update conversations set status = 'closed' where id = $1", closed)
 
-	alerts, err := sla.Alerts(ctxT(t), b.db, t0.Add(5*time.Minute))
+	alerts, err := sla.Alerts(testkit.Context(t), b.db, t0.Add(5*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +32,7 @@ func TestAlertsListOpenUnansweredLeadsSoonestDeadlineFirst(t *testing.T) {
 	}
 
 	b.at(t, 40*time.Minute) // the engine breaches the HOT lead and warns the WARM one
-	alerts, err = sla.Alerts(ctxT(t), b.db, t0.Add(40*time.Minute))
+	alerts, err = sla.Alerts(testkit.Context(t), b.db, t0.Add(40*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +62,7 @@ func TestSummaryCountsThePeriodPerQualityAndSource(t *testing.T) {
 	b := setup(t)
 	lead := func(quality, source string, at time.Time) string {
 		var id string
-		if err := b.db.QueryRow(ctxT(t), `insert into conversations (form, email, quality, source, created_at)
+		if err := b.db.QueryRow(testkit.Context(t), `insert into conversations (form, email, quality, source, created_at)
 			values ('chatbot', 's@example.com', $1, $2, $3) returning id`, quality, source, at).Scan(&id); err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +84,7 @@ func TestSummaryCountsThePeriodPerQualityAndSource(t *testing.T) {
 	lead("hot", "website", t0.Add(-time.Hour))
 	b.at(t, 2*time.Hour)
 
-	rows, err := sla.Summary(ctxT(t), b.db, t0, t0.Add(24*time.Hour))
+	rows, err := sla.Summary(testkit.Context(t), b.db, t0, t0.Add(24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +104,7 @@ func TestSummaryCountsThePeriodPerQualityAndSource(t *testing.T) {
 		}
 	}
 
-	if _, err := sla.Summary(ctxT(t), b.db, t0, t0); !errors.Is(err, sla.ErrPeriod) {
+	if _, err := sla.Summary(testkit.Context(t), b.db, t0, t0); !errors.Is(err, sla.ErrPeriod) {
 		t.Errorf("an empty period: %v, want ErrPeriod", err)
 	}
 }
@@ -115,14 +117,23 @@ func sameRow(a, b sla.SummaryRow) bool {
 }
 
 func show(r sla.SummaryRow) string {
-	body, _ := json.Marshal(r)
+	body, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Sprintf("%+v (%v)", r, err)
+	}
 	return string(body)
 }
 
 func TestParsePeriod(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 24, 15, 30, 0, 0, time.UTC)
-	day := func(s string) time.Time { d, _ := time.Parse(time.DateOnly, s); return d }
+	day := func(s string) time.Time {
+		d, err := time.Parse(time.DateOnly, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
 	for _, c := range []struct {
 		from, to       string
 		wantFrom, want time.Time

@@ -13,6 +13,7 @@ import (
 
 	"github.com/truenester/leadrelay/dbtest"
 	"github.com/truenester/leadrelay/sla"
+	"github.com/truenester/leadrelay/testkit"
 )
 
 // benchNow is the benchmark's "now": a few hundred rows come due at it.
@@ -41,8 +42,8 @@ func BenchmarkSLA(b *testing.B) {
 	// iteration finds the same rows due.
 	tick := func(b *testing.B, sql string, at time.Time, want func(pgx.Row) error) {
 		for b.Loop() {
-			err := pgx.BeginFunc(ctxT(b), db, func(tx pgx.Tx) error {
-				if err := want(tx.QueryRow(ctxT(b), sql, at)); err != nil {
+			err := pgx.BeginFunc(testkit.Context(b), db, func(tx pgx.Tx) error {
+				if err := want(tx.QueryRow(testkit.Context(b), sql, at)); err != nil {
 					return err
 				}
 				return errRollback
@@ -63,7 +64,7 @@ func BenchmarkSLA(b *testing.B) {
 	})
 	b.Run("alerts", func(b *testing.B) {
 		for b.Loop() {
-			alerts, err := sla.Alerts(ctxT(b), db, benchNow)
+			alerts, err := sla.Alerts(testkit.Context(b), db, benchNow)
 			if err != nil || len(alerts) != sla.MaxAlerts {
 				b.Fatalf("%d alerts, %v", len(alerts), err)
 			}
@@ -71,7 +72,7 @@ func BenchmarkSLA(b *testing.B) {
 	})
 	b.Run("summary-30-days", func(b *testing.B) {
 		for b.Loop() {
-			rows, err := sla.Summary(ctxT(b), db, benchNow.Add(-30*24*time.Hour), benchNow)
+			rows, err := sla.Summary(testkit.Context(b), db, benchNow.Add(-30*24*time.Hour), benchNow)
 			if err != nil || len(rows) != 12 {
 				b.Fatalf("%d rows, %v", len(rows), err)
 			}
@@ -182,7 +183,7 @@ func explainTick(b *testing.B, url, sql string) []string {
 			plans = append(plans, n.Message)
 		}
 	}
-	ctx := ctxT(b)
+	ctx := testkit.Context(b)
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		b.Fatal(err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/truenester/leadrelay/dbtest"
 	"github.com/truenester/leadrelay/sla"
+	"github.com/truenester/leadrelay/testkit"
 )
 
 func pool(t testing.TB, url string, maxConns int32) *pgxpool.Pool {
@@ -35,7 +36,7 @@ func poolVia(t testing.TB, url string, maxConns int32, link *proxy) *pgxpool.Poo
 		cfg.ConnConfig.Host, cfg.ConnConfig.Port = "127.0.0.1", link.port
 		cfg.ConnConfig.Fallbacks = nil
 	}
-	p, err := pgxpool.NewWithConfig(ctxT(t), cfg)
+	p, err := pgxpool.NewWithConfig(testkit.Context(t), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func poolVia(t testing.TB, url string, maxConns int32, link *proxy) *pgxpool.Poo
 // follow-up event, and timeline entries without exactly one event.
 func duplicates(t *testing.T, db *pgxpool.Pool) (events, entries int) {
 	t.Helper()
-	err := db.QueryRow(ctxT(t), `select
+	err := db.QueryRow(testkit.Context(t), `select
 		(select count(*) from (
 			select 1 from lead_events where event_type <> 'lead.created'
 			group by conversation_id, follow_up_task_id, event_type having count(*) > 1) d),
@@ -63,7 +64,7 @@ func duplicates(t *testing.T, db *pgxpool.Pool) (events, entries int) {
 func countEvents(t *testing.T, db *pgxpool.Pool) sla.Result {
 	t.Helper()
 	var r sla.Result
-	err := db.QueryRow(ctxT(t), `select
+	err := db.QueryRow(testkit.Context(t), `select
 		count(*) filter (where event_type = 'sla.warning'),
 		count(*) filter (where event_type = 'sla.breached'),
 		count(*) filter (where event_type = 'followup.due'),
@@ -116,7 +117,7 @@ func TestConcurrentTicksNeverSendTwice(t *testing.T) {
 		engine := sla.New(pool(t, url, 2), sla.Config{Holder: "tick-" + strconv.Itoa(i), BatchSize: 16}, clock, quiet())
 		wg.Go(func() {
 			<-start
-			results[i], errs[i] = engine.Tick(ctxT(t))
+			results[i], errs[i] = engine.Tick(testkit.Context(t))
 		})
 	}
 	close(start)
@@ -159,13 +160,10 @@ func TestTwoEnginesAndAnOperatorTickSendEachAlertOnce(t *testing.T) {
 	stopA, stopB := runEngine(t, a), runEngine(t, b)
 
 	var opSent sla.Result
-	eventually(t, 30*time.Second, "every alert is created", func() bool {
-		res, err := operator.Tick(ctxT(t))
-		if err != nil {
-			t.Fatal(err)
-		}
+	testkit.WaitFor(t, 30*time.Second, "every alert is created", func() (bool, error) {
+		res, err := operator.Tick(testkit.Context(t))
 		opSent = sum(opSent, res)
-		return countEvents(t, db) == want
+		return err == nil && countEvents(t, db) == want, err
 	})
 	stopA()
 	stopB()
@@ -196,12 +194,12 @@ func TestLeaderFailoverWhenTheLeaderDies(t *testing.T) {
 	}
 	a := sla.New(poolVia(t, url, 4, link), cfg("a"), nil, quiet())
 	stopA := runEngine(t, a)
-	eventually(t, 10*time.Second, "a leads", func() bool { return a.Status().Leader })
+	testkit.WaitFor(t, 10*time.Second, "a leads", testkit.Until(func() bool { return a.Status().Leader }))
 	b := sla.New(pool(t, url, 4), cfg("b"), nil, quiet())
 	stopB := runEngine(t, b)
 
 	dueLeads(t, db, 40)
-	eventually(t, 10*time.Second, "a sends the first alerts", func() bool { return countEvents(t, db).Breaches == 40 })
+	testkit.WaitFor(t, 10*time.Second, "a sends the first alerts", testkit.Until(func() bool { return countEvents(t, db).Breaches == 40 }))
 	if sent := b.Status().Sent; sent != (sla.Result{}) {
 		t.Fatalf("b sent %+v while a led", sent)
 	}
@@ -209,11 +207,11 @@ func TestLeaderFailoverWhenTheLeaderDies(t *testing.T) {
 	link.cut()
 	cutAt := time.Now()
 	dueLeads(t, db, 40)
-	eventually(t, 10*lease, "b takes over and sends what came due", func() bool {
+	testkit.WaitFor(t, 10*lease, "b takes over and sends what came due", testkit.Until(func() bool {
 		return b.Status().Leader && countEvents(t, db).Breaches == 80
-	})
+	}))
 	t.Logf("b sent the alerts %s after a's link was cut (lease %s)", time.Since(cutAt).Round(time.Millisecond), lease)
-	eventually(t, 10*lease, "a knows it no longer leads", func() bool { return !a.Status().Leader })
+	testkit.WaitFor(t, 10*lease, "a knows it no longer leads", testkit.Until(func() bool { return !a.Status().Leader }))
 
 	if dup, entries := duplicates(t, db); dup != 0 || entries != 0 {
 		t.Errorf("%d alerts sent more than once; %d timeline entries more than events", dup, entries)
@@ -239,7 +237,7 @@ func TestLeaderHandsOverOnShutdown(t *testing.T) {
 	}
 	a := sla.New(pool(t, url, 4), cfg("a"), nil, quiet())
 	stopA := runEngine(t, a)
-	eventually(t, 10*time.Second, "a leads", func() bool { return a.Status().Leader })
+	testkit.WaitFor(t, 10*time.Second, "a leads", testkit.Until(func() bool { return a.Status().Leader }))
 	b := sla.New(pool(t, url, 4), sla.Config{Holder: "b", TickInterval: 20 * time.Millisecond, Lease: 600 * time.Millisecond}, nil, quiet())
 	stopB := runEngine(t, b)
 
@@ -247,9 +245,9 @@ func TestLeaderHandsOverOnShutdown(t *testing.T) {
 	if a.Status().Leader {
 		t.Fatal("a still leads after it stopped")
 	}
-	eventually(t, 10*time.Second, "b leads", func() bool { return b.Status().Leader })
+	testkit.WaitFor(t, 10*time.Second, "b leads", testkit.Until(func() bool { return b.Status().Leader }))
 	dueLeads(t, db, 10)
-	eventually(t, 10*time.Second, "b sends", func() bool { return countEvents(t, db).Breaches == 10 })
+	testkit.WaitFor(t, 10*time.Second, "b sends", testkit.Until(func() bool { return countEvents(t, db).Breaches == 10 }))
 	checkHandovers(t, db, []string{"a", "b"})
 	stopB()
 }
@@ -264,13 +262,13 @@ func TestEngineRunsItsJobsOnItsClock(t *testing.T) {
 	lead := b.lead(t, "hot")
 	engine := sla.New(b.db, sla.Config{Holder: "clocked", Lease: time.Minute}, b.clock, quiet())
 	stop := runEngine(t, engine)
-	eventually(t, 10*time.Second, "the engine leads", func() bool { return engine.Status().Leader })
+	testkit.WaitFor(t, 10*time.Second, "the engine leads", testkit.Until(func() bool { return engine.Status().Leader }))
 
 	// Each job, once it has run, waits on the clock for its next run: two
 	// waiters mean both jobs are idle.
 	idle := func() {
 		t.Helper()
-		if err := b.clock.BlockUntilContext(ctxT(t), 2); err != nil {
+		if err := b.clock.BlockUntilContext(testkit.Context(t), 2); err != nil {
 			t.Fatalf("waiting for both jobs to be idle: %v", err)
 		}
 	}
@@ -359,7 +357,7 @@ func checkHandovers(t *testing.T, db *pgxpool.Pool, holders []string) {
 		AcquiredAt time.Time
 		ExpiresAt  time.Time
 	}
-	rows, _ := db.Query(ctxT(t), "select holder, token, acquired_at, expires_at from lease_history where name = 'sla' order by written_at")
+	rows, _ := db.Query(testkit.Context(t), "select holder, token, acquired_at, expires_at from lease_history where name = 'sla' order by written_at")
 	versions, err := pgx.CollectRows(rows, pgx.RowToStructByPos[version])
 	if err != nil {
 		t.Fatal(err)

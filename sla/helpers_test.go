@@ -1,7 +1,6 @@
 package sla_test
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"os"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/truenester/leadrelay/dbtest"
 	"github.com/truenester/leadrelay/sla"
+	"github.com/truenester/leadrelay/testkit"
 )
 
 // t0 is when the tests' leads arrive; the fake clock starts there.
@@ -24,12 +24,6 @@ func quiet() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 type bundle struct {
@@ -48,7 +42,7 @@ func setup(t *testing.T) *bundle {
 // exec runs statements that must succeed.
 func exec(t testing.TB, db *pgxpool.Pool, sql string, args ...any) {
 	t.Helper()
-	if _, err := db.Exec(ctxT(t), sql, args...); err != nil {
+	if _, err := db.Exec(testkit.Context(t), sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
 }
@@ -62,7 +56,7 @@ func (b *bundle) lead(t *testing.T, quality string) string {
 func (b *bundle) leadAt(t *testing.T, quality string, at time.Time) string {
 	t.Helper()
 	var id string
-	err := b.db.QueryRow(ctxT(t), `insert into conversations (form, email, quality, created_at, updated_at)
+	err := b.db.QueryRow(testkit.Context(t), `insert into conversations (form, email, quality, created_at, updated_at)
 		values ('chatbot', 'lead@example.com', $1, $2, $2) returning id`, quality, at).Scan(&id)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +70,7 @@ func (b *bundle) at(t *testing.T, d time.Duration) sla.Result {
 	if target := t0.Add(d); target.After(b.clock.Now()) {
 		b.clock.Advance(target.Sub(b.clock.Now()))
 	}
-	res, err := b.engine.Tick(ctxT(t))
+	res, err := b.engine.Tick(testkit.Context(t))
 	if err != nil {
 		t.Fatalf("tick at t0+%s: %v", d, err)
 	}
@@ -86,7 +80,7 @@ func (b *bundle) at(t *testing.T, d time.Duration) sla.Result {
 // events lists a lead's SLA and follow-up events, oldest first, by type.
 func (b *bundle) events(t *testing.T, leadID string) []string {
 	t.Helper()
-	rows, _ := b.db.Query(ctxT(t), `select e.event_type::text from lead_events e
+	rows, _ := b.db.Query(testkit.Context(t), `select e.event_type::text from lead_events e
 		where e.conversation_id = $1 and split_part(e.event_type::text, '.', 1) in ('sla', 'followup')
 		order by e.created_at, e.event_type`, leadID)
 	types, err := pgx.CollectRows(rows, pgx.RowTo[string])
@@ -104,7 +98,7 @@ type entry struct {
 // timeline lists a lead's SLA and follow-up timeline entries in order.
 func (b *bundle) timeline(t *testing.T, leadID string) []entry {
 	t.Helper()
-	rows, _ := b.db.Query(ctxT(t), `select title, created_at from conversation_timeline
+	rows, _ := b.db.Query(testkit.Context(t), `select title, created_at from conversation_timeline
 		where conversation_id = $1 and event_type in ('sla_warning', 'sla_breached', 'followup_due', 'followup_overdue')
 		order by created_at, title`, leadID)
 	entries, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (entry, error) {
@@ -128,7 +122,7 @@ type flags struct {
 func (b *bundle) flags(t *testing.T, leadID string) flags {
 	t.Helper()
 	var f flags
-	err := b.db.QueryRow(ctxT(t), "select sla_warning_sent_at, sla_breached, sla_breached_at from conversations where id = $1", leadID).
+	err := b.db.QueryRow(testkit.Context(t), "select sla_warning_sent_at, sla_breached, sla_breached_at from conversations where id = $1", leadID).
 		Scan(&f.WarningSentAt, &f.Breached, &f.BreachedAt)
 	if err != nil {
 		t.Fatal(err)
@@ -137,17 +131,3 @@ func (b *bundle) flags(t *testing.T, leadID string) flags {
 }
 
 func timeIs(got *time.Time, want time.Time) bool { return got != nil && got.Equal(want) }
-
-// eventually waits until cond holds, failing the test after a deadline.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up after %s waiting until %s", within, what)
-		}
-		<-tick.C
-	}
-}

@@ -8,23 +8,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/truenester/leadrelay/dbtest"
+	"github.com/truenester/leadrelay/testkit"
 )
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 func mustExec(t *testing.T, db *pgxpool.Pool, sql string, args ...any) {
 	t.Helper()
-	if _, err := db.Exec(testCtx(t), sql, args...); err != nil {
+	if _, err := db.Exec(testkit.Context(t), sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
 }
@@ -35,7 +29,7 @@ func mustExec(t *testing.T, db *pgxpool.Pool, sql string, args ...any) {
 func TestAStaleLeaderIsFencedOff(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t)
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	a := newLease(db, LeaseName, "a", time.Minute, quietLog())
 	b := newLease(db, LeaseName, "b", time.Minute, quietLog())
 	a.try(ctx)
@@ -79,7 +73,7 @@ func TestAStaleLeaderIsFencedOff(t *testing.T) {
 func TestAFencedJobHoldsOffTheSuccessor(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t)
-	ctx := testCtx(t)
+	ctx := testkit.Context(t)
 	a := newLease(db, LeaseName, "a", 500*time.Millisecond, quietLog())
 	b := newLease(db, LeaseName, "b", time.Minute, quietLog())
 	a.try(ctx)
@@ -93,13 +87,13 @@ func TestAFencedJobHoldsOffTheSuccessor(t *testing.T) {
 	}
 
 	// The lease expires (by the database's clock) while a's job runs.
-	waitFor(t, db, "a's lease to expire", "select expires_at <= clock_timestamp() from leader_leases where name = 'sla'")
+	testkit.WaitForQuery(t, db, 30*time.Second, "a's lease to expire", "select expires_at <= clock_timestamp() from leader_leases where name = 'sla'")
 	done := make(chan struct{})
 	go func() {
 		b.try(context.Background())
 		close(done)
 	}()
-	waitFor(t, db, "b to wait on a's job", `select exists (select from pg_stat_activity
+	testkit.WaitForQuery(t, db, 30*time.Second, "b to wait on a's job", `select exists (select from pg_stat_activity
 		where datname = current_database() and wait_event_type = 'Lock' and query like '%leader_lease_acquire%')`)
 	if _, ok := b.current(); ok {
 		t.Fatal("b took the lease while a's job was running")
@@ -110,26 +104,5 @@ func TestAFencedJobHoldsOffTheSuccessor(t *testing.T) {
 	<-done
 	if token, ok := b.current(); !ok || token != 2 {
 		t.Fatalf("after a's job: b holds %v with token %d, want token 2", ok, token)
-	}
-}
-
-// waitFor polls a boolean query until it is true.
-func waitFor(t *testing.T, db *pgxpool.Pool, what, query string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		var ok bool
-		if err := db.QueryRow(testCtx(t), query).Scan(&ok); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			t.Fatal(err)
-		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		<-tick.C
 	}
 }

@@ -5,7 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/truenester/leadrelay/sla"
+	"github.com/truenester/leadrelay/testkit"
 )
 
 // The issue's own scenario: with a one-minute window a lead is warned at
@@ -48,14 +51,10 @@ func TestOneMinuteWindowWarnsAtHalfAndBreachesAtDeadlineOnce(t *testing.T) {
 	if !timeIs(f.WarningSentAt, t0.Add(30*time.Second)) || !f.Breached || !timeIs(f.BreachedAt, t0.Add(time.Minute)) {
 		t.Errorf("flags %+v, want warned at 30 s and breached at 60 s", f)
 	}
-	var keys []string
-	rows, _ := b.db.Query(ctxT(t), "select idempotency_key from lead_events where conversation_id = $1 and event_type::text like 'sla.%' order by 1 desc", lead)
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			t.Fatal(err)
-		}
-		keys = append(keys, k)
+	rows, _ := b.db.Query(testkit.Context(t), "select idempotency_key from lead_events where conversation_id = $1 and event_type::text like 'sla.%' order by 1 desc", lead)
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
 	}
 	if want := []string{"sla.warning:" + lead, "sla.breached:" + lead}; !slices.Equal(keys, want) {
 		t.Errorf("idempotency keys %v, want %v", keys, want)
@@ -212,7 +211,7 @@ func TestFollowUpsComeDueThenOverdueOnce(t *testing.T) {
 			d := t0.Add(deadline)
 			dl = &d
 		}
-		if err := b.db.QueryRow(ctxT(t), `insert into follow_up_tasks (conversation_id, follow_up_date, sla_deadline, notes)
+		if err := b.db.QueryRow(testkit.Context(t), `insert into follow_up_tasks (conversation_id, follow_up_date, sla_deadline, notes)
 			values ($1, $2, $3, 'Call back about the viewing') returning id`, lead, t0.Add(due), dl).Scan(&id); err != nil {
 			t.Fatal(err)
 		}
@@ -244,7 +243,7 @@ func TestFollowUpsComeDueThenOverdueOnce(t *testing.T) {
 	var status string
 	var overdueAt *time.Time
 	var breached bool
-	if err := b.db.QueryRow(ctxT(t), "select status::text, overdue_at, sla_breached from follow_up_tasks where id = $1", open).
+	if err := b.db.QueryRow(testkit.Context(t), "select status::text, overdue_at, sla_breached from follow_up_tasks where id = $1", open).
 		Scan(&status, &overdueAt, &breached); err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +252,7 @@ func TestFollowUpsComeDueThenOverdueOnce(t *testing.T) {
 	}
 	count := func(task, eventType string) int {
 		var n int
-		if err := b.db.QueryRow(ctxT(t), "select count(*) from lead_events where follow_up_task_id = $1 and event_type = $2::lead_event_type", task, eventType).Scan(&n); err != nil {
+		if err := b.db.QueryRow(testkit.Context(t), "select count(*) from lead_events where follow_up_task_id = $1 and event_type = $2::lead_event_type", task, eventType).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n
@@ -289,7 +288,7 @@ func TestALateFollowUpIsOverdueOnly(t *testing.T) {
 	b := setup(t)
 	lead := b.lead(t, "cold")
 	var task string
-	if err := b.db.QueryRow(ctxT(t), `insert into follow_up_tasks (conversation_id, follow_up_date, sla_deadline)
+	if err := b.db.QueryRow(testkit.Context(t), `insert into follow_up_tasks (conversation_id, follow_up_date, sla_deadline)
 		values ($1, $2, $3) returning id`, lead, t0.Add(time.Hour), t0.Add(2*time.Hour)).Scan(&task); err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +306,7 @@ func TestATickDrainsEveryBatch(t *testing.T) {
 		select 'contact_form', 'many' || g || '@example.com', 'hot', $1::timestamptz - g * interval '1 second'
 		from generate_series(1, 23) g`, t0)
 	b.clock.Advance(10 * time.Minute) // every one past its warning, none past its deadline
-	res, err := engine.Tick(ctxT(t))
+	res, err := engine.Tick(testkit.Context(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +314,7 @@ func TestATickDrainsEveryBatch(t *testing.T) {
 		t.Fatalf("got %+v, want 23 warnings", res)
 	}
 	b.clock.Advance(10 * time.Minute)
-	if res, err = engine.Tick(ctxT(t)); err != nil || res != (sla.Result{Breaches: 23}) {
+	if res, err = engine.Tick(testkit.Context(t)); err != nil || res != (sla.Result{Breaches: 23}) {
 		t.Fatalf("got %+v, %v; want 23 breaches", res, err)
 	}
 }

@@ -77,7 +77,11 @@ func checkTAP(t *testing.T, lines []string) {
 	planned, ran, failed := -1, 0, 0
 	for i, line := range lines {
 		if m := planLine.FindStringSubmatch(line); m != nil {
-			planned, _ = strconv.Atoi(m[1])
+			n, err := strconv.Atoi(m[1])
+			if err != nil {
+				t.Fatalf("line %d: plan %q: %v", i+1, line, err)
+			}
+			planned = n
 			continue
 		}
 		m := resultLine.FindStringSubmatch(line)

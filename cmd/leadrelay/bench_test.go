@@ -13,6 +13,7 @@ import (
 
 	"github.com/truenester/leadrelay/dbtest"
 	"github.com/truenester/leadrelay/notifiers/notifierstest"
+	"github.com/truenester/leadrelay/testkit"
 )
 
 // BenchmarkDelivery measures the pipeline end to end, through the real
@@ -127,7 +128,7 @@ func latencyRun(b *testing.B, name string, rate, concurrency int, duration time.
 func backlogRun(b *testing.B, leads int) {
 	ctx := context.Background()
 	url := dbtest.NewURL(b)
-	db := connect(b, url)
+	db := testkit.Connect(b, url)
 	if _, err := db.Exec(ctx, `insert into conversations (form, name, email)
 		select 'contact_form', 'Backlog ' || g, 'backlog' || g || '@example.com' from generate_series(1, $1) g`, leads); err != nil {
 		b.Fatal(err)

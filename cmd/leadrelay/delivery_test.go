@@ -18,6 +18,7 @@ import (
 
 	"github.com/truenester/leadrelay/dbtest"
 	"github.com/truenester/leadrelay/notifiers/notifierstest"
+	"github.com/truenester/leadrelay/testkit"
 )
 
 // TestMain lets a test start this package's program as a real process (the
@@ -57,18 +58,13 @@ type queued struct {
 
 func takeQueue(t *testing.T, db *pgx.Conn) []queued {
 	t.Helper()
-	rows, err := db.Query(context.Background(), "delete from net.http_request_queue returning url, headers, body")
+	rows, err := db.Query(testkit.Context(t), "delete from net.http_request_queue returning url, headers, body")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	var out []queued
-	for rows.Next() {
-		var q queued
-		if err := rows.Scan(&q.URL, &q.Headers, &q.Body); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, q)
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[queued])
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
@@ -101,7 +97,7 @@ func TestPgNetWebhookRingsTheDispatcher(t *testing.T) {
 	ctx := context.Background()
 	url := dbtest.NewURL(t)
 	slack := notifierstest.NewSlack(t)
-	db := connect(t, url)
+	db := testkit.Connect(t, url)
 	standin, err := os.ReadFile("testdata/pg_net_standin.sql")
 	if err != nil {
 		t.Fatal(err)
@@ -166,11 +162,8 @@ func TestPgNetWebhookRingsTheDispatcher(t *testing.T) {
 	for _, q := range takeQueue(t, db) {
 		send(t, q, nil)
 	}
-	poll(t, "both leads' Slack deliveries to be logged as sent", func() bool {
-		var sent int
-		err := db.QueryRow(ctx, "select count(*) from notification_logs where channel = 'slack' and status = 'sent' and attempts = 1").Scan(&sent)
-		return err == nil && sent == 2
-	})
+	testkit.WaitForQuery(t, db, wait, "both leads' Slack deliveries to be logged as sent",
+		"select count(*) = 2 from notification_logs where channel = 'slack' and status = 'sent' and attempts = 1")
 	if n := len(slack.Messages()); n != 2 {
 		t.Fatalf("slack got %d messages, want 2", n)
 	}
@@ -183,7 +176,7 @@ func TestAReplicaKilledMidDeliveryLosesNothing(t *testing.T) {
 	ctx := context.Background()
 	url := dbtest.NewURL(t)
 	slack := notifierstest.NewSlack(t)
-	db := connect(t, url)
+	db := testkit.Connect(t, url)
 	const leads = 20
 	if _, err := db.Exec(ctx, `insert into conversations (form, name, email)
 		select 'contact_form', 'Lead ' || g, 'lead' || g || '@example.com' from generate_series(1, $1) g`, leads); err != nil {
@@ -197,17 +190,26 @@ func TestAReplicaKilledMidDeliveryLosesNothing(t *testing.T) {
 	cmd.Env = append(os.Environ(), "LEADRELAY_RUN_MAIN=1",
 		"DATABASE_URL="+url, "PORT="+strconv.Itoa(freePort(t)), "SLACK_WEBHOOK_URL="+slack.URL,
 		"NOTIFY_LEASE=3s", "NOTIFY_SEND_TIMEOUT=2s", "LOG_LEVEL=warn")
-	var stderr syncBuffer
+	var stderr testkit.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	poll(t, "the first replica to have every alert in flight", func() bool { return slack.Requests() >= leads })
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil { // still running: the test failed early
+			if err := cmd.Process.Kill(); err != nil {
+				t.Errorf("kill the first replica: %v", err)
+			}
+			_ = cmd.Wait() // its error is the kill's
+		}
+	})
+	testkit.WaitFor(t, wait, "the first replica to have every alert in flight", testkit.Until(func() bool { return slack.Requests() >= leads }))
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	cmd.Wait()
+	if err := cmd.Wait(); err == nil {
+		t.Fatal("the first replica exited cleanly after SIGKILL")
+	}
 	var leased int
 	if err := db.QueryRow(ctx, "select count(*) from lead_events where not processed and lease_owner is not null").Scan(&leased); err != nil {
 		t.Fatal(err)
@@ -224,10 +226,7 @@ func TestAReplicaKilledMidDeliveryLosesNothing(t *testing.T) {
 		"NOTIFY_SWEEP_INTERVAL": "200ms",
 	})
 	slack.WaitFor(t, leads, 30*time.Second)
-	poll(t, "every event to be processed", func() bool {
-		var left int
-		return db.QueryRow(ctx, "select count(*) from lead_events where not processed").Scan(&left) == nil && left == 0
-	})
+	testkit.WaitForQuery(t, db, wait, "every event to be processed", "select not exists (select from lead_events where not processed)")
 	var sent int
 	if err := db.QueryRow(ctx, "select count(*) from notification_logs where channel = 'slack' and status = 'sent'").Scan(&sent); err != nil {
 		t.Fatal(err)
@@ -244,7 +243,7 @@ func TestAdminReplaysFailedChannels(t *testing.T) {
 	ctx := context.Background()
 	url := dbtest.NewURL(t)
 	slack := notifierstest.NewSlack(t)
-	db := connect(t, url)
+	db := testkit.Connect(t, url)
 	const adminKey = "test-admin-key-0123456789"
 	slack.Down(notifierstest.Answer{Status: http.StatusGone, Body: "channel_is_archived"})
 	base, _ := startServeEnv(t, map[string]string{
@@ -261,20 +260,14 @@ func TestAdminReplaysFailedChannels(t *testing.T) {
 		}
 		return id
 	}
-	failed := func(lead string) func() bool {
-		return func() bool {
-			var status string
-			err := db.QueryRow(ctx, "select status::text from notification_logs where conversation_id = $1", lead).Scan(&status)
-			return err == nil && status == "failed"
-		}
-	}
-	poll(t, "the first lead's Slack delivery to fail", failed(first))
-	poll(t, "the second lead's Slack delivery to fail", failed(second))
+	const failed = "select status = 'failed' from notification_logs where conversation_id = $1"
+	testkit.WaitForQuery(t, db, wait, "the first lead's Slack delivery to fail", failed, first)
+	testkit.WaitForQuery(t, db, wait, "the second lead's Slack delivery to fail", failed, second)
 	slack.Recover()
 
 	replayURL := base + "/admin/events/" + eventOf(first) + "/replay"
 	for _, auth := range []string{"", "Bearer wrong-key-0123456789", adminKey} {
-		req, _ := http.NewRequest(http.MethodPost, replayURL, nil)
+		req := newRequest(t, http.MethodPost, replayURL)
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
 		}
@@ -287,7 +280,7 @@ func TestAdminReplaysFailedChannels(t *testing.T) {
 			t.Fatalf("replay with Authorization %q: %d, want 401", auth, res.StatusCode)
 		}
 	}
-	req, _ := http.NewRequest(http.MethodPost, replayURL, nil)
+	req := newRequest(t, http.MethodPost, replayURL)
 	req.Header.Set("Authorization", "Bearer "+adminKey)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -301,7 +294,7 @@ func TestAdminReplaysFailedChannels(t *testing.T) {
 	if res.StatusCode != http.StatusAccepted || got.ChannelsQueued != 1 {
 		t.Fatalf("replay: %d, %+v; want 202 with 1 channel queued", res.StatusCode, got)
 	}
-	req, _ = http.NewRequest(http.MethodPost, base+"/admin/events/00000000-0000-0000-0000-000000000000/replay", nil)
+	req = newRequest(t, http.MethodPost, base+"/admin/events/00000000-0000-0000-0000-000000000000/replay")
 	req.Header.Set("Authorization", "Bearer "+adminKey)
 	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusNotFound {
 		t.Fatalf("replay of no event: %v, %v; want 404", res.StatusCode, err)
@@ -326,7 +319,6 @@ func TestAdminReplaysFailedChannels(t *testing.T) {
 // other process delivers them.
 func TestTheSweepDeliversWhenNoDoorbellRingsAndIntakeOnlyProcessesDoNotDeliver(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	url := dbtest.NewURL(t)
 	intakeSlack, workerSlack := notifierstest.NewSlack(t), notifierstest.NewSlack(t)
 	intake, _ := startServeEnv(t, map[string]string{
@@ -342,11 +334,8 @@ func TestTheSweepDeliversWhenNoDoorbellRingsAndIntakeOnlyProcessesDoNotDeliver(t
 	})
 	id := postLead(t, intake, "Swept Lead")
 	workerSlack.WaitFor(t, 1, 10*time.Second)
-	db := connect(t, url)
-	poll(t, "the event to be processed", func() bool {
-		var processed bool
-		return db.QueryRow(ctx, "select processed from lead_events where conversation_id = $1", id).Scan(&processed) == nil && processed
-	})
+	db := testkit.Connect(t, url)
+	testkit.WaitForQuery(t, db, wait, "the event to be processed", "select processed from lead_events where conversation_id = $1", id)
 	if n := intakeSlack.Requests(); n != 0 {
 		t.Fatalf("the intake-only process sent %d Slack requests", n)
 	}
@@ -356,7 +345,6 @@ func TestTheSweepDeliversWhenNoDoorbellRingsAndIntakeOnlyProcessesDoNotDeliver(t
 // posted once the service listens has its alert at once.
 func TestListenRingsTheDispatcher(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	url := dbtest.NewURL(t)
 	slack := notifierstest.NewSlack(t)
 	base, _ := startServeEnv(t, map[string]string{
@@ -367,12 +355,9 @@ func TestListenRingsTheDispatcher(t *testing.T) {
 	// A first lead takes whatever wake-up start-up left pending.
 	postLead(t, base, "Listen One")
 	slack.WaitFor(t, 1, 10*time.Second)
-	db := connect(t, url)
-	poll(t, "the service to LISTEN", func() bool {
-		var listening bool
-		err := db.QueryRow(ctx, "select exists (select from pg_stat_activity where datname = current_database() and query = 'listen lead_events')").Scan(&listening)
-		return err == nil && listening
-	})
+	db := testkit.Connect(t, url)
+	testkit.WaitForQuery(t, db, wait, "the service to LISTEN",
+		"select exists (select from pg_stat_activity where datname = current_database() and query = 'listen lead_events')")
 	postLead(t, base, "Listen Two")
 	slack.WaitFor(t, 2, 5*time.Second)
 }

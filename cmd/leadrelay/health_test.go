@@ -18,6 +18,7 @@ import (
 
 	"github.com/truenester/leadrelay/config"
 	"github.com/truenester/leadrelay/dbtest"
+	"github.com/truenester/leadrelay/testkit"
 )
 
 // A replica started while the database is away stays up: /healthz answers,
@@ -34,19 +35,19 @@ func TestServeWaitsForTheDatabase(t *testing.T) {
 	dbPort := freePort(t)
 	u.Host = fmt.Sprintf("127.0.0.1:%d", dbPort)
 	r := serveLogged(t, map[string]string{"DATABASE_URL": u.String(), "LOG_LEVEL": "debug"})
-	waitFor(t, r.base+"/healthz", http.StatusOK, r.done, r.logs)
+	waitHealthy(t, r.base+"/healthz", http.StatusOK, r.done)
 	if got := status(t, r.base+"/readyz"); got != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz while the database is away = %d, want 503", got)
 	}
 	// It keeps trying (a few backoffs), then the database arrives.
-	poll(t, "a few tries", func() bool { return r.logs.count("the database does not answer yet") >= 3 })
+	testkit.WaitFor(t, wait, "a few tries", testkit.Until(func() bool { return strings.Count(r.logs.String(), "the database does not answer yet") >= 3 }))
 	if got := status(t, r.base+"/healthz"); got != http.StatusOK {
 		t.Fatalf("/healthz while the database is away = %d, want 200", got)
 	}
 	forward(t, dbPort, target)
-	waitFor(t, r.base+"/readyz", http.StatusOK, r.done, r.logs)
+	waitHealthy(t, r.base+"/readyz", http.StatusOK, r.done)
 	postLead(t, r.base, "Patient Lead")
-	if n := r.logs.count("the database does not answer; waiting"); n != 1 {
+	if n := strings.Count(r.logs.String(), "the database does not answer; waiting"); n != 1 {
 		t.Errorf("the wait was logged %d times, want once:\n%s", n, r.logs.String())
 	}
 }
@@ -59,40 +60,40 @@ func TestReadyzFailsWhileABackgroundPartDoesNotWork(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	url := dbtest.NewURL(t)
-	db := connect(t, url)
+	db := testkit.Connect(t, url)
 	r := serveLogged(t, map[string]string{"DATABASE_URL": url, "SLA_LEADER_LEASE": "600ms", "SLA_TICK_INTERVAL": "50ms", "LOG_LEVEL": "debug"})
-	waitFor(t, r.base+"/readyz", http.StatusOK, r.done, r.logs)
+	waitHealthy(t, r.base+"/readyz", http.StatusOK, r.done)
 
 	if _, err := db.Exec(ctx, "alter table leader_leases rename to leader_leases_away"); err != nil {
 		t.Fatal(err)
 	}
-	body := waitForBody(t, r.base+"/readyz", http.StatusServiceUnavailable)
+	body := waitAnswer(t, r.base+"/readyz", http.StatusServiceUnavailable, r.done)
 	if !strings.Contains(body, "sla:") || !strings.Contains(body, "not_ready") {
 		t.Errorf("/readyz says %s, want not_ready naming the SLA engine", body)
 	}
 	// Let several lease tries fail (one every 200ms) before the repair.
-	poll(t, "several failed lease tries", func() bool { return r.logs.count("could not take or renew the leader lease") >= 4 })
+	testkit.WaitFor(t, wait, "several failed lease tries", testkit.Until(func() bool { return strings.Count(r.logs.String(), "could not take or renew the leader lease") >= 4 }))
 	if _, err := db.Exec(ctx, "alter table leader_leases_away rename to leader_leases"); err != nil {
 		t.Fatal(err)
 	}
-	body = waitForBody(t, r.base+"/readyz", http.StatusOK)
+	body = waitAnswer(t, r.base+"/readyz", http.StatusOK, r.done)
 	var resp struct {
 		Parts map[string]string `json:"parts"`
 	}
 	if err := json.Unmarshal([]byte(body), &resp); err != nil || resp.Parts["sla"] != "ok" || resp.Parts["dispatcher"] != "ok" || resp.Parts["listen"] != "ok" || resp.Parts["database"] != "ok" {
 		t.Errorf("/readyz after recovery: %s", body)
 	}
-	if n := r.logs.count("health: sla is not working"); n != 1 {
+	if n := strings.Count(r.logs.String(), "health: sla is not working"); n != 1 {
 		t.Errorf("the SLA engine's failure was logged %d times, want once:\n%s", n, r.logs.String())
 	}
-	if n := r.logs.count("health: sla works again"); n != 1 {
+	if n := strings.Count(r.logs.String(), "health: sla works again"); n != 1 {
 		t.Errorf("the SLA engine's recovery was logged %d times, want once", n)
 	}
 }
 
 type served struct {
 	base string
-	logs *syncBuffer
+	logs *testkit.Buffer
 	done chan error
 }
 
@@ -103,8 +104,13 @@ func serveLogged(t *testing.T, vars map[string]string) served {
 	port := freePort(t)
 	vars["PORT"] = strconv.Itoa(port)
 	ctx, cancel := context.WithCancel(context.Background())
-	r := served{base: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncBuffer{}, done: make(chan error, 1)}
-	go func() { r.done <- run(ctx, []string{"leadrelay", "serve"}, env(vars), &syncBuffer{}, r.logs) }()
+	r := served{base: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &testkit.Buffer{}, done: make(chan error, 1)}
+	go func() { r.done <- run(ctx, []string{"leadrelay", "serve"}, env(vars), &testkit.Buffer{}, r.logs) }()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("serve's log:\n%s", r.logs.String())
+		}
+	})
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -165,26 +171,6 @@ func TestPoolsBoundEverySession(t *testing.T) {
 	defer own.close()
 	if got := show(t, own.intake); got != "leadrelay intake 10s 5s 10s" {
 		t.Errorf("with lock_timeout in the URL: %q", got)
-	}
-}
-
-// waitForBody polls url until it answers want, and returns the body.
-func waitForBody(t *testing.T, url string, want int) string {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == want {
-				return string(body)
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not answer %d within 30s", url, want)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/truenester/leadrelay/dbtest"
+	"github.com/truenester/leadrelay/testkit"
 )
 
 // A lead posted just before the service is told to stop is still saved
@@ -22,10 +23,10 @@ func TestShutdownFinishesAnIntakeInFlight(t *testing.T) {
 	url := dbtest.NewURL(t)
 	base, stop := startServe(t, url)
 
-	db := connect(t, url)
+	db := testkit.Connect(t, url)
 	// Hold the lead table so the request stays in flight, inside
 	// submit_lead, for as long as the test needs.
-	locker := connect(t, url)
+	locker := testkit.Connect(t, url)
 	tx, err := locker.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -52,23 +53,19 @@ func TestShutdownFinishesAnIntakeInFlight(t *testing.T) {
 		body, err := io.ReadAll(res.Body)
 		answered <- answer{status: res.StatusCode, body: string(body), err: err}
 	}()
-	poll(t, "submit_lead to wait for the lock", func() bool {
-		var waiting bool
-		err := db.QueryRow(ctx, `select exists (select from pg_stat_activity
-			where query like '%submit_lead%' and wait_event_type = 'Lock' and pid <> pg_backend_pid())`).Scan(&waiting)
-		return err == nil && waiting
-	})
+	testkit.WaitForQuery(t, db, wait, "submit_lead to wait for the lock", `select exists (select from pg_stat_activity
+		where query like '%submit_lead%' and wait_event_type = 'Lock' and pid <> pg_backend_pid())`)
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- stop() }()
 	addr := strings.TrimPrefix(base, "http://")
-	poll(t, "the listener to close", func() bool {
+	testkit.WaitFor(t, wait, "the listener to close", testkit.Until(func() bool {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			conn.Close()
 		}
 		return err != nil
-	})
+	}))
 	select {
 	case a := <-answered:
 		t.Fatalf("the request was answered while the lead could not be saved: %+v", a)
@@ -94,19 +91,5 @@ func TestShutdownFinishesAnIntakeInFlight(t *testing.T) {
 	var email string
 	if err := db.QueryRow(ctx, "select email from conversations where id = $1", got.ID).Scan(&email); err != nil || email != "late@example.com" {
 		t.Fatalf("lead %s: %q, %v", got.ID, email, err)
-	}
-}
-
-// poll waits until cond holds, failing the test after 20 seconds.
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -11,9 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/truenester/leadrelay/dbtest"
+	"github.com/truenester/leadrelay/testkit"
 )
 
 func freePort(t testing.TB) int {
@@ -26,41 +26,7 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// connect opens a connection to url, closed when the test ends.
-func connect(t testing.TB, url string) *pgx.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
-}
-
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-
-// syncBuffer is a bytes.Buffer safe for the program and the test at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// count is how many times s occurs so far.
-func (b *syncBuffer) count(s string) int { return strings.Count(b.String(), s) }
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // startServe runs `leadrelay serve` in-process and returns its base URL and
 // a function that stops it and returns run's error.
@@ -80,10 +46,10 @@ func startServeOn(t testing.TB, port int, vars map[string]string) (string, func(
 	t.Helper()
 	vars["PORT"] = fmt.Sprint(port)
 	ctx, cancel := context.WithCancel(context.Background())
-	var stderr syncBuffer
+	var stderr testkit.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"leadrelay", "serve"}, env(vars), &syncBuffer{}, &stderr)
+		done <- run(ctx, []string{"leadrelay", "serve"}, env(vars), &testkit.Buffer{}, &stderr)
 	}()
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	stop := sync.OnceValue(func() error {
@@ -95,32 +61,51 @@ func startServeOn(t testing.TB, port int, vars map[string]string) (string, func(
 			return fmt.Errorf("serve did not stop within 30s")
 		}
 	})
-	t.Cleanup(func() { _ = stop() })
-	waitFor(t, base+"/healthz", http.StatusOK, done, &stderr)
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("serve's log:\n%s", stderr.String())
+		}
+	})
+	waitHealthy(t, base+"/healthz", http.StatusOK, done)
 	return base, stop
 }
 
-// waitFor polls url until it answers want, the program exits, or 20s pass.
-func waitFor(t testing.TB, url string, want int, done chan error, stderr *syncBuffer) {
+// wait bounds every wait of these tests for the program to do something.
+const wait = 30 * time.Second
+
+// waitHealthy waits until url answers want, failing when the program exits.
+func waitHealthy(t testing.TB, url string, want int, done chan error) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == want {
-				return
-			}
-		}
+	waitAnswer(t, url, want, done)
+}
+
+// waitAnswer waits until url answers want and returns the body; it fails
+// when the program exits first (done may be nil).
+func waitAnswer(t testing.TB, url string, want int, done chan error) string {
+	t.Helper()
+	var body []byte
+	testkit.WaitFor(t, wait, fmt.Sprintf("%s to answer %d", url, want), func() (bool, error) {
 		select {
 		case err := <-done:
-			t.Fatalf("serve exited: %v\n%s", err, stderr.String())
-		case <-time.After(20 * time.Millisecond):
+			return false, fmt.Errorf("serve exited: %v", err)
+		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not answer %d within 20s (last error %v)\n%s", url, want, err, stderr.String())
+		resp, err := http.Get(url)
+		if err != nil {
+			return false, nil // not listening yet
 		}
-	}
+		defer resp.Body.Close()
+		if body, err = io.ReadAll(resp.Body); err != nil {
+			return false, nil // cut short; ask again
+		}
+		return resp.StatusCode == want, nil
+	})
+	return string(body)
 }
 
 func status(t *testing.T, url string) int {
@@ -137,7 +122,7 @@ func TestServeIsReadyOnAMigratedDatabase(t *testing.T) {
 	t.Parallel()
 	base, stop := startServe(t, dbtest.NewURL(t))
 	// Ready once every background part has started and reported.
-	waitForBody(t, base+"/readyz", http.StatusOK)
+	waitAnswer(t, base+"/readyz", http.StatusOK, nil)
 	if err := stop(); err != nil {
 		t.Fatalf("serve returned %v on shutdown", err)
 	}
@@ -159,7 +144,7 @@ func TestReadyzWaitsForMigrations(t *testing.T) {
 	}
 	// The background parts that failed on the empty database recover
 	// within a sweep.
-	waitForBody(t, base+"/readyz", http.StatusOK)
+	waitAnswer(t, base+"/readyz", http.StatusOK, nil)
 }
 
 func TestBadConfigurationStopsStartUp(t *testing.T) {
@@ -190,4 +175,14 @@ func TestDevRefusesBadSettingsBeforeStarting(t *testing.T) {
 	if strings.Contains(out.String(), "starting an embedded PostgreSQL") {
 		t.Errorf("a database was started before the settings were checked:\n%s", out.String())
 	}
+}
+
+// newRequest is http.NewRequest for a request without a body.
+func newRequest(t testing.TB, method, url string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
 }

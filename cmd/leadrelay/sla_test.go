@@ -12,6 +12,7 @@ import (
 
 	"github.com/truenester/leadrelay/dbtest"
 	"github.com/truenester/leadrelay/notifiers/notifierstest"
+	"github.com/truenester/leadrelay/testkit"
 )
 
 // Through the real program: a lead under a 2-second SLA window gets its
@@ -21,7 +22,7 @@ func TestServeWarnsThenBreachesOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	url := dbtest.NewURL(t)
-	db := connect(t, url)
+	db := testkit.Connect(t, url)
 	if _, err := db.Exec(ctx, "update sla_policies set response_window = interval '2 seconds' where quality = 'cold'"); err != nil {
 		t.Fatal(err)
 	}
@@ -48,10 +49,8 @@ func TestServeWarnsThenBreachesOnce(t *testing.T) {
 			t.Errorf("message %d = %q, want %q", i+1, headlines[i], want)
 		}
 	}
-	poll(t, "the breach to be delivered and logged", func() bool {
-		var n int
-		return db.QueryRow(ctx, "select count(*) from lead_events where conversation_id = $1 and processed", id).Scan(&n) == nil && n == 3
-	})
+	testkit.WaitForQuery(t, db, wait, "the breach to be delivered and logged",
+		"select count(*) = 3 from lead_events where conversation_id = $1 and processed", id)
 	rows, err := db.Query(ctx, "select title from conversation_timeline where conversation_id = $1 order by created_at, title", id)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +75,7 @@ func TestServeWarnsThenBreachesOnce(t *testing.T) {
 	}
 
 	get := func(path string) (int, []byte) {
-		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		req := newRequest(t, http.MethodGet, base+path)
 		req.Header.Set("Authorization", "Bearer "+adminKey)
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
