@@ -13,7 +13,9 @@ import (
 const MaxConcurrency = 64
 
 // NewHTTPClient returns the client of one channel: its own transport, with
-// idle connections for idleConns sends at once, and bounds on each phase of a
+// at most idleConns connections to a host, all kept idle between sends (a
+// send beyond that waits for a connection rather than dialling: the dial
+// race of a busy transport would otherwise open one per burst), and bounds on each phase of a
 // request that the send's context may not cover (dial, TLS handshake, the
 // wait for response headers). HTTP/2 is used where the peer offers it.
 func NewHTTPClient(idleConns int) *http.Client {
@@ -27,6 +29,7 @@ func NewHTTPClient(idleConns int) *http.Client {
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          idleConns,
 		MaxIdleConnsPerHost:   idleConns,
+		MaxConnsPerHost:       idleConns,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   5 * time.Second,
 		ResponseHeaderTimeout: DefaultSendTimeout,

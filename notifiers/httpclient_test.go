@@ -13,8 +13,11 @@ import (
 func TestAChannelReusesItsConnections(t *testing.T) {
 	t.Parallel()
 	peer := notifierstest.NewSlack(t)
-	s := slackSender(t, peer.URL)
 	const alerts, concurrency = 400, 16
+	s, err := NewSlack(SlackConfig{WebhookURL: peer.URL, Client: NewHTTPClient(concurrency)})
+	if err != nil {
+		t.Fatalf("NewSlack: %v", err)
+	}
 	work := make(chan struct{})
 	var wg sync.WaitGroup
 	for range concurrency {
