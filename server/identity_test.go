@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -190,6 +191,48 @@ func TestThirtySimultaneousInquiriesFromOneEmailAreThirtyLinkedLeads(t *testing.
 		// counted the ones before it: 1st to 30th, once each.
 		if got := b.count(t, "select count(distinct person_inquiry) from conversations where email = $1", email); got != n {
 			t.Errorf("%s: %d distinct inquiry numbers, want %d", email, got, n)
+		}
+	}
+}
+
+// The number as typed, and a right number or none, on both paths.
+func TestAPhoneIsKeptAsTypedAndStoredAsE164OnlyWhenValid(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	gb := b.post(t, "/api/submit-contact", `{"email": "gb@example.com", "phone": "050 123 4567", "metadata": {"country": "GB"}}`).lead(t, http.StatusCreated)
+	ae := b.post(t, "/api/submit-contact", `{"email": "ae@example.com", "phone": "050 123 4567", "metadata": {"country": "AE"}}`).lead(t, http.StatusCreated)
+	rpcGB, err := b.rpcAsAnon(t, "203.0.113.3", `{"form": "contact_form", "email": "gb-rpc@example.com", "phone": "050 123 4567", "metadata": {"country": "GB"}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rpcAE, err := b.rpcAsAnon(t, "203.0.113.3", `{"form": "contact_form", "email": "ae-rpc@example.com", "phone": "050 123 4567", "metadata": {"country": "AE"}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path, id, e164 string
+		valid          bool
+	}{
+		{"http GB", gb.ID, "", false}, {"http AE", ae.ID, "+971501234567", true},
+		{"rpc GB", rpcGB["id"].(string), "", false}, {"rpc AE", rpcAE["id"].(string), "+971501234567", true},
+	} {
+		var phone *string
+		var raw string
+		var valid bool
+		var reasons []string
+		if err := b.db.QueryRow(context.Background(), "select phone, phone_raw, phone_valid, score_reasons from conversations where id = $1", c.id).
+			Scan(&phone, &raw, &valid, &reasons); err != nil {
+			t.Fatalf("%s: %v", c.path, err)
+		}
+		got := ""
+		if phone != nil {
+			got = *phone
+		}
+		if got != c.e164 || raw != "050 123 4567" || valid != c.valid {
+			t.Errorf("%s: phone %q, raw %q, valid %t; want %q, \"050 123 4567\", %t", c.path, got, raw, valid, c.e164, c.valid)
+		}
+		if !c.valid && !slices.Contains(reasons, "phone could not be verified") {
+			t.Errorf("%s: reasons %v lack \"phone could not be verified\"", c.path, reasons)
 		}
 	}
 }

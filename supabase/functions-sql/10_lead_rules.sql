@@ -169,56 +169,160 @@ begin
 end
 $$;
 
--- A phone number in the form the team dials. Spaces, dashes, dots and parentheses go, and a
--- 00 prefix becomes +. With a +, it must be + and 8 to 15 digits (E.164). Without one, and
--- with a country below (metadata.country, ISO 3166 alpha-2), the national number gets that
--- country's calling code: a trunk 0 is dropped, and digits that already start with the code
--- and number more than 10 are taken as an international number typed without its +.
--- Otherwise the digits stay as given (7 to 15 of them). Null when it is not a phone number.
-create or replace function public.normalize_phone(phone text, country text default null)
+-- A phone number by libphonenumber's rules (its metadata in leadrelay_private.phone_regions,
+-- generated from github.com/nyaruka/phonenumbers by tools/phonemeta; the Go tests compare this
+-- function with the library on every region's example numbers). e164 is the number in E.164
+-- form, set only when valid is true: never a guess.
+--   raw     the number as typed: digits, an optional leading + (or 00, read as +), and the
+--           separators space ( ) . - /. Anything else (letters, an extension) is not verified.
+--   region  ISO 3166 alpha-2, the country of a number typed without +/00.
+-- A number with +/00 is valid when it is valid for the region its digits name (IsValidNumber);
+-- without, when it is valid for region (IsValidNumberForRegion). As libphonenumber does, a
+-- national prefix (the trunk 0) is dropped, also after a country code ("+44 (0)20 ..."), and a
+-- national number typed with its country code but no + is recognised. Regions whose national
+-- prefix Postgres cannot match exactly as libphonenumber does (prefix_supported false: AR, BO,
+-- BR, BY, CO, JP, KR) are never verified here.
+create or replace function public.parse_phone(raw text, region text, out e164 text, out valid boolean)
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  number text := regexp_replace(raw, '[[:space:]().\-/]', '', 'g');
+  meta leadrelay_private.phone_regions;
+  candidate leadrelay_private.phone_regions;
+  nsn text;
+  stripped text;
+  from_plus boolean;
+  code text;
+begin
+  valid := false;
+  if number like '00%' then
+    number := '+' || substr(number, 3);
+  end if;
+  if number !~ '^\+?[0-9]{2,20}$' then
+    return;
+  end if;
+  from_plus := number like '+%';
+
+  if from_plus then
+    -- Country codes are prefix-free: the first 1 to 3 digits that are one.
+    select r.* into meta
+      from generate_series(1, 3) n
+      join leadrelay_private.phone_regions r
+        on r.country_code = substr(number, 2, n)::integer and r.ord = 0
+     order by n
+     limit 1;
+    if meta.region is null then
+      return;
+    end if;
+    nsn := substr(number, 2 + char_length(meta.country_code::text));
+  else
+    select r.* into meta from leadrelay_private.phone_regions r where r.region = upper(btrim(parse_phone.region));
+    if meta.region is null then
+      return;
+    end if;
+    nsn := number;
+    code := meta.country_code::text;
+    -- Typed with the country code but without +: libphonenumber takes the code off when the
+    -- number only makes sense without it, or is too long with it.
+    if nsn like code || '%' then
+      stripped := public.strip_national_prefix(substr(nsn, char_length(code) + 1), meta);
+      if (nsn !~ meta.general_pattern and stripped ~ meta.general_pattern)
+         or char_length(nsn) > meta.general_lengths[array_upper(meta.general_lengths, 1)] then
+        nsn := stripped;
+      end if;
+    end if;
+  end if;
+  if not meta.prefix_supported or char_length(nsn) < 2 then
+    return;
+  end if;
+
+  stripped := public.strip_national_prefix(nsn, meta);
+  -- The stripped number is kept unless it became too short, local-only or of no possible length.
+  if meta.general_lengths[1] <> -1
+     and not (char_length(stripped) = any (meta.local_lengths))
+     and char_length(stripped) >= meta.general_lengths[1]
+     and (char_length(stripped) = any (meta.general_lengths)
+          or char_length(stripped) > meta.general_lengths[array_upper(meta.general_lengths, 1)]) then
+    nsn := stripped;
+  end if;
+  if char_length(nsn) < 2 or char_length(nsn) > 17 then
+    return;
+  end if;
+
+  if from_plus then
+    -- The region of a shared country code: the first, in libphonenumber's order, whose leading
+    -- digits begin the number, or (without leading digits) whose patterns it matches.
+    select r.* into candidate
+      from leadrelay_private.phone_regions r
+     where r.country_code = meta.country_code
+       and case when r.leading_digits is not null
+                then nsn ~ ('^(?:' || r.leading_digits || ')')
+                else public.phone_number_type_matches(nsn, r) end
+     order by r.ord
+     limit 1;
+    if candidate.region is null then
+      return;
+    end if;
+    meta := candidate;
+  end if;
+  if public.phone_number_type_matches(nsn, meta) then
+    valid := true;
+    e164 := '+' || meta.country_code || nsn;
+  end if;
+end
+$$;
+
+-- libphonenumber's maybeStripNationalPrefixAndCarrierCode: the national prefix off the front
+-- (or the region's transform applied), unless that turns a number that matched the region's
+-- general pattern into one that does not.
+create or replace function public.strip_national_prefix(number text, meta leadrelay_private.phone_regions)
 returns text
 language plpgsql
 immutable
 set search_path = ''
 as $$
 declare
-  digits text := regexp_replace(phone, '[[:space:]().-]', '', 'g');
-  calling_code text;
+  groups text[];
+  rest text;
 begin
-  if digits like '00%' then
-    digits := '+' || substr(digits, 3);
+  if number = '' or meta.national_prefix is null or number !~ meta.national_prefix then
+    return number;
   end if;
-  if digits like '+%' then
-    return case when digits ~ '^\+[0-9]{8,15}$' then digits end;
+  if meta.national_prefix_groups > 0 then
+    groups := regexp_match(number, meta.national_prefix);
   end if;
-  if digits !~ '^[0-9]{7,15}$' then
-    return null;
+  if meta.national_prefix_transform is null or groups is null or groups[meta.national_prefix_groups] is null then
+    rest := regexp_replace(number, meta.national_prefix, '');
+  else
+    rest := regexp_replace(number, meta.national_prefix, meta.national_prefix_transform);
   end if;
+  if number ~ meta.general_pattern and rest !~ meta.general_pattern then
+    return number;
+  end if;
+  return rest;
+end
+$$;
 
-  calling_code := case upper(btrim(country))
-    when 'AE' then '971' when 'SA' then '966' when 'QA' then '974' when 'KW' then '965'
-    when 'BH' then '973' when 'OM' then '968' when 'JO' then '962' when 'LB' then '961'
-    when 'EG' then '20'  when 'TR' then '90'  when 'IR' then '98'  when 'GB' then '44'
-    when 'IE' then '353' when 'US' then '1'   when 'CA' then '1'   when 'IN' then '91'
-    when 'PK' then '92'  when 'BD' then '880' when 'LK' then '94'  when 'NP' then '977'
-    when 'PH' then '63'  when 'DE' then '49'  when 'FR' then '33'  when 'IT' then '39'
-    when 'ES' then '34'  when 'NL' then '31'  when 'BE' then '32'  when 'CH' then '41'
-    when 'AT' then '43'  when 'SE' then '46'  when 'NO' then '47'  when 'DK' then '45'
-    when 'PL' then '48'  when 'RU' then '7'   when 'KZ' then '7'   when 'UA' then '380'
-    when 'CN' then '86'  when 'HK' then '852' when 'SG' then '65'  when 'MY' then '60'
-    when 'ID' then '62'  when 'JP' then '81'  when 'KR' then '82'  when 'AU' then '61'
-    when 'NZ' then '64'  when 'ZA' then '27'  when 'NG' then '234' when 'KE' then '254'
-  end;
-  if calling_code is null then
-    return digits;
+-- libphonenumber's getNumberTypeHelper != UNKNOWN: the national number fits the region's
+-- general description and one of its number types, lengths and pattern.
+create or replace function public.phone_number_type_matches(nsn text, meta leadrelay_private.phone_regions)
+returns boolean
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  if not (cardinality(meta.general_lengths) = 0 or char_length(nsn) = any (meta.general_lengths))
+     or nsn !~ meta.general_pattern then
+    return false;
   end if;
-
-  if digits like '0%' then
-    digits := calling_code || substr(digits, 2);
-  elsif not (digits like calling_code || '%' and char_length(digits) > 10) then
-    digits := calling_code || digits;
-  end if;
-  return case when digits ~ '^[0-9]{8,15}$' then '+' || digits end;
+  return exists (
+    select from jsonb_array_elements(meta.types) t
+     where (jsonb_array_length(t -> 'l') = 0 or (t -> 'l') @> to_jsonb(char_length(nsn)))
+       and nsn ~ (t ->> 'p')
+  );
 end
 $$;
 
@@ -251,7 +355,9 @@ revoke execute on function
   public.ordinal(integer),
   public.returning_note(integer, integer),
   public.lead_person(text, text),
-  public.normalize_phone(text, text),
+  public.parse_phone(text, text),
+  public.strip_national_prefix(text, leadrelay_private.phone_regions),
+  public.phone_number_type_matches(text, leadrelay_private.phone_regions),
   public.sla_times(public.lead_quality, timestamptz)
 from public, anon, authenticated;
 
@@ -259,6 +365,5 @@ grant execute on function
   public.score_lead(text, text, text, text, text, text, integer, integer, public.lead_quality),
   public.ordinal(integer),
   public.returning_note(integer, integer),
-  public.normalize_phone(text, text),
   public.sla_times(public.lead_quality, timestamptz)
 to service_role;

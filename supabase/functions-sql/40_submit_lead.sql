@@ -203,6 +203,8 @@ declare
   item record;
   item_path text;
   phone text;
+  phone_valid boolean;
+  region text;
   fingerprint text;
   key_claim text;
   held_fingerprint text;
@@ -274,10 +276,16 @@ begin
     end if;
   end if;
 
+  -- The phone is kept as typed; its E.164 form only when valid for its country: the number's
+  -- own (+/00), else metadata.country, else the configured default region.
   if given ? 'phone' then
-    phone := public.normalize_phone(given ->> 'phone', given -> 'metadata' ->> 'country');
-    if phone is null then
-      problems := problems || jsonb_build_object('phone', 'must be a valid phone number');
+    region := coalesce(nullif(btrim(given -> 'metadata' ->> 'country'), ''),
+                       (select s.default_phone_region from leadrelay_private.intake_settings s));
+    select p.e164, p.valid into phone, phone_valid from public.parse_phone(given ->> 'phone', region) p;
+    -- Not a number at all: refused when it is the only way to reach the person.
+    if not phone_valid and not given ? 'email'
+       and regexp_replace(given ->> 'phone', '[[:space:]().\-/+]', '', 'g') !~ '^[0-9]{7,20}$' then
+      problems := problems || jsonb_build_object('phone', 'must be a phone number');
       given := given - 'phone';
     end if;
   end if;
@@ -401,7 +409,7 @@ begin
   end if;
 
   insert into public.conversations (
-    id, form, source, name, email, phone, phone_raw, message, session_id, property_id,
+    id, form, source, name, email, phone, phone_raw, phone_valid, message, session_id, property_id,
     property_title, budget, timeline, financing, quality, metadata, device_info, idempotency_key
   ) values (
     lead_id,
@@ -411,6 +419,7 @@ begin
     given ->> 'email',
     phone,
     given ->> 'phone',
+    phone_valid,
     given ->> 'message',
     given ->> 'session_id',
     given ->> 'property_id',

@@ -5,7 +5,7 @@ begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
 
-select plan(35);
+select plan(39);
 
 create function pg_temp.lead_error(payload jsonb) returns jsonb
 language plpgsql as $$
@@ -222,6 +222,34 @@ select is(public.prune_intake(now() + interval '2 minutes', 500) >= 1, true, 'pr
 select is(
   (select count(*)::int from leadrelay_private.intake_claims where claim = 'key:contact_form:rk-1'), 0,
   'the expired claim is gone'
+);
+
+-- The phone as typed, and E.164 only when valid for its country.
+create temp table phones as
+select submit_lead('{"form": "contact_form", "email": "gb@example.com", "phone": "050 123 4567", "metadata": {"country": "GB"}}') as gb,
+       submit_lead('{"form": "contact_form", "email": "ae@example.com", "phone": "050 123 4567", "metadata": {"country": "AE"}}') as ae,
+       submit_lead('{"form": "contact_form", "phone": "050 765 4321"}') as default_region,
+       submit_lead('{"form": "contact_form", "phone": "050 123 4567", "metadata": {"country": "US"}}') as phone_only;
+select results_eq(
+  $$select c.phone, c.phone_raw, c.phone_valid, 'phone could not be verified' = any (c.score_reasons)
+      from phones join conversations c on c.id = (gb ->> 'id')::uuid$$,
+  $$values (null::text, '050 123 4567', false, true)$$,
+  '"050 123 4567" with GB is kept as typed, flagged, no E.164, and the lead is saved'
+);
+select results_eq(
+  $$select c.phone, c.phone_raw, c.phone_valid, 'phone number given' = any (c.score_reasons)
+      from phones join conversations c on c.id = (ae ->> 'id')::uuid$$,
+  $$values ('+971501234567', '050 123 4567', true, true)$$,
+  '"050 123 4567" with AE is stored as +971501234567'
+);
+select is(
+  (select c.phone from phones join conversations c on c.id = (default_region ->> 'id')::uuid),
+  '+971507654321', 'without a country the configured default region (AE) applies'
+);
+select results_eq(
+  $$select (phone_only ->> 'created')::boolean, c.phone, c.phone_raw from phones join conversations c on c.id = (phone_only ->> 'id')::uuid$$,
+  $$values (true, null::text, '050 123 4567')$$,
+  'a number that is not valid is still a way to reach the person: the lead is saved, flagged'
 );
 
 -- The admin panel lists a person's leads through PostgREST, under RLS.
