@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/truenester/leadrelay/notifiers"
 )
 
 // DefaultSweepInterval is how often a replica looks for events no doorbell
@@ -14,12 +16,12 @@ const DefaultSweepInterval = 2 * time.Second
 
 // ConfigFromEnv reads the dispatcher's settings; every bad value is named.
 //
-//	NOTIFY_RETRY_DELAYS     waits before each retry, default 30s,2m,10m (so 4 attempts)
+//	NOTIFY_RETRY_DELAYS     waits before each retry, default 30s,2m,5m,15m,30m,30m (7 attempts over 82.5 minutes)
 //	NOTIFY_SWEEP_INTERVAL   default 2s
-//	NOTIFY_LEASE            how long a replica holds claimed events, default 2m
+//	NOTIFY_LEASE            how long a replica holds a claimed delivery unrenewed, default 2m
 //	NOTIFY_SEND_TIMEOUT     bound of one attempt on one channel, default 15s
-//	NOTIFY_BATCH_SIZE       events per claim, default 100
-//	NOTIFY_WORKERS          claim loops per replica, default 4
+//	NOTIFY_BATCH_SIZE       new events opened per claim at most, default 100
+//	NOTIFY_CONCURRENCY      sends in flight per channel, default 8
 func ConfigFromEnv(getenv func(string) string) (Config, time.Duration, error) {
 	var c Config
 	sweep := DefaultSweepInterval
@@ -34,11 +36,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, time.Duration, error) {
 			*dst = d
 		}
 	}
-	count := func(name string, dst *int) {
+	count := func(name string, dst *int, most int) {
 		if v := getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 10000 {
-				errs = append(errs, fmt.Errorf("%s=%q is not a whole number from 1 to 10000", name, v))
+			if err != nil || n < 1 || n > most {
+				errs = append(errs, fmt.Errorf("%s=%q is not a whole number from 1 to %d", name, v, most))
 				return
 			}
 			*dst = n
@@ -60,8 +62,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, time.Duration, error) {
 	duration("NOTIFY_SWEEP_INTERVAL", &sweep)
 	duration("NOTIFY_LEASE", &c.Lease)
 	duration("NOTIFY_SEND_TIMEOUT", &c.SendTimeout)
-	count("NOTIFY_BATCH_SIZE", &c.BatchSize)
-	count("NOTIFY_WORKERS", &c.Workers)
+	count("NOTIFY_BATCH_SIZE", &c.BatchSize, 10000)
+	count("NOTIFY_CONCURRENCY", &c.Concurrency, notifiers.MaxConcurrency)
 	if eff := c.withDefaults(); eff.Lease <= eff.SendTimeout {
 		errs = append(errs, fmt.Errorf("NOTIFY_LEASE (%s) must be longer than NOTIFY_SEND_TIMEOUT (%s), or a slow send loses its lease", eff.Lease, eff.SendTimeout))
 	}

@@ -24,12 +24,12 @@ func TestConfigFromEnv(t *testing.T) {
 func TestConfigFromEnvNamesEveryBadVariable(t *testing.T) {
 	t.Parallel()
 	// NOTIFY_SEND_TIMEOUT alone is checked against the default lease (2m).
-	vars := map[string]string{"NOTIFY_RETRY_DELAYS": "30s,soon", "NOTIFY_SWEEP_INTERVAL": "-1s", "NOTIFY_WORKERS": "many", "NOTIFY_SEND_TIMEOUT": "5m"}
+	vars := map[string]string{"NOTIFY_RETRY_DELAYS": "30s,soon", "NOTIFY_SWEEP_INTERVAL": "-1s", "NOTIFY_CONCURRENCY": "many", "NOTIFY_SEND_TIMEOUT": "5m"}
 	_, _, err := dispatch.ConfigFromEnv(func(k string) string { return vars[k] })
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, name := range []string{"NOTIFY_RETRY_DELAYS", "NOTIFY_SWEEP_INTERVAL", "NOTIFY_WORKERS", "NOTIFY_LEASE", "NOTIFY_SEND_TIMEOUT"} {
+	for _, name := range []string{"NOTIFY_RETRY_DELAYS", "NOTIFY_SWEEP_INTERVAL", "NOTIFY_CONCURRENCY", "NOTIFY_LEASE", "NOTIFY_SEND_TIMEOUT"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}

@@ -1,6 +1,9 @@
-// Package dispatch delivers the outbox: it claims due lead_events under a
-// lease, sends each to its channels through package notifiers, one delivery
-// per channel with its own retries, and records every outcome. Doorbells (the
+// Package dispatch delivers the outbox. It opens each new lead_events row's
+// deliveries (one per routed channel), then claims deliveries one by one,
+// each under a lease of its own, only as many as it can send at once (a few
+// per channel), sends each through package notifiers and records each
+// outcome as soon as it is known. So a crash costs at most the sends in
+// flight, and whoever takes over knows which those were. Doorbells (the
 // signed webhook, LISTEN/NOTIFY, a periodic sweep) only wake it; the outbox
 // rows are the truth, so a missed or repeated doorbell changes nothing.
 package dispatch
@@ -25,20 +28,28 @@ import (
 // Config tunes a Dispatcher; zero fields take the defaults.
 type Config struct {
 	Worker      string          // this replica's name in leases; default host-pid-random
-	Lease       time.Duration   // how long a claim holds events; default 2m
-	BatchSize   int             // events per claim; default 100
-	Workers     int             // claim loops in parallel; default 4
+	Lease       time.Duration   // how long a claim holds a delivery, renewed while it is sent; default 2m
+	BatchSize   int             // new events opened per claim at most; default 100
+	Concurrency int             // sends in flight per channel; default 8
 	SendTimeout time.Duration   // bound of one attempt on one channel; default 15s
-	RetryDelays []time.Duration // waits before retries; default 30s, 2m, 10m
+	RetryDelays []time.Duration // waits before retries; default DefaultRetryDelays
 	Jitter      float64         // ± fraction of each wait; default 0.2
 	FrontendURL string          // for the admin-panel link in alerts
-	// Health hears whether the rounds ("dispatcher") and LISTEN ("listen")
+	// Health hears whether claiming ("dispatcher") and LISTEN ("listen")
 	// work; it logs their changes of state. nil: nobody listens.
 	Health *health.Registry
 }
 
-// DefaultRetryDelays is the design's "3x": a first try and three retries.
-var DefaultRetryDelays = []time.Duration{30 * time.Second, 2 * time.Minute, 10 * time.Minute}
+// DefaultRetryDelays span well over an hour (82.5 minutes, 7 attempts), so an
+// hour-long outage of a channel costs no alert.
+var DefaultRetryDelays = []time.Duration{30 * time.Second, 2 * time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute, 30 * time.Minute}
+
+// DefaultConcurrency is how many sends each channel has in flight by default:
+// enough to keep a backlog moving, few enough that a crash repeats little.
+const DefaultConcurrency = 8
+
+// maxRecordBatch bounds the outcomes written in one transaction.
+const maxRecordBatch = 64
 
 func (c Config) withDefaults() Config {
 	if c.Worker == "" {
@@ -51,9 +62,10 @@ func (c Config) withDefaults() Config {
 	if c.BatchSize == 0 {
 		c.BatchSize = 100
 	}
-	if c.Workers == 0 {
-		c.Workers = 4
+	if c.Concurrency == 0 {
+		c.Concurrency = DefaultConcurrency
 	}
+	c.Concurrency = min(c.Concurrency, notifiers.MaxConcurrency)
 	if c.SendTimeout == 0 {
 		c.SendTimeout = 15 * time.Second
 	}
@@ -70,31 +82,45 @@ func (c Config) withDefaults() Config {
 type Dispatcher struct {
 	cfg      Config
 	store    *outbox.Store
-	senders  map[leadrelay.Channel]notifiers.Sender // by notification_channel
-	channels []leadrelay.Channel                    // the configured channels, for the SQL routes
-	console  notifiers.Sender                       // when no channel is configured
+	senders  map[leadrelay.Channel]notifiers.Sender
+	channels []leadrelay.Channel // the configured channels, for the SQL routes
+	console  notifiers.Sender    // when no channel is configured
 	now      func() time.Time
 	log      *slog.Logger
 	wake     chan struct{}
+
+	slots map[leadrelay.Channel]chan struct{} // one token per send in flight
+	freed chan struct{}                       // a slot came free
+
+	mu       sync.Mutex
+	inflight map[string]outbox.Delivery // by log id: claimed, outcome not yet recorded
+
+	rec recorder
 }
 
 // New returns a Dispatcher delivering through senders. With no sender of a
-// real channel, alerts go to console instead (make run's default).
+// real channel, alerts go to console instead (make run's default), routed as
+// production would route them.
 func New(store *outbox.Store, senders []notifiers.Sender, console notifiers.Sender, cfg Config, now func() time.Time, log *slog.Logger) *Dispatcher {
 	d := &Dispatcher{
-		cfg:     cfg.withDefaults(),
-		store:   store,
-		senders: map[leadrelay.Channel]notifiers.Sender{},
-		now:     now,
-		log:     log,
-		wake:    make(chan struct{}, 1),
+		cfg:      cfg.withDefaults(),
+		store:    store,
+		senders:  map[leadrelay.Channel]notifiers.Sender{},
+		now:      now,
+		log:      log,
+		wake:     make(chan struct{}, 1),
+		slots:    map[leadrelay.Channel]chan struct{}{},
+		freed:    make(chan struct{}, 1),
+		inflight: map[string]outbox.Delivery{},
 	}
 	for _, s := range senders {
 		if s.Channel() == notifiers.ChannelConsole {
 			continue
 		}
-		d.senders[s.Channel()] = s
-		d.channels = append(d.channels, s.Channel())
+		ch := s.Channel()
+		d.senders[ch] = s
+		d.channels = append(d.channels, ch)
+		d.slots[ch] = make(chan struct{}, d.cfg.Concurrency)
 	}
 	slices.Sort(d.channels)
 	if len(d.senders) == 0 {
@@ -115,130 +141,284 @@ func (d *Dispatcher) Wake() {
 	}
 }
 
-// Run delivers until ctx ends: Workers loops, each claiming a batch whenever
-// woken, and again while batches come back full. Deliveries in flight when
-// ctx ends are finished (each bounded by SendTimeout) and recorded.
+// Run delivers until ctx ends. It claims whenever woken, and again whenever a
+// send frees a slot of a channel that may have more work; each claim takes no
+// more deliveries than there are free slots, so sends in flight stay within
+// Concurrency per channel. Every Lease/3 it renews the leases of its sends in
+// flight. When ctx ends it claims nothing more; sends in flight finish (each
+// bounded by SendTimeout) and are recorded.
 func (d *Dispatcher) Run(ctx context.Context) {
 	report := d.cfg.Health.Part("dispatcher")
 	if d.cfg.Health == nil {
 		report = func(err error) {
 			if err != nil {
-				d.log.ErrorContext(ctx, "dispatch round failed; the next doorbell or sweep tries again", "err", err)
+				d.log.ErrorContext(ctx, "claiming deliveries failed; the next doorbell or sweep tries again", "err", err)
 			}
 		}
 	}
-	var wg sync.WaitGroup
-	for range d.cfg.Workers {
-		wg.Go(func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-d.wake:
-				}
-				report(d.drain(ctx))
-			}
-		})
-	}
-	d.Wake()
-	wg.Wait()
-}
-
-// drain claims and delivers batches until a batch comes back short. A
-// round goes on when ctx ends (its deliveries are recorded), but never past
-// its lease: by then another replica may have its events. A failed round is
-// reported to Health (which logs it once per change of state).
-func (d *Dispatcher) drain(ctx context.Context) error {
-	for ctx.Err() == nil {
-		round, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Lease)
-		n, err := d.RunOnce(round)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("dispatch round: %w", err)
-		}
-		if n < d.cfg.BatchSize {
-			return nil
-		}
-		// A full batch: more may be waiting, and another worker can help.
-		d.Wake()
-	}
-	return nil
-}
-
-// RunOnce claims one batch of due events, delivers them and records the
-// outcomes. It returns the number of events claimed.
-func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
-	now := d.now()
-	events, err := d.store.Claim(ctx, d.cfg.Worker, d.cfg.Lease, d.cfg.BatchSize, now)
-	if err != nil || len(events) == 0 {
-		return 0, err
-	}
-	ids := make([]string, len(events))
-	for i, e := range events {
-		ids[i] = e.ID
-	}
-	leads, err := d.store.Leads(ctx, events)
-	if err != nil {
-		return len(events), err
-	}
-	alerts := make(map[string]notifiers.Alert, len(events))
-	for _, e := range events {
-		alerts[e.ID] = d.alert(e, leads[e.ID])
-	}
-
-	var outcomes []outbox.Outcome
 	if d.console != nil {
-		d.toConsole(ctx, events, alerts)
-	} else {
-		deliveries, err := d.store.StartDeliveries(ctx, ids, d.channels, now)
-		if err != nil {
-			return len(events), err
+		d.runConsole(ctx, report)
+		return
+	}
+	var sends sync.WaitGroup
+	defer sends.Wait()
+	heartbeat := time.NewTicker(max(d.cfg.Lease/3, time.Millisecond))
+	defer heartbeat.Stop()
+
+	// Channels that may have due work: all of them when woken or when a
+	// claim opened new events; after a claim, those that filled every slot
+	// they asked for. A channel with no free slot keeps its mark until one
+	// frees.
+	maybe := map[leadrelay.Channel]bool{}
+	wakeAll := func() {
+		for _, ch := range d.channels {
+			maybe[ch] = true
 		}
-		outcomes = d.deliver(ctx, deliveries, alerts)
 	}
-	if _, err := d.store.Finish(ctx, d.cfg.Worker, ids, outcomes, d.now()); err != nil {
-		return len(events), err
+	wakeAll()
+	for {
+		select {
+		case <-d.wake:
+			wakeAll()
+		default:
+		}
+		select {
+		case <-heartbeat.C:
+			d.renew(ctx)
+		default:
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		limits, asked := d.reserve(maybe)
+		if asked == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-d.wake:
+				wakeAll()
+			case <-d.freed:
+			case <-heartbeat.C:
+				d.renew(ctx)
+			}
+			continue
+		}
+		got, opened, err := d.claim(ctx, limits, &sends)
+		if ctx.Err() != nil {
+			return
+		}
+		report(err)
+		if err != nil {
+			clear(maybe)
+			continue
+		}
+		for i, ch := range d.channels {
+			if limits[i] > 0 {
+				maybe[ch] = got[ch] == limits[i]
+			}
+		}
+		if opened > 0 {
+			wakeAll() // their deliveries may be on any channel
+		}
 	}
-	return len(events), nil
 }
 
-// deliver attempts every delivery at once, each bounded by SendTimeout.
-func (d *Dispatcher) deliver(ctx context.Context, deliveries []outbox.Delivery, alerts map[string]notifiers.Alert) []outbox.Outcome {
-	outcomes := make([]outbox.Outcome, len(deliveries))
-	var wg sync.WaitGroup
-	for i, dl := range deliveries {
-		wg.Go(func() {
-			outcomes[i] = d.attempt(ctx, dl, alerts[dl.EventID])
-		})
+// runConsole shows new events on the console whenever woken.
+func (d *Dispatcher) runConsole(ctx context.Context, report health.Report) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+		}
+		for ctx.Err() == nil {
+			n, err := d.consoleOnce(ctx)
+			report(err)
+			if err != nil || n < d.cfg.BatchSize {
+				break
+			}
+		}
 	}
-	wg.Wait()
-	return outcomes
 }
 
-func (d *Dispatcher) attempt(ctx context.Context, dl outbox.Delivery, a notifiers.Alert) outbox.Outcome {
+// RunOnce claims what every channel's free slots can take, sends it and
+// records each outcome; it returns when all are recorded, with the number
+// of deliveries claimed (console: of events shown). For tests and tools; Run
+// is the loop.
+func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
+	if d.console != nil {
+		return d.consoleOnce(ctx)
+	}
+	maybe := map[leadrelay.Channel]bool{}
+	for _, ch := range d.channels {
+		maybe[ch] = true
+	}
+	limits, asked := d.reserve(maybe)
+	if asked == 0 {
+		return 0, nil
+	}
+	var sends sync.WaitGroup
+	got, _, err := d.claim(ctx, limits, &sends)
+	sends.Wait()
+	n := 0
+	for _, c := range got {
+		n += c
+	}
+	return n, err
+}
+
+// reserve takes the free slots of the channels in maybe, returning the
+// claim's limit per channel (in d.channels' order) and their sum. The
+// slots stay taken by the sends the claim starts; claim returns the rest.
+func (d *Dispatcher) reserve(maybe map[leadrelay.Channel]bool) ([]int, int) {
+	limits := make([]int, len(d.channels))
+	total := 0
+	for i, ch := range d.channels {
+		if !maybe[ch] {
+			continue
+		}
+	take:
+		for {
+			select {
+			case d.slots[ch] <- struct{}{}:
+				limits[i]++
+			default:
+				break take
+			}
+		}
+		total += limits[i]
+	}
+	return limits, total
+}
+
+func (d *Dispatcher) freeSlot(ch leadrelay.Channel) {
+	<-d.slots[ch]
+	select {
+	case d.freed <- struct{}{}:
+	default:
+	}
+}
+
+// openLimit is how many new events a claim opens: enough to fill the
+// channel with the most free slots (an event has a delivery per channel).
+func (d *Dispatcher) openLimit(limits []int) int {
+	return min(d.cfg.BatchSize, max(slices.Max(limits), 1))
+}
+
+// claim opens new events and claims up to limits deliveries, then starts a
+// send for each; the slots reserved beyond what came back are freed. It
+// returns the deliveries claimed per channel and the events opened.
+func (d *Dispatcher) claim(ctx context.Context, limits []int, sends *sync.WaitGroup) (map[leadrelay.Channel]int, int, error) {
+	// A claim runs to its end even when ctx ends meanwhile: what it took is
+	// then handed back at once rather than left leased.
+	claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.SendTimeout)
+	deliveries, opened, err := d.store.Claim(claimCtx, d.cfg.Worker, d.cfg.Lease, d.channels, limits, d.openLimit(limits), d.now())
+	cancel()
+	got := map[leadrelay.Channel]int{}
+	for _, dl := range deliveries {
+		got[dl.Channel]++
+	}
+	for i, ch := range d.channels {
+		for range limits[i] - got[ch] {
+			d.freeSlot(ch)
+		}
+	}
+	if err != nil {
+		return got, opened, err
+	}
+	if ctx.Err() != nil {
+		d.release(ctx, deliveries)
+		return got, opened, ctx.Err()
+	}
+	sendCtx := context.WithoutCancel(ctx)
+	d.mu.Lock()
+	for _, dl := range deliveries {
+		d.inflight[dl.LogID] = dl
+	}
+	d.mu.Unlock()
+	for _, dl := range deliveries {
+		sends.Go(func() { d.deliver(sendCtx, dl) })
+	}
+	return got, opened, nil
+}
+
+// release hands claimed deliveries back unsent.
+func (d *Dispatcher) release(ctx context.Context, deliveries []outbox.Delivery) {
+	if len(deliveries) == 0 {
+		return
+	}
+	releaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.SendTimeout)
+	defer cancel()
+	if err := d.store.Release(releaseCtx, d.cfg.Worker, deliveries); err != nil {
+		d.log.WarnContext(ctx, "could not hand back unsent deliveries; they are due again when their lease runs out", "err", err)
+	}
+	for _, dl := range deliveries {
+		d.freeSlot(dl.Channel)
+	}
+}
+
+// RenewLeases extends the leases of the sends in flight (Run does it every
+// Lease/3), so no other replica takes over a send that is still alive.
+func (d *Dispatcher) RenewLeases(ctx context.Context) (int, error) {
+	d.mu.Lock()
+	list := make([]outbox.Delivery, 0, len(d.inflight))
+	for _, dl := range d.inflight {
+		list = append(list, dl)
+	}
+	d.mu.Unlock()
+	if len(list) == 0 {
+		return 0, nil
+	}
+	return d.store.Renew(ctx, d.cfg.Worker, list, d.cfg.Lease, d.now())
+}
+
+func (d *Dispatcher) renew(ctx context.Context) {
+	renewCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Lease/3)
+	defer cancel()
+	if _, err := d.RenewLeases(renewCtx); err != nil {
+		d.log.WarnContext(ctx, "renewing delivery leases failed", "err", err)
+	}
+}
+
+// deliver sends one claimed delivery, records its outcome and frees its slot
+// once the outcome is committed (until then it counts as in flight).
+func (d *Dispatcher) deliver(ctx context.Context, dl outbox.Delivery) {
+	out := d.attempt(ctx, dl)
+	if err := d.rec.record(ctx, d, out); err != nil {
+		d.log.ErrorContext(ctx, "recording a delivery's outcome failed; it is sent again when its lease runs out",
+			"channel", dl.Channel, "event", dl.EventID, "attempt", dl.Attempt, "status", out.Status, "err", err)
+	}
+	d.mu.Lock()
+	delete(d.inflight, dl.LogID)
+	d.mu.Unlock()
+	d.freeSlot(dl.Channel)
+}
+
+func (d *Dispatcher) attempt(ctx context.Context, dl outbox.Delivery) outbox.Outcome {
+	out := outbox.Outcome{LogID: dl.LogID, Attempt: dl.Attempt}
 	sender, ok := d.senders[dl.Channel]
 	if !ok {
-		// Routed and opened by a replica that had the channel configured.
-		return outbox.Outcome{LogID: dl.LogID, Status: leadrelay.DeliveryFailed, Error: string(dl.Channel) + " is not configured on " + d.cfg.Worker}
+		out.Status, out.Error = leadrelay.DeliveryFailed, string(dl.Channel)+" is not configured on "+d.cfg.Worker
+		return out
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
 	defer cancel()
-	err := sender.Send(ctx, a)
+	err := sender.Send(ctx, d.alert(dl.EventID, dl.EventType, dl.Lead))
 	if err == nil {
-		return outbox.Outcome{LogID: dl.LogID, Status: leadrelay.DeliverySent}
+		out.Status = leadrelay.DeliverySent
+		return out
 	}
-	out := outbox.Outcome{LogID: dl.LogID, Error: err.Error()}
+	out.Error = err.Error()
 	var de *notifiers.DeliveryError
 	if errors.As(err, &de) {
 		out.Response = de.Response
 	}
-	attempts := dl.Attempts + 1
-	status, next := d.next(attempts, err)
+	status, next := d.next(dl.Attempt, err)
 	out.Status = status
 	if status == leadrelay.DeliveryPending {
 		out.NextAttemptAt = &next
 	}
-	d.log.WarnContext(ctx, "delivery failed", "channel", dl.Channel, "event", dl.EventID, "attempt", attempts, "status", status, "err", err)
+	d.log.WarnContext(ctx, "delivery failed", "channel", dl.Channel, "event", dl.EventID, "attempt", dl.Attempt, "status", status, "err", err)
 	return out
 }
 
@@ -257,27 +437,116 @@ func (d *Dispatcher) next(attempts int, err error) (leadrelay.DeliveryStatus, ti
 	return leadrelay.DeliveryPending, d.now().Add(wait)
 }
 
-func (d *Dispatcher) toConsole(ctx context.Context, events []outbox.Event, alerts map[string]notifiers.Alert) {
-	for _, e := range events {
-		if !notifies(e.EventType) {
-			continue
+// recorder writes outcomes as they come, batching those that arrive while a
+// write is under way (group commit): one transaction for a lone outcome, a
+// few for a burst. Whoever finds no write under way writes; a writer whose
+// own outcome is written hands the next batch to one of the waiters.
+type recorder struct {
+	mu      sync.Mutex
+	queue   []*pending
+	writing bool
+}
+
+type pending struct {
+	out  outbox.Outcome
+	done chan result
+}
+
+type result struct {
+	err  error
+	lead bool // the receiver writes the next batch
+}
+
+func (r *recorder) record(ctx context.Context, d *Dispatcher, out outbox.Outcome) error {
+	p := &pending{out: out, done: make(chan result, 1)}
+	r.mu.Lock()
+	r.queue = append(r.queue, p)
+	if r.writing {
+		r.mu.Unlock()
+		res := <-p.done
+		if !res.lead {
+			return res.err
 		}
-		if err := d.console.Send(ctx, alerts[e.ID]); err != nil {
-			d.log.WarnContext(ctx, "console alert failed", "event", e.ID, "err", err)
+		r.mu.Lock()
+	}
+	r.writing = true
+	for {
+		n := min(len(r.queue), maxRecordBatch)
+		batch := slices.Clone(r.queue[:n])
+		r.queue = r.queue[n:]
+		r.mu.Unlock()
+		err := d.write(ctx, batch)
+		mine := false
+		for _, b := range batch {
+			if b == p {
+				mine = true
+				continue
+			}
+			b.done <- result{err: err}
+		}
+		r.mu.Lock()
+		if len(r.queue) == 0 {
+			r.writing = false
+			r.mu.Unlock()
+			return err
+		}
+		if mine {
+			// Ours is written: a waiter takes over, so this send's slot
+			// frees now.
+			r.queue[0].done <- result{lead: true}
+			r.mu.Unlock()
+			return err
 		}
 	}
 }
 
-// notifies reports whether an event type is one people are told about.
-func notifies(eventType leadrelay.EventType) bool {
-	return slices.Contains(notifiers.AlertEventTypes(), eventType)
+// write records a batch of outcomes, retrying for up to a lease when the
+// database fails: an outcome stays valid as long as nobody has taken its
+// delivery over, which nobody does before the lease ends.
+func (d *Dispatcher) write(ctx context.Context, batch []*pending) error {
+	outs := make([]outbox.Outcome, len(batch))
+	for i, b := range batch {
+		outs[i] = b.out
+	}
+	deadline := time.Now().Add(d.cfg.Lease)
+	wait := 50 * time.Millisecond
+	for {
+		writeCtx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
+		_, err := d.store.Record(writeCtx, outs, d.channels, d.now())
+		cancel()
+		if err == nil || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		d.log.WarnContext(ctx, "recording outcomes failed; trying again", "outcomes", len(outs), "retry_in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// consoleOnce takes up to BatchSize new events and prints those production
+// would send somewhere, naming the channels. It returns how many it took.
+func (d *Dispatcher) consoleOnce(ctx context.Context) (int, error) {
+	events, err := d.store.ClaimConsole(ctx, d.cfg.BatchSize, d.now())
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range events {
+		if err := d.console.Send(ctx, d.alert(e.EventID, e.EventType, e.Lead)); err != nil {
+			d.log.WarnContext(ctx, "console alert failed", "event", e.EventID, "err", err)
+		}
+	}
+	return len(events), nil
 }
 
 // alert turns an event and its lead into what the channels say.
-func (d *Dispatcher) alert(e outbox.Event, l outbox.Lead) notifiers.Alert {
+func (d *Dispatcher) alert(eventID string, eventType leadrelay.EventType, l outbox.Lead) notifiers.Alert {
 	a := notifiers.Alert{
-		EventID:       e.ID,
-		EventType:     e.EventType,
+		EventID:       eventID,
+		EventType:     eventType,
 		LeadID:        l.ID,
 		Name:          deref(l.Name),
 		Email:         deref(l.Email),

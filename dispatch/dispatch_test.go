@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/truenester/leadrelay"
 	"github.com/truenester/leadrelay/dbtest"
 	"github.com/truenester/leadrelay/dispatch"
 	"github.com/truenester/leadrelay/notifiers"
@@ -75,13 +77,17 @@ func (b *bundle) dispatcher(name string) *dispatch.Dispatcher {
 }
 
 // dispatcherOn is a dispatcher on db: a replica of its own when db is.
-func (b *bundle) dispatcherOn(db *pgxpool.Pool, name string) *dispatch.Dispatcher {
-	return dispatch.New(outbox.New(db), b.senders, nil, dispatch.Config{
+func (b *bundle) dispatcherOn(db *pgxpool.Pool, name string, tune ...func(*dispatch.Config)) *dispatch.Dispatcher {
+	cfg := dispatch.Config{
 		Worker:      name,
 		Lease:       time.Minute,
 		SendTimeout: 5 * time.Second,
 		FrontendURL: "https://truenester.example",
-	}, b.clock.now, quiet())
+	}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	return dispatch.New(outbox.New(db), b.senders, nil, cfg, b.clock.now, quiet())
 }
 
 // lead saves a contact-form lead and returns its id.
@@ -141,8 +147,13 @@ func (b *bundle) timeline(t *testing.T, leadID string) []string {
 	var titles []string
 	for rows.Next() {
 		var s string
-		rows.Scan(&s)
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
 		titles = append(titles, s)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 	return titles
 }
@@ -162,8 +173,8 @@ func TestDeliversToEveryChannelOnce(t *testing.T) {
 	d := b.dispatcher("a")
 	id := b.lead(t, "Jane Doe")
 
-	if n := runOnce(t, d); n != 1 {
-		t.Fatalf("claimed %d events, want 1", n)
+	if n := runOnce(t, d); n != 2 {
+		t.Fatalf("claimed %d deliveries, want 2 (Slack, Telegram)", n)
 	}
 	slack, telegram := b.slack.Messages(), b.telegram.Messages()
 	if len(slack) != 1 || len(telegram) != 1 {
@@ -190,7 +201,7 @@ func TestDeliversToEveryChannelOnce(t *testing.T) {
 
 	// Done is done: another round, or a doorbell for it, sends nothing.
 	if n := runOnce(t, d); n != 0 {
-		t.Fatalf("second round claimed %d events", n)
+		t.Fatalf("second round claimed %d deliveries", n)
 	}
 	if b.slack.Requests() != 1 || b.telegram.Requests() != 1 {
 		t.Fatalf("a second round sent again: slack %d, telegram %d requests", b.slack.Requests(), b.telegram.Requests())
@@ -216,7 +227,7 @@ func TestOutageRetriesOnlyThatChannelUntilItRecovers(t *testing.T) {
 		t.Fatal("event processed while Slack is pending")
 	}
 	if n := runOnce(t, d); n != 0 {
-		t.Fatalf("claimed %d events before the retry is due", n)
+		t.Fatalf("claimed %d deliveries before the retry is due", n)
 	}
 
 	b.clock.advance(40 * time.Second)
@@ -263,7 +274,9 @@ func TestPermanentErrorFailsAtOnceAndSaysWhy(t *testing.T) {
 func TestRetriesAreBoundedAndTheTimelineSaysSo(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	d := b.dispatcher("a")
+	d := b.dispatcherOn(b.db, "a", func(c *dispatch.Config) {
+		c.RetryDelays = []time.Duration{30 * time.Second, 2 * time.Minute, 10 * time.Minute}
+	})
 	id := b.lead(t, "Chen Wei")
 	b.slack.Down(notifierstest.Answer{Status: 500, Body: "internal_error"})
 
@@ -318,26 +331,218 @@ func TestTooManyRequestsWaitIsHonoured(t *testing.T) {
 	}
 }
 
-func TestAReplicaThatDiesLeavesItsEventsToTheOthersWhenItsLeaseRunsOut(t *testing.T) {
+// A replica that dies mid-send leaves its deliveries leased. Only those, the
+// sends it had in flight, are sent again, once their lease runs out, each
+// said in the timeline to be a possible repeat; everything else goes out at
+// once, with no wait and no repeat.
+func TestAReplicaThatDiesCostsOnlyItsSendsInFlight(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	id := b.lead(t, "Ahmed Ali")
-	// Replica "dead" claims the event and never finishes it.
-	claimed, err := outbox.New(b.db).Claim(ctxT(t), "dead", time.Minute, 10, b.clock.now())
-	if err != nil || len(claimed) != 1 {
-		t.Fatalf("claim = %d events, %v", len(claimed), err)
+	const leads, inFlight = 20, 3
+	if _, err := b.db.Exec(ctxT(t), `insert into conversations (form, name, email)
+		select 'contact_form', 'Lead ' || g, 'lead' || g || '@example.com' from generate_series(1, $1) g`, leads); err != nil {
+		t.Fatal(err)
 	}
-	alive := b.dispatcher("alive")
-	if n := runOnce(t, alive); n != 0 {
-		t.Fatalf("took an event still under another replica's lease (%d)", n)
+	// Replica "dead" opens every event, claims three sends per channel (its
+	// concurrency) and dies before recording them.
+	store := outbox.New(b.db)
+	claimed, opened, err := store.Claim(ctxT(t), "dead", time.Minute, []leadrelay.Channel{leadrelay.ChannelSlack, leadrelay.ChannelTelegram}, []int{inFlight, inFlight}, leads, b.clock.now())
+	if err != nil || len(claimed) != 2*inFlight || opened != leads {
+		t.Fatalf("claim = %d deliveries, %d events opened, %v", len(claimed), opened, err)
+	}
+
+	alive := b.dispatcherOn(b.db, "alive", func(c *dispatch.Config) { c.Concurrency = 50 })
+	if n := runOnce(t, alive); n != 2*(leads-inFlight) {
+		t.Fatalf("the surviving replica sent %d deliveries at once, want the %d nobody had in flight", n, 2*(leads-inFlight))
+	}
+	if n := countRows(t, b, "select count(*) from conversation_timeline where title like '%may go out twice'"); n != 0 {
+		t.Fatalf("%d repeat notes before the dead replica's lease ran out", n)
 	}
 	b.clock.advance(61 * time.Second)
-	if n := runOnce(t, alive); n != 1 {
-		t.Fatalf("claimed %d events after the lease ran out, want 1", n)
+	if n := runOnce(t, alive); n != 2*inFlight {
+		t.Fatalf("after the lease ran out the survivor sent %d deliveries, want the %d in flight", n, 2*inFlight)
 	}
-	if !b.processed(t, id) || len(b.slack.Messages()) != 1 {
-		t.Fatal("the event was not delivered by the surviving replica")
+	if got := len(b.slack.Messages()); got != leads {
+		t.Fatalf("slack got %d messages, want %d", got, leads)
 	}
+	if n := countRows(t, b, "select count(*) from conversation_timeline where title in ('Slack alert may go out twice', 'Telegram alert may go out twice')"); n != 2*inFlight {
+		t.Errorf("%d repeat notes in the timeline, want one per send in flight (%d)", n, 2*inFlight)
+	}
+	if n := countRows(t, b, "select count(*) from notification_logs where status = 'sent' and attempts = 2"); n != 2*inFlight {
+		t.Errorf("%d deliveries sent on a second attempt, want %d", n, 2*inFlight)
+	}
+	if n := countRows(t, b, "select count(*) from lead_events where not processed"); n != 0 {
+		t.Errorf("%d events left unprocessed", n)
+	}
+}
+
+// A send slower than its lease is not sent twice: the heartbeat keeps its
+// lease, so another replica leaves it alone; and its outcome, arriving after
+// the lease ran out with nobody else on it, is recorded as usual.
+func TestASendSlowerThanItsLeaseIsNotRepeated(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.lead(t, "Slow Send")
+	gate := make(chan struct{})
+	b.slack.Refuse(notifierstest.Answer{Hold: gate})
+	a, other := b.dispatcher("a"), b.dispatcherOn(b.pool(t), "other")
+
+	done := make(chan error, 1)
+	go func() { _, err := a.RunOnce(ctxT(t)); done <- err }()
+	testkit.WaitFor(t, time.Minute, "Slack to hold the send", testkit.Until(func() bool { return b.slack.Requests() == 1 }))
+
+	b.clock.advance(2 * time.Minute) // twice the lease, while Slack holds the send
+	if n, err := a.RenewLeases(ctxT(t)); err != nil || n != 1 {
+		t.Fatalf("heartbeat renewed %d leases, %v; want the one send in flight", n, err)
+	}
+	if n := runOnce(t, other); n != 0 {
+		t.Fatalf("another replica took %d deliveries whose send is alive", n)
+	}
+	b.clock.advance(2 * time.Minute) // the lease runs out; nobody takes over
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if l := b.logs(t, id)["slack"]; l.Status != "sent" || l.Attempts != 1 {
+		t.Fatalf("slack = %+v, want sent on the first attempt", l)
+	}
+	if n := runOnce(t, other); n != 0 {
+		t.Fatalf("another replica took %d deliveries after the outcome was recorded", n)
+	}
+	if n := len(b.slack.Messages()); n != 1 || b.slack.Requests() != 1 {
+		t.Fatalf("slack got %d messages from %d requests, want 1", n, b.slack.Requests())
+	}
+	if !b.processed(t, id) {
+		t.Error("event not processed")
+	}
+}
+
+// Sends in flight stay within the concurrency per channel, however large the
+// backlog.
+func TestSendsInFlightStayWithinTheConcurrency(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const leads, concurrency = 30, 3
+	if _, err := b.db.Exec(ctxT(t), `insert into conversations (form, name, email)
+		select 'contact_form', 'Lead ' || g, 'lead' || g || '@example.com' from generate_series(1, $1) g`, leads); err != nil {
+		t.Fatal(err)
+	}
+	gate := make(chan struct{})
+	b.slack.Down(notifierstest.Answer{Hold: gate})
+	d := b.dispatcherOn(b.db, "a", func(c *dispatch.Config) { c.Concurrency = concurrency })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { d.Run(ctx) })
+	d.Wake()
+	b.telegram.WaitFor(t, leads, time.Minute)
+	testkit.WaitFor(t, time.Minute, "Slack to hold a send per slot", testkit.Until(func() bool { return b.slack.Requests() == concurrency }))
+	if n := countRows(t, b, "select count(*) from notification_logs where channel = 'slack' and lease_owner is not null"); n != concurrency {
+		t.Fatalf("%d Slack deliveries claimed while Slack holds %d, want %d", n, concurrency, concurrency)
+	}
+	close(gate)
+	b.slack.WaitFor(t, leads, time.Minute)
+	cancel()
+	wg.Wait()
+	if got := b.slack.MaxInFlight(); got > concurrency {
+		t.Errorf("Slack saw %d requests at once, want at most %d", got, concurrency)
+	}
+	if got := b.telegram.MaxInFlight(); got > concurrency {
+		t.Errorf("Telegram saw %d requests at once, want at most %d", got, concurrency)
+	}
+	if n := len(b.slack.Messages()); n != leads {
+		t.Errorf("slack got %d messages, want %d", n, leads)
+	}
+}
+
+// A channel that gives up hands the alert to its route's fallback: an SLA
+// warning (Slack and Telegram) whose Slack webhook is gone goes to email. A
+// lead.created alert, which email already carries, is not sent twice.
+func TestAChannelThatGivesUpFallsBackToEmail(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	mail := notifierstest.NewSMTP(t, notifierstest.SMTPOptions{STARTTLS: true})
+	email, err := notifiers.NewEmail(notifiers.EmailConfig{
+		Host: mail.Host, Port: mail.Port, From: "TrueNester <alerts@truenester.example>",
+		To: []string{"sales@truenester.example"}, TLS: mail.ClientTLS(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.senders = append(b.senders, email)
+	b.slack.Down(notifierstest.Answer{Status: 404, Body: "no_service"})
+	id := b.lead(t, "Fallback Lead")
+	if _, err := b.db.Exec(ctxT(t), "insert into lead_events (event_type, conversation_id, idempotency_key) values ('sla.warning', $1::uuid, 'sla.warning:' || $1::text)", id); err != nil {
+		t.Fatal(err)
+	}
+	d := b.dispatcher("a")
+	runOnce(t, d) // lead.created to 3 channels, sla.warning to 2; Slack fails both
+	runOnce(t, d) // the fallback: sla.warning by email
+	if n := runOnce(t, d); n != 0 {
+		t.Fatalf("a third round sent %d deliveries", n)
+	}
+	msgs := mail.Messages()
+	if len(msgs) != 2 {
+		t.Fatalf("the SMTP server got %d messages, want 2 (lead.created, and sla.warning as Slack's fallback)", len(msgs))
+	}
+	var fallback string
+	if err := b.db.QueryRow(ctxT(t), `select l.fallback_for::text from notification_logs l join lead_events e on e.id = l.lead_event_id
+		where e.conversation_id = $1 and e.event_type = 'sla.warning' and l.channel = 'email' and l.status = 'sent'`, id).Scan(&fallback); err != nil || fallback != "slack" {
+		t.Fatalf("sla.warning's email delivery: fallback_for %q, %v; want sent as Slack's fallback", fallback, err)
+	}
+	if got := b.timelineAll(t, id); !contains(got, "Email alert queued instead of Slack") {
+		t.Errorf("timeline = %q", got)
+	}
+	if n := countRows(t, b, "select count(*) from lead_events where not processed"); n != 0 {
+		t.Errorf("%d events left unprocessed", n)
+	}
+}
+
+// The default schedule outlasts an hour-long outage: Slack down for 61
+// minutes, then back, and the alert arrives with no replay.
+func TestAnHourLongOutageCostsNoAlert(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	d := b.dispatcher("a")
+	id := b.lead(t, "Patient Lead")
+	b.slack.Down(notifierstest.Answer{Status: 503, Body: "service unavailable"})
+	for elapsed := time.Duration(0); elapsed <= 61*time.Minute; elapsed += time.Minute {
+		runOnce(t, d)
+		b.clock.advance(time.Minute)
+	}
+	if l := b.logs(t, id)["slack"]; l.Status != "pending" {
+		t.Fatalf("after an hour of outage slack = %+v, want still pending", l)
+	}
+	b.slack.Recover()
+	for range 60 {
+		runOnce(t, d)
+		b.clock.advance(time.Minute)
+	}
+	if l := b.logs(t, id)["slack"]; l.Status != "sent" {
+		t.Fatalf("slack = %+v, want sent once Slack is back", l)
+	}
+	if n := len(b.slack.Messages()); n != 1 {
+		t.Errorf("slack got %d messages, want 1", n)
+	}
+}
+
+func countRows(t *testing.T, b *bundle, query string) int {
+	t.Helper()
+	var n int
+	if err := b.db.QueryRow(ctxT(t), query).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+func (b *bundle) timelineAll(t *testing.T, leadID string) []string {
+	t.Helper()
+	rows, _ := b.db.Query(ctxT(t), "select title from conversation_timeline where conversation_id = $1 order by created_at, title", leadID)
+	titles, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return titles
 }
 
 func TestThreeReplicasDeliverEachOfAThousandAlertsOnce(t *testing.T) {
@@ -390,11 +595,28 @@ func TestConsoleWhenNoChannelIsConfigured(t *testing.T) {
 	d := dispatch.New(outbox.New(db), nil, notifiers.NewConsole(&out), dispatch.Config{Worker: "dev"}, time.Now, quiet())
 	b := &bundle{db: db}
 	id := b.lead(t, "Dev Lead")
-	if n := runOnce(t, d); n != 1 {
-		t.Fatalf("claimed %d", n)
+	// Routed as production routes: notification_routes has lead.created and
+	// sla.warning, not followup.due nor lead.status_changed.
+	for _, typ := range []string{"sla.warning", "followup.due", "lead.status_changed"} {
+		if _, err := db.Exec(ctxT(t), "insert into lead_events (event_type, conversation_id, idempotency_key) values ($1::lead_event_type, $2::uuid, $1::text || ':' || $2::text)", typ, id); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if !strings.Contains(out.String(), "Dev Lead") {
-		t.Fatalf("console printed %q", out.String())
+	if n := runOnce(t, d); n != 2 {
+		t.Fatalf("the console showed %d alerts, want 2 (lead.created, sla.warning)", n)
+	}
+	printed := out.String()
+	if !strings.Contains(printed, "--- alert lead.created") || !strings.Contains(printed, "--- alert sla.warning") || !strings.Contains(printed, "Dev Lead") {
+		t.Fatalf("console printed %q", printed)
+	}
+	if strings.Contains(printed, "followup.due") || strings.Contains(printed, "lead.status_changed") {
+		t.Errorf("the console showed an alert production never sends:\n%s", printed)
+	}
+	if n := countRows(t, b, "select count(*) from lead_events where not processed"); n != 0 {
+		t.Errorf("%d events left unprocessed", n)
+	}
+	if n := countRows(t, b, "select count(*) from notification_logs"); n != 0 {
+		t.Errorf("the console wrote %d notification_logs rows; a line on a terminal is no delivery", n)
 	}
 	if !b.processed(t, id) {
 		t.Error("event not processed")
@@ -432,8 +654,8 @@ func TestEventsGoToTheirRoutedChannels(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := runOnce(t, d); n != 3 {
-		t.Fatalf("claimed %d events, want 3", n)
+	if n := runOnce(t, d); n != 5 {
+		t.Fatalf("claimed %d deliveries, want 5 (sla.warning to 2 channels, sla.breached to 3)", n)
 	}
 	rows, err := b.db.Query(ctxT(t), `select e.event_type::text, coalesce(string_agg(l.channel::text, ',' order by l.channel::text), ''), bool_and(e.processed)
 		from lead_events e left join notification_logs l on l.lead_event_id = e.id and l.status = 'sent'

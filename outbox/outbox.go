@@ -18,28 +18,22 @@ import (
 	"github.com/truenester/leadrelay"
 )
 
-// Event is a claimed lead_events row.
-type Event struct {
-	ID             string              `db:"id"`
-	EventType      leadrelay.EventType `db:"event_type"`
-	ConversationID string              `db:"conversation_id"`
-	FollowUpTaskID *string             `db:"follow_up_task_id"`
-	Payload        json.RawMessage     `db:"payload"`
-	RetryCount     int                 `db:"retry_count"`
-	CreatedAt      time.Time           `db:"created_at"`
-}
-
-// Delivery is one pending notification_logs row: an event to one channel.
+// Delivery is a claimed notification_logs row: one attempt at sending an
+// event to one channel, with what the alert says about the lead.
 type Delivery struct {
-	LogID    string            `db:"log_id"`
-	EventID  string            `db:"lead_event_id"`
-	Channel  leadrelay.Channel `db:"channel"`
-	Attempts int               `db:"attempts"` // attempts before this one
+	LogID     string              `db:"log_id"`
+	EventID   string              `db:"lead_event_id"`
+	Channel   leadrelay.Channel   `db:"channel"`
+	Attempt   int                 `db:"attempt"` // this attempt's number: the fencing token of its outcome
+	Repeat    bool                `db:"repeat"`  // the previous attempt was cut off: this one may repeat it
+	EventType leadrelay.EventType `db:"event_type"`
+	Lead
 }
 
 // Outcome is what one attempt of a delivery came to.
 type Outcome struct {
 	LogID         string                   `json:"log_id"`
+	Attempt       int                      `json:"attempt"`
 	Status        leadrelay.DeliveryStatus `json:"status"`
 	Error         string                   `json:"error,omitempty"`
 	Response      string                   `json:"response,omitempty"`
@@ -48,7 +42,7 @@ type Outcome struct {
 
 // Lead is what an alert says about a conversation.
 type Lead struct {
-	ID                  string     `db:"id"`
+	ID                  string     `db:"conversation_id"`
 	Form                string     `db:"form"`
 	Source              string     `db:"source"`
 	Name                *string    `db:"name"`
@@ -62,6 +56,15 @@ type Lead struct {
 	FollowUpDate        *time.Time `db:"follow_up_date"` // of the event's follow-up task, if any
 }
 
+// ConsoleEvent is an event taken by the developer's console, with the
+// channels production would send it to.
+type ConsoleEvent struct {
+	EventID   string              `db:"lead_event_id"`
+	EventType leadrelay.EventType `db:"event_type"`
+	Channels  []string            `db:"channels"`
+	Lead
+}
+
 // Store runs the outbox's queries.
 type Store struct {
 	db *pgxpool.Pool
@@ -70,78 +73,99 @@ type Store struct {
 // New returns a Store on db.
 func New(db *pgxpool.Pool) *Store { return &Store{db: db} }
 
-// Claim leases up to limit due events to worker until now+lease.
-func (s *Store) Claim(ctx context.Context, worker string, lease time.Duration, limit int, now time.Time) ([]Event, error) {
-	rows, _ := s.db.Query(ctx, `select id, event_type, conversation_id, follow_up_task_id, payload, retry_count, created_at
-		from public.claim_lead_events($1::text, $2::interval, $3::integer, $4::timestamptz)`, worker, lease, limit, now)
-	events, err := pgx.CollectRows(rows, pgx.RowToStructByName[Event])
-	if err != nil {
-		return nil, fmt.Errorf("claim events: %w", err)
+// Claim opens the deliveries of up to open new events, then claims for
+// worker, until now+lease, up to limits[i] due deliveries of channels[i],
+// starting their next attempt. One round trip, one transaction. It returns
+// the claimed deliveries and the number of events opened.
+func (s *Store) Claim(ctx context.Context, worker string, lease time.Duration, channels []leadrelay.Channel, limits []int, open int, now time.Time) ([]Delivery, int, error) {
+	names := channelNames(channels)
+	batch := &pgx.Batch{}
+	var opened int
+	if open > 0 {
+		batch.Queue("select public.open_lead_events($1::public.notification_channel[], $2::integer, $3::timestamptz)", names, open, now).
+			QueryRow(func(row pgx.Row) error { return row.Scan(&opened) })
 	}
-	return events, nil
+	var deliveries []Delivery
+	batch.Queue(`select log_id, lead_event_id, channel, attempt, repeat, event_type, conversation_id, form, source, name, email, phone,
+			property_id, property_title, quality, score_reasons, sla_response_deadline, follow_up_date
+		from public.claim_deliveries($1::text, $2::interval, $3::public.notification_channel[], $4::integer[], $5::timestamptz)`,
+		worker, lease, names, limits, now).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			deliveries, err = pgx.CollectRows(rows, pgx.RowToStructByName[Delivery])
+			return err
+		})
+	// Without an explicit transaction a batch is one implicit transaction:
+	// the claim sees the deliveries just opened.
+	if err := s.db.SendBatch(ctx, batch).Close(); err != nil {
+		return nil, 0, fmt.Errorf("claim deliveries: %w", err)
+	}
+	return deliveries, opened, nil
 }
 
-// StartDeliveries opens one delivery per routed channel among channels for
-// each event, and returns the pending deliveries of those events that are due.
-func (s *Store) StartDeliveries(ctx context.Context, eventIDs []string, channels []leadrelay.Channel, now time.Time) ([]Delivery, error) {
-	names := make([]string, len(channels)) // pgx encodes []string in every query exec mode
+// Record records outcomes, each only while its attempt is still the
+// delivery's latest; a delivery that gave up opens its route's fallbacks
+// among channels. It returns the number of outcomes recorded.
+func (s *Store) Record(ctx context.Context, outcomes []Outcome, channels []leadrelay.Channel, now time.Time) (int, error) {
+	body, err := json.Marshal(outcomes)
+	if err != nil {
+		return 0, fmt.Errorf("record deliveries: encode outcomes: %w", err)
+	}
+	var n int
+	if err := s.db.QueryRow(ctx, "select public.record_deliveries($1::jsonb, $2::public.notification_channel[], $3::timestamptz)", string(body), channelNames(channels), now).Scan(&n); err != nil {
+		return 0, fmt.Errorf("record deliveries: %w", err)
+	}
+	return n, nil
+}
+
+// Release gives back claimed deliveries whose attempt will not start.
+func (s *Store) Release(ctx context.Context, worker string, deliveries []Delivery) error {
+	ids, attempts := fence(deliveries)
+	if _, err := s.db.Exec(ctx, "select public.release_deliveries($1::text, $2::uuid[], $3::integer[])", worker, ids, attempts); err != nil {
+		return fmt.Errorf("release deliveries: %w", err)
+	}
+	return nil
+}
+
+// Renew extends worker's leases on deliveries in flight until now+lease; it
+// returns how many worker still holds.
+func (s *Store) Renew(ctx context.Context, worker string, deliveries []Delivery, lease time.Duration, now time.Time) (int, error) {
+	ids, attempts := fence(deliveries)
+	var n int
+	if err := s.db.QueryRow(ctx, "select public.renew_delivery_leases($1::text, $2::uuid[], $3::integer[], $4::interval, $5::timestamptz)",
+		worker, ids, attempts, lease, now).Scan(&n); err != nil {
+		return 0, fmt.Errorf("renew delivery leases: %w", err)
+	}
+	return n, nil
+}
+
+// channelNames spells channels as pgx encodes them in every query exec mode.
+func channelNames(channels []leadrelay.Channel) []string {
+	names := make([]string, len(channels))
 	for i, c := range channels {
 		names[i] = string(c)
 	}
-	rows, _ := s.db.Query(ctx, `select log_id, lead_event_id, channel, attempts
-		from public.start_deliveries($1::uuid[], $2::public.notification_channel[], $3::timestamptz)`, eventIDs, names, now)
-	deliveries, err := pgx.CollectRows(rows, pgx.RowToStructByName[Delivery])
-	if err != nil {
-		return nil, fmt.Errorf("start deliveries: %w", err)
-	}
-	return deliveries, nil
+	return names
 }
 
-// Leads loads what the alerts of events say about their conversations, by
-// event id.
-func (s *Store) Leads(ctx context.Context, events []Event) (map[string]Lead, error) {
-	ids := make([]string, len(events))
-	for i, e := range events {
-		ids[i] = e.ID
+func fence(deliveries []Delivery) (ids []string, attempts []int) {
+	for _, d := range deliveries {
+		ids = append(ids, d.LogID)
+		attempts = append(attempts, d.Attempt)
 	}
-	rows, _ := s.db.Query(ctx, `select e.id as event_id, c.id, c.form, c.source, c.name, c.email, c.phone,
-			c.property_id, c.property_title, c.quality, c.score_reasons, c.sla_response_deadline,
-			f.follow_up_date
-		from public.lead_events e
-		join public.conversations c on c.id = e.conversation_id
-		left join public.follow_up_tasks f on f.id = e.follow_up_task_id
-		where e.id = any ($1::uuid[])`, ids)
-	type row struct {
-		EventID string `db:"event_id"`
-		Lead
-	}
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByName[row])
-	if err != nil {
-		return nil, fmt.Errorf("load leads: %w", err)
-	}
-	leads := make(map[string]Lead, len(list))
-	for _, r := range list {
-		leads[r.EventID] = r.Lead
-	}
-	return leads, nil
+	return ids, attempts
 }
 
-// Finish records outcomes and finishes worker's events: processed when every
-// delivery has ended, otherwise due again at the earliest retry. It returns
-// the number of events processed.
-func (s *Store) Finish(ctx context.Context, worker string, eventIDs []string, outcomes []Outcome, now time.Time) (int, error) {
-	if outcomes == nil {
-		outcomes = []Outcome{}
-	}
-	body, err := json.Marshal(outcomes)
+// ClaimConsole takes up to limit new events for the developer's console.
+func (s *Store) ClaimConsole(ctx context.Context, limit int, now time.Time) ([]ConsoleEvent, error) {
+	rows, _ := s.db.Query(ctx, `select lead_event_id, channels::text[] as channels, event_type, conversation_id, form, source, name, email, phone,
+			property_id, property_title, quality, score_reasons, sla_response_deadline, follow_up_date
+		from public.claim_console_events($1::integer, $2::timestamptz)`, limit, now)
+	events, err := pgx.CollectRows(rows, pgx.RowToStructByName[ConsoleEvent])
 	if err != nil {
-		return 0, fmt.Errorf("finish deliveries: encode outcomes: %w", err)
+		return nil, fmt.Errorf("claim console events: %w", err)
 	}
-	var processed int
-	if err := s.db.QueryRow(ctx, "select public.finish_deliveries($1::text, $2::uuid[], $3::jsonb, $4::timestamptz)", worker, eventIDs, string(body), now).Scan(&processed); err != nil {
-		return 0, fmt.Errorf("finish deliveries: %w", err)
-	}
-	return processed, nil
+	return events, nil
 }
 
 // ErrNotFound says there is no such event.

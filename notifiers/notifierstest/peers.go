@@ -28,6 +28,10 @@ type Answer struct {
 	// Hang sends nothing: the request waits until the client gives up or
 	// the test ends.
 	Hang bool
+	// Hold keeps the request waiting until Hold is closed, then accepts it
+	// (a slow provider); the client giving up or the test ending frees it
+	// unanswered.
+	Hold <-chan struct{}
 }
 
 // Message is one request an HTTP peer accepted; Slack's and Telegram's
@@ -154,6 +158,9 @@ type httpPeer struct {
 	*peer[Message]
 	server *httptest.Server
 	conns  atomic.Int64
+
+	busy    atomic.Int64 // requests being served
+	maxBusy atomic.Int64
 }
 
 func newHTTPPeer(t testing.TB, proto protocol) *httpPeer {
@@ -175,7 +182,14 @@ func newHTTPPeer(t testing.TB, proto protocol) *httpPeer {
 // Connections is how many TCP connections clients opened to the peer.
 func (p *httpPeer) Connections() int { return int(p.conns.Load()) }
 
+// MaxInFlight is the most requests the peer was serving at once.
+func (p *httpPeer) MaxInFlight() int { return int(p.maxBusy.Load()) }
+
 func (p *httpPeer) serve(proto protocol, w http.ResponseWriter, r *http.Request) {
+	busy := p.busy.Add(1)
+	defer p.busy.Add(-1)
+	for m := p.maxBusy.Load(); busy > m && !p.maxBusy.CompareAndSwap(m, busy); m = p.maxBusy.Load() {
+	}
 	n := p.arrived()
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -194,6 +208,14 @@ func (p *httpPeer) serve(proto protocol, w http.ResponseWriter, r *http.Request)
 		select {
 		case <-r.Context().Done():
 		case <-p.done:
+		}
+	case a.Hold != nil:
+		select {
+		case <-r.Context().Done():
+		case <-p.done:
+		case <-a.Hold:
+			p.accept(Message{Path: r.URL.Path, Header: r.Header.Clone(), Body: body, Received: time.Now()})
+			proto.ok(w, n)
 		}
 	default:
 		proto.refuse(w, *a)

@@ -1,70 +1,8 @@
--- The dispatcher's side of the outbox: claim due events under a lease, open one delivery per
--- routed channel, record each attempt's outcome, and finish or reschedule the event. Every
--- step is idempotent, so a doorbell that rings twice, late, or for a finished event changes
--- nothing. Time comes in as p_now so tests choose it.
-
--- Claims up to p_limit due events for p_worker until p_now + p_lease. SKIP LOCKED lets
--- replicas claim side by side; the lease keeps an event from a second replica until the
--- first finishes it or dies (then the lease runs out and the event is due again).
-create or replace function public.claim_lead_events(
-  p_worker text,
-  p_lease interval,
-  p_limit integer,
-  p_now timestamptz default now()
-)
-returns setof public.lead_events
-language sql
-set search_path = ''
-as $$
-  with due as (
-    select e.id
-      from public.lead_events e
-     where not e.processed
-       and e.available_at <= p_now
-       and (e.lease_expires_at is null or e.lease_expires_at <= p_now)
-     order by e.available_at
-     limit p_limit
-       for update skip locked
-  )
-  update public.lead_events e
-     set lease_owner = p_worker,
-         lease_expires_at = p_now + p_lease
-    from due
-   where e.id = due.id
-  returning e.*;
-$$;
-
--- Opens the deliveries of claimed events: one notification_logs row per routed channel that
--- the service has configured (p_channels), and returns every pending delivery of those
--- events whose attempt is due.
-create or replace function public.start_deliveries(
-  p_event_ids uuid[],
-  p_channels public.notification_channel[],
-  p_now timestamptz default now()
-)
-returns table (log_id uuid, lead_event_id uuid, channel public.notification_channel, attempts integer)
-language sql
-set search_path = ''
-as $$
-  with opened as (
-    insert into public.notification_logs (lead_event_id, conversation_id, channel, next_attempt_at)
-    select e.id, e.conversation_id, r.channel, p_now
-      from public.lead_events e
-      join public.notification_routes r on r.event_type = e.event_type
-     where e.id = any (p_event_ids)
-       and r.channel = any (p_channels)
-    on conflict (lead_event_id, channel) do nothing
-    returning id, lead_event_id, channel, attempts
-  )
-  select o.id, o.lead_event_id, o.channel, o.attempts from opened o
-  union all
-  -- The statement's snapshot does not see the rows inserted above: no delivery twice.
-  select l.id, l.lead_event_id, l.channel, l.attempts
-    from public.notification_logs l
-   where l.lead_event_id = any (p_event_ids)
-     and l.status = 'pending'
-     and coalesce(l.next_attempt_at, p_now) <= p_now;
-$$;
+-- The dispatcher's side of the outbox. An event's deliveries are opened once (one
+-- notification_logs row per routed channel); then each delivery is claimed under a lease of
+-- its own just before its attempt is sent, and its outcome recorded as soon as it is known,
+-- fenced by the attempt number. Every step is idempotent, so a doorbell that rings twice,
+-- late, or for a finished event changes nothing. Time comes in as p_now so tests choose it.
 
 -- The name a person reads for a channel.
 create or replace function public.channel_title(p_channel public.notification_channel)
@@ -83,16 +21,160 @@ as $$
   end;
 $$;
 
--- Records one round of attempts and finishes the worker's events. p_outcomes is a JSON array
--- of {log_id, status: sent|failed|pending, error, response, next_attempt_at}: 'pending' means
--- a transient failure with a retry at next_attempt_at. A delivery that reached its end gets
--- a timeline entry. An event whose deliveries have all ended is processed; otherwise it is
--- due again at its earliest retry. Events the worker no longer leases are left alone.
--- Returns the number of events processed.
-create or replace function public.finish_deliveries(
+-- The channels an event of p_event_type goes to, among p_channels: the one place routing is
+-- decided, for the service's channels and for the developer's console alike.
+create or replace function public.event_channels(
+  p_event_type public.lead_event_type,
+  p_channels public.notification_channel[]
+)
+returns setof public.notification_channel
+language sql
+stable
+set search_path = ''
+as $$
+  select r.channel from public.notification_routes r
+   where r.event_type = p_event_type
+     and r.channel = any (p_channels);
+$$;
+
+-- Opens the deliveries of up to p_limit new events, oldest first: one pending
+-- notification_logs row per routed channel among p_channels, due now. An event routed to
+-- none of them is processed at once. SKIP LOCKED lets replicas open side by side; opening
+-- is idempotent (one delivery per event and channel). Returns the number of events opened.
+create or replace function public.open_lead_events(
+  p_channels public.notification_channel[],
+  p_limit integer,
+  p_now timestamptz default now()
+)
+returns integer
+language sql
+set search_path = ''
+as $$
+  with fresh as (
+    select e.id, e.conversation_id, e.event_type
+      from public.lead_events e
+     where e.deliveries_opened_at is null
+       and e.available_at <= p_now
+     order by e.available_at
+     limit p_limit
+       for update skip locked
+  ),
+  routed as (
+    select f.id, f.conversation_id, c.channel
+      from fresh f
+     cross join lateral public.event_channels(f.event_type, p_channels) c(channel)
+  ),
+  opened as (
+    insert into public.notification_logs (lead_event_id, conversation_id, channel, next_attempt_at)
+    select r.id, r.conversation_id, r.channel, p_now from routed r
+    on conflict (lead_event_id, channel) do nothing
+  ),
+  marked as (
+    update public.lead_events e
+       set deliveries_opened_at = p_now,
+           processed = not exists (select from routed r where r.id = e.id),
+           processed_at = case when exists (select from routed r where r.id = e.id) then null else p_now end
+      from fresh f
+     where e.id = f.id
+    returning e.id
+  )
+  select count(*)::integer from marked;
+$$;
+
+-- Claims, for each channel of p_channels, up to the matching p_limits of its due pending
+-- deliveries, oldest first, for p_worker until p_now + p_lease, and starts their next
+-- attempt (attempts + 1: the fencing token the outcome must carry). The caller sends each
+-- at once: a claim is the mark, committed before the send, that an attempt may be going out.
+-- A delivery whose previous attempt was claimed and never recorded (its owner died, or lost
+-- its lease) is a possible repeat: the timeline says so, and so does `repeat`.
+-- Returns each claimed delivery with what its alert says.
+create or replace function public.claim_deliveries(
   p_worker text,
-  p_event_ids uuid[],
+  p_lease interval,
+  p_channels public.notification_channel[],
+  p_limits integer[],
+  p_now timestamptz default now()
+)
+returns table (
+  log_id uuid,
+  lead_event_id uuid,
+  channel public.notification_channel,
+  attempt integer,
+  repeat boolean,
+  event_type public.lead_event_type,
+  conversation_id uuid,
+  form public.lead_form,
+  source text,
+  name text,
+  email text,
+  phone text,
+  property_id text,
+  property_title text,
+  quality public.lead_quality,
+  score_reasons text[],
+  sla_response_deadline timestamptz,
+  follow_up_date timestamptz
+)
+language sql
+set search_path = ''
+as $$
+  with picked as (
+    select d.id, d.lease_owner as cut_off
+      from unnest(p_channels, p_limits) as w(channel, n)
+     cross join lateral (
+       select l.id, l.lease_owner
+         from public.notification_logs l
+        where l.channel = w.channel
+          and l.status = 'pending'
+          and l.next_attempt_at <= p_now
+          and (l.lease_expires_at is null or l.lease_expires_at <= p_now)
+        order by l.next_attempt_at
+        limit w.n
+          for update skip locked
+     ) d
+  ),
+  claimed as (
+    update public.notification_logs l
+       set attempts = l.attempts + 1,
+           lease_owner = p_worker,
+           lease_expires_at = p_now + p_lease
+      from picked p
+     where l.id = p.id
+    returning l.id, l.lead_event_id, l.conversation_id, l.channel, l.attempts, p.cut_off
+  ),
+  noted as (
+    insert into public.conversation_timeline (conversation_id, event_type, title, description, actor_type, actor_id, metadata, created_at)
+    select c.conversation_id, 'note',
+           public.channel_title(c.channel) || ' alert may go out twice',
+           'Attempt ' || (c.attempts - 1) || ' by ' || left(c.cut_off, 200)
+             || ' was cut off before its outcome was recorded; if it reached '
+             || public.channel_title(c.channel) || ', attempt ' || c.attempts || ' repeats it.',
+           'system', 'leadrelay',
+           jsonb_build_object('channel', c.channel, 'lead_event_id', c.lead_event_id, 'attempt', c.attempts, 'possible_repeat', true),
+           p_now
+      from claimed c
+     where c.cut_off is not null
+  )
+  select c.id, c.lead_event_id, c.channel, c.attempts, c.cut_off is not null, e.event_type,
+         v.id, v.form, v.source, v.name, v.email, v.phone, v.property_id, v.property_title,
+         v.quality, v.score_reasons, v.sla_response_deadline, f.follow_up_date
+    from claimed c
+    join public.lead_events e on e.id = c.lead_event_id
+    join public.conversations v on v.id = c.conversation_id
+    left join public.follow_up_tasks f on f.id = e.follow_up_task_id;
+$$;
+
+-- Records attempts' outcomes. p_outcomes is a JSON array of {log_id, attempt, status:
+-- sent|failed|pending, error, response, next_attempt_at}: 'pending' is a transient failure
+-- retried at next_attempt_at. An outcome counts only while its attempt is the delivery's
+-- latest (the fencing token): late, after another owner took the delivery over, it changes
+-- nothing; late with nobody else on it, it is recorded as usual. A delivery that ended gets
+-- its timeline entry; one that gave up for good opens its route's fallback channels among
+-- p_channels; an event whose deliveries have all ended is processed. Returns the number of
+-- outcomes recorded.
+create or replace function public.record_deliveries(
   p_outcomes jsonb,
+  p_channels public.notification_channel[],
   p_now timestamptz default now()
 )
 returns integer
@@ -100,72 +182,181 @@ language plpgsql
 set search_path = ''
 as $$
 declare
-  processed_count integer;
+  recorded integer;
+  ended uuid[];
 begin
   with outcome as (
-    select o.log_id, o.status, left(o.error, 2000) as error, left(o.response, 2000) as response, o.next_attempt_at
+    select o.log_id, o.attempt, o.status, left(o.error, 2000) as error, left(o.response, 2000) as response, o.next_attempt_at
       from jsonb_to_recordset(p_outcomes)
-        as o(log_id uuid, status public.notification_status, error text, response text, next_attempt_at timestamptz)
+        as o(log_id uuid, attempt integer, status public.notification_status, error text, response text, next_attempt_at timestamptz)
   ),
   updated as (
-    -- A delivery already sent stays sent, whoever reports late.
     update public.notification_logs l
-       set attempts = l.attempts + 1,
-           status = o.status,
+       set status = o.status,
            last_error = case when o.status = 'sent' then l.last_error else o.error end,
            provider_response = coalesce(o.response, l.provider_response),
            next_attempt_at = case when o.status = 'pending' then o.next_attempt_at end,
            sent_at = case when o.status = 'sent' then p_now else l.sent_at end,
+           lease_owner = null,
+           lease_expires_at = null,
            updated_at = p_now
       from outcome o
      where l.id = o.log_id
+       and l.attempts = o.attempt
        and l.status = 'pending'
     returning l.conversation_id, l.lead_event_id, l.channel, l.status, l.attempts, l.last_error
+  ),
+  ended_here as (
+    select u.*, e.event_type
+      from updated u
+      join public.lead_events e on e.id = u.lead_event_id
+     where u.status in ('sent', 'failed')
+  ),
+  fallback as (
+    insert into public.notification_logs (lead_event_id, conversation_id, channel, next_attempt_at, fallback_for)
+    select u.lead_event_id, u.conversation_id, f.channel, p_now, u.channel
+      from ended_here u
+      join public.notification_routes r on r.event_type = u.event_type and r.channel = u.channel
+     cross join lateral unnest(r.fallback) f(channel)
+     where u.status = 'failed'
+       and f.channel = any (p_channels)
+    on conflict (lead_event_id, channel) do nothing
+    returning conversation_id, lead_event_id, channel, fallback_for
+  ),
+  timeline as (
+    insert into public.conversation_timeline (conversation_id, event_type, title, description, actor_type, actor_id, metadata, created_at)
+    select u.conversation_id,
+           case u.status when 'sent' then 'notification_sent' else 'notification_failed' end::public.timeline_event_type,
+           case u.status
+             when 'sent' then public.channel_title(u.channel) || ' alert sent'
+             else public.channel_title(u.channel) || ' failed after ' || u.attempts
+                  || case u.attempts when 1 then ' attempt' else ' attempts' end
+           end,
+           case u.status when 'sent' then u.event_type::text else left(u.event_type::text || ': ' || coalesce(u.last_error, 'unknown error'), 2000) end,
+           'system'::public.actor_type, 'leadrelay',
+           jsonb_build_object('channel', u.channel, 'lead_event_id', u.lead_event_id, 'attempts', u.attempts),
+           p_now
+      from ended_here u
+    union all
+    select f.conversation_id, 'note'::public.timeline_event_type,
+           public.channel_title(f.channel) || ' alert queued instead of ' || public.channel_title(f.fallback_for),
+           public.channel_title(f.fallback_for) || ' gave up, so the alert goes to ' || public.channel_title(f.channel) || ' as its fallback.',
+           'system', 'leadrelay',
+           jsonb_build_object('channel', f.channel, 'lead_event_id', f.lead_event_id, 'fallback_for', f.fallback_for),
+           p_now
+      from fallback f
   )
-  insert into public.conversation_timeline (conversation_id, event_type, title, description, actor_type, actor_id, metadata, created_at)
-  select u.conversation_id,
-         case u.status when 'sent' then 'notification_sent' else 'notification_failed' end::public.timeline_event_type,
-         case u.status
-           when 'sent' then public.channel_title(u.channel) || ' alert sent'
-           else public.channel_title(u.channel) || ' failed after ' || u.attempts
-                || case u.attempts when 1 then ' attempt' else ' attempts' end
-         end,
-         case u.status when 'sent' then e.event_type::text else left(e.event_type::text || ': ' || coalesce(u.last_error, 'unknown error'), 2000) end,
-         'system',
-         'leadrelay',
-         jsonb_build_object('channel', u.channel, 'lead_event_id', u.lead_event_id, 'attempts', u.attempts),
-         p_now
-    from updated u
-    join public.lead_events e on e.id = u.lead_event_id
-   where u.status in ('sent', 'failed');
+  select count(*)::integer, array_agg(distinct u.lead_event_id) filter (where u.status <> 'pending')
+    into recorded, ended
+    from updated u;
 
-  with mine as (
-    select e.id,
-           (select min(l.next_attempt_at) from public.notification_logs l
-             where l.lead_event_id = e.id and l.status = 'pending') as next_at,
-           exists (select from public.notification_logs l
-                    where l.lead_event_id = e.id and l.status = 'pending') as open
-      from public.lead_events e
-     where e.id = any (p_event_ids)
-       and e.lease_owner = p_worker
+  if ended is not null then
+    -- Deliveries of one event may end in two transactions at once: whoever locks the event
+    -- last sees the other's outcome (a statement's snapshot is taken after the lock), so
+    -- the event is processed exactly when its last delivery ends. Locks in id order.
+    perform from public.lead_events e where e.id = any (ended) and not e.processed order by e.id for update;
+    update public.lead_events e
+       set processed = true, processed_at = p_now
+     where e.id = any (ended)
        and not e.processed
-       for update
+       and not exists (
+         select from public.notification_logs l
+          where l.lead_event_id = e.id
+            and l.status = 'pending');
+  end if;
+  return recorded;
+end
+$$;
+
+-- Gives back deliveries p_worker claimed and will not send (it is stopping): their attempt
+-- never started, so they are due again at once, for anyone, and no repeat.
+create or replace function public.release_deliveries(p_worker text, p_log_ids uuid[], p_attempts integer[])
+returns integer
+language sql
+set search_path = ''
+as $$
+  with released as (
+    update public.notification_logs l
+       set attempts = l.attempts - 1, lease_owner = null, lease_expires_at = null
+      from unnest(p_log_ids, p_attempts) as r(id, attempt)
+     where l.id = r.id and l.attempts = r.attempt and l.lease_owner = p_worker and l.status = 'pending'
+    returning l.id
+  )
+  select count(*)::integer from released;
+$$;
+
+-- Extends p_worker's leases on deliveries still in flight (the heartbeat of a long send), so
+-- nobody takes them over while the attempt is alive. Returns how many it still holds.
+create or replace function public.renew_delivery_leases(
+  p_worker text,
+  p_log_ids uuid[],
+  p_attempts integer[],
+  p_lease interval,
+  p_now timestamptz default now()
+)
+returns integer
+language sql
+set search_path = ''
+as $$
+  with renewed as (
+    update public.notification_logs l
+       set lease_expires_at = p_now + p_lease
+      from unnest(p_log_ids, p_attempts) as r(id, attempt)
+     where l.id = r.id and l.attempts = r.attempt and l.lease_owner = p_worker and l.status = 'pending'
+    returning l.id
+  )
+  select count(*)::integer from renewed;
+$$;
+
+-- The developer's console (make run with no channel configured) stands in for every channel:
+-- it takes up to p_limit new events, processes them, and returns each with the channels
+-- production would send it to (routed by event_channels, as open_lead_events routes) and
+-- what its alert says. Events routed nowhere are processed and not returned.
+create or replace function public.claim_console_events(p_limit integer, p_now timestamptz default now())
+returns table (
+  lead_event_id uuid,
+  channels public.notification_channel[],
+  event_type public.lead_event_type,
+  conversation_id uuid,
+  form public.lead_form,
+  source text,
+  name text,
+  email text,
+  phone text,
+  property_id text,
+  property_title text,
+  quality public.lead_quality,
+  score_reasons text[],
+  sla_response_deadline timestamptz,
+  follow_up_date timestamptz
+)
+language sql
+set search_path = ''
+as $$
+  with fresh as (
+    select e.id
+      from public.lead_events e
+     where e.deliveries_opened_at is null
+       and e.available_at <= p_now
+     order by e.available_at
+     limit p_limit
+       for update skip locked
   ),
   done as (
     update public.lead_events e
-       set processed = not mine.open,
-           processed_at = case when mine.open then null else p_now end,
-           available_at = case when mine.open then coalesce(mine.next_at, p_now) else e.available_at end,
-           retry_count = e.retry_count + case when mine.open then 1 else 0 end,
-           lease_owner = null,
-           lease_expires_at = null
-      from mine
-     where e.id = mine.id
-    returning e.processed
+       set deliveries_opened_at = p_now, processed = true, processed_at = p_now
+      from fresh f
+     where e.id = f.id
+    returning e.id, e.event_type, e.conversation_id, e.follow_up_task_id, e.available_at,
+              array(select public.event_channels(e.event_type, enum_range(null::public.notification_channel))) as channels
   )
-  select count(*) filter (where processed) into processed_count from done;
-  return processed_count;
-end
+  select d.id, d.channels, d.event_type, v.id, v.form, v.source, v.name, v.email, v.phone,
+         v.property_id, v.property_title, v.quality, v.score_reasons, v.sla_response_deadline, f.follow_up_date
+    from done d
+    join public.conversations v on v.id = d.conversation_id
+    left join public.follow_up_tasks f on f.id = d.follow_up_task_id
+   where cardinality(d.channels) > 0
+   order by d.available_at;
 $$;
 
 -- Sends an event's failed channels again (the admin's replay): their deliveries go back to
@@ -207,13 +398,25 @@ begin
 end
 $$;
 
-revoke execute on function public.claim_lead_events(text, interval, integer, timestamptz) from public, anon, authenticated;
-revoke execute on function public.start_deliveries(uuid[], public.notification_channel[], timestamptz) from public, anon, authenticated;
-revoke execute on function public.finish_deliveries(text, uuid[], jsonb, timestamptz) from public, anon, authenticated;
-revoke execute on function public.replay_lead_event(uuid, timestamptz) from public, anon, authenticated;
-revoke execute on function public.channel_title(public.notification_channel) from public, anon, authenticated;
-grant execute on function public.claim_lead_events(text, interval, integer, timestamptz) to service_role;
-grant execute on function public.start_deliveries(uuid[], public.notification_channel[], timestamptz) to service_role;
-grant execute on function public.finish_deliveries(text, uuid[], jsonb, timestamptz) to service_role;
-grant execute on function public.replay_lead_event(uuid, timestamptz) to service_role;
-grant execute on function public.channel_title(public.notification_channel) to service_role;
+revoke execute on function
+  public.event_channels(public.lead_event_type, public.notification_channel[]),
+  public.open_lead_events(public.notification_channel[], integer, timestamptz),
+  public.claim_deliveries(text, interval, public.notification_channel[], integer[], timestamptz),
+  public.record_deliveries(jsonb, public.notification_channel[], timestamptz),
+  public.release_deliveries(text, uuid[], integer[]),
+  public.renew_delivery_leases(text, uuid[], integer[], interval, timestamptz),
+  public.claim_console_events(integer, timestamptz),
+  public.replay_lead_event(uuid, timestamptz),
+  public.channel_title(public.notification_channel)
+from public, anon, authenticated;
+grant execute on function
+  public.event_channels(public.lead_event_type, public.notification_channel[]),
+  public.open_lead_events(public.notification_channel[], integer, timestamptz),
+  public.claim_deliveries(text, interval, public.notification_channel[], integer[], timestamptz),
+  public.record_deliveries(jsonb, public.notification_channel[], timestamptz),
+  public.release_deliveries(text, uuid[], integer[]),
+  public.renew_delivery_leases(text, uuid[], integer[], interval, timestamptz),
+  public.claim_console_events(integer, timestamptz),
+  public.replay_lead_event(uuid, timestamptz),
+  public.channel_title(public.notification_channel)
+to service_role;
