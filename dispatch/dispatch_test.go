@@ -391,6 +391,8 @@ func TestASendSlowerThanItsLeaseIsNotRepeated(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { _, err := a.RunOnce(ctxT(t)); done <- err }()
 	testkit.WaitFor(t, time.Minute, "Slack to hold the send", testkit.Until(func() bool { return b.slack.Requests() == 1 }))
+	testkit.WaitForQuery(t, b.db, time.Minute, "Telegram's outcome to be recorded",
+		"select exists (select from notification_logs where conversation_id = $1 and channel = 'telegram' and status = 'sent')", id)
 
 	b.clock.advance(2 * time.Minute) // twice the lease, while Slack holds the send
 	if n, err := a.RenewLeases(ctxT(t)); err != nil || n != 1 {
