@@ -16,7 +16,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/truenester/leadrelay/dberr"
 )
 
 // lockKey serialises migrators on one database (replicas starting together).
@@ -161,8 +162,7 @@ type querier interface {
 func appliedVersions(ctx context.Context, q querier) (map[string]bool, error) {
 	rows, _ := q.Query(ctx, "select version from supabase_migrations.schema_migrations")
 	versions, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // no history table yet
+	if errors.Is(dberr.Interpret(err), dberr.ErrUndefinedTable) { // no history table yet
 		return map[string]bool{}, nil
 	}
 	if err != nil {

@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/truenester/leadrelay"
+	"github.com/truenester/leadrelay/dberr"
 )
 
 // Delivery is a claimed notification_logs row: one attempt at sending an
@@ -175,8 +175,8 @@ var ErrNotFound = errors.New("no such lead event")
 func (s *Store) Replay(ctx context.Context, eventID string, now time.Time) (int, error) {
 	var n int
 	err := s.db.QueryRow(ctx, "select public.replay_lead_event($1::uuid, $2::timestamptz)", eventID, now).Scan(&n)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && (pgErr.Code == "P0002" || pgErr.Code == "22P02") { // no such event; not a uuid
+	err = dberr.Interpret(err)
+	if errors.Is(err, dberr.ErrNotFound) || errors.Is(err, dberr.ErrInvalid) { // no such event; not a uuid
 		return 0, fmt.Errorf("replay event %s: %w", eventID, ErrNotFound)
 	}
 	if err != nil {

@@ -17,12 +17,12 @@ import (
 func (s *server) requireAdmin(next http.Handler) http.Handler {
 	return s.handle(func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 		if s.Config.AdminAPIKey == "" {
-			return &Error{Status: http.StatusServiceUnavailable, Code: "admin_disabled", Message: "the admin API is off: ADMIN_API_KEY is not set"}
+			return &Error{Status: http.StatusServiceUnavailable, Code: CodeAdminDisabled, Message: "the admin API is off: ADMIN_API_KEY is not set"}
 		}
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(s.Config.AdminAPIKey)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="leadrelay admin"`)
-			return &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "an Authorization: Bearer <ADMIN_API_KEY> header is required"}
+			return &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "an Authorization: Bearer <ADMIN_API_KEY> header is required"}
 		}
 		next.ServeHTTP(w, r)
 		return nil
@@ -34,7 +34,7 @@ func (s *server) replayEvent(w http.ResponseWriter, r *http.Request, p httproute
 	id := p.ByName("id")
 	n, err := s.Outbox.Replay(r.Context(), id, s.Now())
 	if errors.Is(err, outbox.ErrNotFound) {
-		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no lead event " + id}
+		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no lead event " + id}
 	}
 	if err != nil {
 		return err
@@ -64,12 +64,9 @@ func (s *server) slaAlerts(w http.ResponseWriter, r *http.Request, _ httprouter.
 // RFC 3339 times; default the last 30 days), how leads were answered.
 func (s *server) slaSummary(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	q := r.URL.Query()
-	from, to, err := sla.ParsePeriod(q.Get("from"), q.Get("to"), s.Now())
-	if errors.Is(err, sla.ErrPeriod) {
-		return &Error{Status: http.StatusBadRequest, Code: "invalid_period", Message: err.Error()}
-	}
+	from, to, err := parsePeriod(q.Get("from"), q.Get("to"), s.Now())
 	if err != nil {
-		return err
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidPeriod, Message: err.Error()}
 	}
 	rows, err := sla.Summary(r.Context(), s.DB, from, to)
 	if err != nil {

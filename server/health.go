@@ -21,19 +21,19 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 // this binary knows, and every background part of the process works.
 func (s *server) readyz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	if err := s.Health.Check(); err != nil {
-		return &Error{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: "not working: " + err.Error(), RetryAfter: 5 * time.Second}
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeNotReady, Message: "not working: " + err.Error(), RetryAfter: 5 * time.Second}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.ping(ctx); err != nil {
-		return &Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable", Message: "the database does not answer", RetryAfter: 5 * time.Second, Err: err}
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeDatabaseUnavailable, Message: "the database does not answer", RetryAfter: 5 * time.Second, Err: err}
 	}
 	pending, err := migrate.Pending(ctx, s.DB, s.Schema)
 	if err != nil {
-		return &Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable", Message: "cannot read the migration history", RetryAfter: 5 * time.Second, Err: err}
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeDatabaseUnavailable, Message: "cannot read the migration history", RetryAfter: 5 * time.Second, Err: err}
 	}
 	if len(pending) > 0 {
-		return &Error{Status: http.StatusServiceUnavailable, Code: "migrations_pending", Message: "migrations not applied: " + strings.Join(pending, ", "), RetryAfter: 30 * time.Second}
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeMigrationsPending, Message: "migrations not applied: " + strings.Join(pending, ", "), RetryAfter: 30 * time.Second}
 	}
 	respondJSON(w, http.StatusOK, map[string]any{"status": "ready", "parts": s.Health.States()})
 	return nil

@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/truenester/leadrelay"
+	"github.com/truenester/leadrelay/dberr"
 )
 
 // leadRequest is a lead as the website posts it, and, encoded, the payload
@@ -62,13 +62,6 @@ type submitResult struct {
 	SLAResponseDeadline time.Time `json:"sla_response_deadline"`
 }
 
-// The SQLSTATEs submit_lead raises besides 22023 'invalid lead'. PostgREST
-// answers a PTnnn code with HTTP status nnn; so does this intake.
-const (
-	sqlStatePayloadTooLarge = "PT413"
-	sqlStateKeyReused       = "PT422"
-)
-
 // dbRetryAfter is the Retry-After of a 503: the website retries with the
 // same idempotency key, so retrying soon is safe.
 const dbRetryAfter = 2 * time.Second
@@ -83,7 +76,7 @@ func (s *server) intake(form leadrelay.Form) handlerFunc {
 			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 				return errBodyTooLarge
 			}
-			return &Error{Status: http.StatusBadRequest, Code: "unreadable_body", Message: "the body could not be read", Err: err}
+			return &Error{Status: http.StatusBadRequest, Code: CodeUnreadableBody, Message: "the body could not be read", Err: err}
 		}
 		req, err := decodeLead(form, body, r.Header.Get("Idempotency-Key"))
 		if err != nil {
@@ -126,62 +119,48 @@ func (s *server) submitLead(ctx context.Context, payload []byte) (submitResult, 
 }
 
 // submitError turns a failed submit_lead call into the caller's answer.
+// submit_lead raises 22023 'invalid lead' naming every bad field, and, as
+// PostgREST answers a PTnnn code with HTTP status nnn, PT422 for a reused
+// idempotency key and PT413 for a payload over its limit.
 func (s *server) submitError(ctx context.Context, err error) error {
-	pgErr, isPg := errors.AsType[*pgconn.PgError](err)
+	err = dberr.Interpret(err)
+	e := dberr.Of(err)
 	switch {
-	case isPg && pgErr.Code == "22023" && pgErr.Message == "invalid lead":
+	case errors.Is(err, dberr.ErrInvalid) && e.Message == "invalid lead":
 		// submit_lead names every bad field in DETAIL, as a JSON object.
 		var fields map[string]string
-		if jsonErr := json.Unmarshal([]byte(pgErr.Detail), &fields); jsonErr != nil {
+		if jsonErr := json.Unmarshal([]byte(e.Detail), &fields); jsonErr != nil {
 			s.Logger.WarnContext(ctx, "submit_lead's DETAIL is not a JSON object of strings", "err", jsonErr)
 		}
-		return &Error{Status: http.StatusBadRequest, Code: "invalid_lead", Message: "the lead has invalid fields", Fields: fields}
-	case isPg && pgErr.Code == sqlStateKeyReused:
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidLead, Message: "the lead has invalid fields", Fields: fields}
+	case errors.Is(err, dberr.ErrRefused) && e.HTTPStatus == http.StatusUnprocessableEntity:
 		var detail struct {
 			Key string `json:"idempotency_key"`
 		}
-		if jsonErr := json.Unmarshal([]byte(pgErr.Detail), &detail); jsonErr != nil {
+		if jsonErr := json.Unmarshal([]byte(e.Detail), &detail); jsonErr != nil {
 			s.Logger.WarnContext(ctx, "submit_lead's idempotency_key_reused DETAIL is not the expected JSON", "err", jsonErr)
 		}
-		return &Error{Status: http.StatusUnprocessableEntity, Code: "idempotency_key_reused",
+		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeIdempotencyKeyReused,
 			Message: fmt.Sprintf("the Idempotency-Key %q was used for another lead in the last 24 hours: use a new key for a new lead", detail.Key),
 			Fields:  map[string]string{"idempotency_key": "was used with another payload"}}
-	case isPg && pgErr.Code == sqlStatePayloadTooLarge:
+	case errors.Is(err, dberr.ErrRefused) && e.HTTPStatus == http.StatusRequestEntityTooLarge:
 		return errBodyTooLarge
-	case isPg && pgErr.Code == "2200H": // sequence_generator_limit_exceeded
-		// A sequence at its maximum: the database's fault, not the
-		// visitor's. 503 so the website retries while an operator acts.
-		return &Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable", Message: "the lead could not be stored right now; retry with the same Idempotency-Key", Err: err, RetryAfter: dbRetryAfter}
-	case isPg && strings.HasPrefix(pgErr.Code, "22"):
+	case errors.Is(err, dberr.ErrInvalid):
 		// A data exception that submit_lead did not turn into a field
 		// error: the input's fault, so a 400, but submit_lead should have
 		// named the field. The message may quote the value, so it is not
 		// logged.
-		s.Logger.WarnContext(ctx, "submit_lead refused a value without naming the field", "sqlstate", pgErr.Code, "where", pgErr.Where)
-		return &Error{Status: http.StatusBadRequest, Code: "invalid_lead", Message: "the lead has a value that cannot be stored"}
-	case isPg && !retryableSQLState(pgErr.Code):
-		return fmt.Errorf("submit_lead: %w", err)
-	default:
+		s.Logger.WarnContext(ctx, "submit_lead refused a value without naming the field", "sqlstate", e.Code, "where", e.Where)
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidLead, Message: "the lead has a value that cannot be stored"}
+	case errors.Is(err, dberr.ErrUnavailable):
 		// The database did not answer, or answered that it cannot now
-		// (shutting down, too many connections). Nothing was committed
-		// that a retry with the same key would duplicate.
-		return &Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable", Message: "the lead could not be stored right now; retry with the same Idempotency-Key", Err: err, RetryAfter: dbRetryAfter}
+		// (shutting down, too many connections, a sequence at its
+		// maximum). Nothing was committed that a retry with the same key
+		// would duplicate.
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeDatabaseUnavailable, Message: "the lead could not be stored right now; retry with the same Idempotency-Key", Err: err, RetryAfter: dbRetryAfter}
+	default:
+		return fmt.Errorf("submit_lead: %w", err)
 	}
-}
-
-// retryableSQLState tells the database errors that a retry may not meet:
-// connection trouble, shortage of resources, shutdown, and the conflicts
-// between concurrent transactions.
-func retryableSQLState(code string) bool {
-	switch {
-	case strings.HasPrefix(code, "08"), // connection exception
-		strings.HasPrefix(code, "53"),                     // insufficient resources, too_many_connections
-		code == "57P01", code == "57P02", code == "57P03", // shutdown, cannot connect now
-		code == "57014",                  // query canceled, e.g. by statement_timeout
-		code == "40001", code == "40P01": // serialization failure, deadlock
-		return true
-	}
-	return false
 }
 
 // decodeLead reads a lead of form from body. It checks only what JSON
@@ -199,7 +178,7 @@ func decodeLead(form leadrelay.Form, body []byte, headerKey string) (leadRequest
 		} else if errors.Is(err, io.ErrUnexpectedEOF) || len(bytes.TrimSpace(body)) == 0 {
 			msg = "the body is not valid JSON: it ends too soon"
 		}
-		return leadRequest{}, &Error{Status: http.StatusBadRequest, Code: "malformed_json", Message: msg}
+		return leadRequest{}, &Error{Status: http.StatusBadRequest, Code: CodeMalformedJSON, Message: msg}
 	}
 	d := fieldDecoder{raw: raw, bad: map[string]string{}}
 	req := leadRequest{Form: form}
@@ -231,7 +210,7 @@ func decodeLead(form leadrelay.Form, body []byte, headerKey string) (leadRequest
 		d.bad["idempotency_key"] = "differs from the Idempotency-Key header"
 	}
 	if len(d.bad) > 0 {
-		return leadRequest{}, &Error{Status: http.StatusBadRequest, Code: "invalid_lead", Message: "the lead has invalid fields", Fields: d.bad}
+		return leadRequest{}, &Error{Status: http.StatusBadRequest, Code: CodeInvalidLead, Message: "the lead has invalid fields", Fields: d.bad}
 	}
 	return req, nil
 }

@@ -42,7 +42,7 @@ func (s *server) metrics(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 	rows, _ := s.DB.Query(ctx, metricsQuery, s.Now())
 	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
 	if err != nil {
-		return &Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable", Message: "cannot read the metrics", Err: err}
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeDatabaseUnavailable, Message: "cannot read the metrics", Err: err}
 	}
 	var b strings.Builder
 	help := map[string]string{

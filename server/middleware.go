@@ -118,7 +118,7 @@ func (s *server) recoverPanics(next http.Handler) http.Handler {
 				panic(v)
 			}
 			s.Logger.ErrorContext(r.Context(), "panic serving request", "panic", v, "stack", string(debug.Stack()))
-			s.respondError(w, r, &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"})
+			s.respondError(w, r, &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error"})
 		}()
 		next.ServeHTTP(w, r)
 	})
@@ -148,7 +148,7 @@ func (s *server) cors(next http.Handler) http.Handler {
 			h.Add("Vary", "Access-Control-Request-Method")
 			h.Add("Vary", "Access-Control-Request-Headers")
 			if !allowed {
-				s.respondError(w, r, &Error{Status: http.StatusForbidden, Code: "origin_not_allowed", Message: "this origin may not call the API; set FRONTEND_URL"})
+				s.respondError(w, r, &Error{Status: http.StatusForbidden, Code: CodeOriginNotAllowed, Message: "this origin may not call the API; set FRONTEND_URL"})
 				return
 			}
 			h.Set("Access-Control-Allow-Origin", origin)
@@ -176,7 +176,7 @@ func (s *server) requireJSON(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if err != nil || mediaType != "application/json" || (params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
-			s.respondError(w, r, &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "send the lead as JSON, with Content-Type: application/json"})
+			s.respondError(w, r, &Error{Status: http.StatusUnsupportedMediaType, Code: CodeUnsupportedMediaType, Message: "send the lead as JSON, with Content-Type: application/json"})
 			return
 		}
 		if r.ContentLength > maxIntakeBody {
@@ -188,4 +188,4 @@ func (s *server) requireJSON(next http.Handler) http.Handler {
 	})
 }
 
-var errBodyTooLarge = &Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large", Message: "the body is larger than 64 KiB"}
+var errBodyTooLarge = &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeBodyTooLarge, Message: "the body is larger than 64 KiB"}

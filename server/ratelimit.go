@@ -124,7 +124,7 @@ func clientKey(a netip.Addr) netip.Prefix {
 func (s *server) limitRate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if ok, wait := s.limiter.allow(s.clientAddress(r)); !ok {
-			s.respondError(w, r, &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "too many requests from this address; retry after the time in Retry-After", RetryAfter: wait})
+			s.respondError(w, r, &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Message: "too many requests from this address; retry after the time in Retry-After", RetryAfter: wait})
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -6,29 +6,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"time"
 )
-
-// Error is an error with an HTTP status and a stable machine-readable code.
-// Its message is shown to the caller; anything else is only logged.
-type Error struct {
-	Status  int               `json:"-"`
-	Code    string            `json:"code"`
-	Message string            `json:"message"`
-	Fields  map[string]string `json:"fields,omitempty"`
-	Err     error             `json:"-"` // internal cause, logged only
-	// RetryAfter, when set, tells the caller when to try again (429, 503).
-	RetryAfter time.Duration `json:"-"`
-}
-
-func (e *Error) Error() string {
-	if e.Err != nil {
-		return e.Code + ": " + e.Message + ": " + e.Err.Error()
-	}
-	return e.Code + ": " + e.Message
-}
-
-func (e *Error) Unwrap() error { return e.Err }
 
 // respondJSON writes v as JSON with the given status.
 func respondJSON(w http.ResponseWriter, status int, v any) {
@@ -42,7 +20,7 @@ func respondJSON(w http.ResponseWriter, status int, v any) {
 func (s *server) respondError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
-		e = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error", Err: err}
+		e = &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error", Err: err}
 	}
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))

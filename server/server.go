@@ -71,10 +71,10 @@ func New(d Deps) http.Handler {
 	}
 	router := httprouter.New()
 	router.NotFound = s.handle(func(http.ResponseWriter, *http.Request, httprouter.Params) error {
-		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such endpoint"}
+		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such endpoint"}
 	})
 	router.MethodNotAllowed = s.handle(func(http.ResponseWriter, *http.Request, httprouter.Params) error {
-		return &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "this endpoint does not answer that method"}
+		return &Error{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed, Message: "this endpoint does not answer that method"}
 	})
 	s.routes(router)
 	// Outermost first: every answer, a recovered panic's and refusals

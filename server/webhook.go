@@ -21,19 +21,19 @@ const maxWebhookBody = 256 << 10
 // already delivered changes nothing.
 func (s *server) leadEventWebhook(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	if len(s.Config.WebhookKey) == 0 {
-		return &Error{Status: http.StatusServiceUnavailable, Code: "webhook_disabled", Message: "the webhook receiver is off: WEBHOOK_SECRET is not set"}
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeWebhookDisabled, Message: "the webhook receiver is off: WEBHOOK_SECRET is not set"}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		return &Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large", Message: "a webhook body is at most 256 KiB"}
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeBodyTooLarge, Message: "a webhook body is at most 256 KiB"}
 	}
 	if err != nil {
-		return &Error{Status: http.StatusBadRequest, Code: "unreadable_body", Message: "the body could not be read", Err: err}
+		return &Error{Status: http.StatusBadRequest, Code: CodeUnreadableBody, Message: "the body could not be read", Err: err}
 	}
 	id, err := webhook.Verify(s.Config.WebhookKey, r.Header, body, s.Now())
 	if err != nil {
-		return &Error{Status: http.StatusUnauthorized, Code: "invalid_signature", Message: err.Error()}
+		return &Error{Status: http.StatusUnauthorized, Code: CodeInvalidSignature, Message: err.Error()}
 	}
 	var payload struct {
 		Type   string `json:"type"`
@@ -45,10 +45,10 @@ func (s *server) leadEventWebhook(w http.ResponseWriter, r *http.Request, _ http
 		} `json:"record"`
 	}
 	if err := json.Unmarshal(body, &payload); err != nil {
-		return &Error{Status: http.StatusBadRequest, Code: "malformed_json", Message: "the body is not a database webhook payload", Err: err}
+		return &Error{Status: http.StatusBadRequest, Code: CodeMalformedJSON, Message: "the body is not a database webhook payload", Err: err}
 	}
 	if payload.Type != "INSERT" || payload.Schema != "public" || payload.Table != "lead_events" || payload.Record.ID != id {
-		return &Error{Status: http.StatusBadRequest, Code: "unexpected_payload", Message: "expected an INSERT into public.lead_events whose record id is the webhook-id"}
+		return &Error{Status: http.StatusBadRequest, Code: CodeUnexpectedPayload, Message: "expected an INSERT into public.lead_events whose record id is the webhook-id"}
 	}
 	s.Doorbell()
 	s.Logger.DebugContext(r.Context(), "doorbell rang", "event", id, "event_type", payload.Record.EventType)

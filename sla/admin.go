@@ -68,13 +68,13 @@ type SummaryRow struct {
 // database read years of leads.
 const MaxPeriod = 366 * 24 * time.Hour
 
-// ErrPeriod says a summary's period is not one: say a 400 Bad Request.
+// ErrPeriod says a summary's period is not one CheckPeriod accepts.
 var ErrPeriod = errors.New("invalid period")
 
 // Summary returns the SLA figures of the leads that arrived in [from, to),
 // per quality and source.
 func Summary(ctx context.Context, db Querier, from, to time.Time) ([]SummaryRow, error) {
-	if err := checkPeriod(from, to); err != nil {
+	if err := CheckPeriod(from, to); err != nil {
 		return nil, err
 	}
 	rows, _ := db.Query(ctx, "select * from public.sla_summary($1::timestamptz, $2::timestamptz)", from, to)
@@ -85,7 +85,9 @@ func Summary(ctx context.Context, db Querier, from, to time.Time) ([]SummaryRow,
 	return summary, nil
 }
 
-func checkPeriod(from, to time.Time) error {
+// CheckPeriod says whether [from, to) is a period a summary covers: not
+// empty, at most MaxPeriod.
+func CheckPeriod(from, to time.Time) error {
 	switch {
 	case !to.After(from):
 		return fmt.Errorf("%w: to (%s) must be after from (%s)", ErrPeriod, to.Format(time.RFC3339), from.Format(time.RFC3339))
@@ -93,46 +95,4 @@ func checkPeriod(from, to time.Time) error {
 		return fmt.Errorf("%w: at most 366 days, not %s to %s", ErrPeriod, from.Format(time.RFC3339), to.Format(time.RFC3339))
 	}
 	return nil
-}
-
-// DefaultPeriod is the summary's period when the request names none: the
-// last 30 days.
-const DefaultPeriod = 30 * 24 * time.Hour
-
-// ParsePeriod reads the summary's from and to query parameters: RFC 3339
-// times or YYYY-MM-DD dates (UTC midnight; a date as to means the end of
-// that day). Either may be empty: to defaults to now, from to DefaultPeriod
-// before to. Errors wrap ErrPeriod and name the parameter.
-func ParsePeriod(from, to string, now time.Time) (time.Time, time.Time, error) {
-	end := now
-	if to != "" {
-		t, date, err := parseTime(to)
-		if err != nil {
-			return time.Time{}, time.Time{}, fmt.Errorf("%w: to=%q is not a date (2026-11-01) or an RFC 3339 time", ErrPeriod, to)
-		}
-		if date {
-			t = t.AddDate(0, 0, 1)
-		}
-		end = t
-	}
-	start := end.Add(-DefaultPeriod)
-	if from != "" {
-		t, _, err := parseTime(from)
-		if err != nil {
-			return time.Time{}, time.Time{}, fmt.Errorf("%w: from=%q is not a date (2026-11-01) or an RFC 3339 time", ErrPeriod, from)
-		}
-		start = t
-	}
-	if err := checkPeriod(start, end); err != nil {
-		return time.Time{}, time.Time{}, err
-	}
-	return start, end, nil
-}
-
-func parseTime(s string) (t time.Time, date bool, err error) {
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, true, nil
-	}
-	t, err = time.Parse(time.RFC3339Nano, s)
-	return t, false, err
 }

@@ -1,0 +1,117 @@
+// Package dberr is the one place that turns what Postgres (through pgx)
+// reports into the service's errors, by SQLSTATE names from pgerrcode, so no
+// other package matches a code or a message string.
+package dberr
+
+import (
+	"errors"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// The service's kinds of database failure. Interpret's errors match one of
+// them with errors.Is (or none, for a failure that is nobody's but ours).
+var (
+	// ErrNotFound: no such row (no rows, or a function's no_data_found).
+	ErrNotFound = errors.New("not found")
+	// ErrInvalid: the database refused a value (a data exception); the
+	// caller's input, not the database, is at fault.
+	ErrInvalid = errors.New("invalid value")
+	// ErrUnavailable: the database did not answer, or cannot now
+	// (connection trouble, shortage of resources, shutdown, a statement
+	// timeout, a conflict between transactions, a sequence at its maximum).
+	// Retrying later may succeed; nothing was committed.
+	ErrUnavailable = errors.New("database unavailable")
+	// ErrUndefinedTable: a table the query names does not exist (yet).
+	ErrUndefinedTable = errors.New("undefined table")
+	// ErrRefused: one of our SQL functions refused the call with a
+	// PostgREST-style PTnnn code; Error.HTTPStatus is nnn.
+	ErrRefused = errors.New("refused")
+)
+
+// Error is a database failure with its kind. Message and Detail are the
+// server's MESSAGE and DETAIL (our functions put machine-readable JSON in
+// DETAIL); they may quote the input, so log them with care.
+type Error struct {
+	Kind       error // one of the Err* kinds, or nil
+	Code       string
+	Message    string
+	Detail     string
+	Where      string
+	HTTPStatus int // with ErrRefused
+	Err        error
+}
+
+func (e *Error) Error() string   { return e.Err.Error() }
+func (e *Error) Unwrap() []error { return []error{e.Kind, e.Err} }
+
+// Interpret returns err as an *Error of its kind; nil stays nil. A failure
+// without an answer from the server (a refused connection, a context that
+// ended) is ErrUnavailable.
+func Interpret(err error) error {
+	if err == nil {
+		return nil
+	}
+	if already, ok := errors.AsType[*Error](err); ok {
+		return already
+	}
+	e := &Error{Err: err}
+	pgErr, ok := errors.AsType[*pgconn.PgError](err)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		e.Kind = ErrNotFound
+		return e
+	case !ok:
+		e.Kind = ErrUnavailable
+		return e
+	}
+	e.Code, e.Message, e.Detail, e.Where = pgErr.Code, pgErr.Message, pgErr.Detail, pgErr.Where
+	switch code := pgErr.Code; {
+	case code == pgerrcode.NoDataFound:
+		e.Kind = ErrNotFound
+	case code == pgerrcode.SequenceGeneratorLimitExceeded:
+		// The database's fault, not the input's.
+		e.Kind = ErrUnavailable
+	case pgerrcode.IsDataException(code):
+		e.Kind = ErrInvalid
+	case code == pgerrcode.UndefinedTable:
+		e.Kind = ErrUndefinedTable
+	case retryable(code):
+		e.Kind = ErrUnavailable
+	case len(code) == 5 && code[:2] == "PT":
+		if status, ok := httpStatus(code[2:]); ok {
+			e.Kind, e.HTTPStatus = ErrRefused, status
+		}
+	}
+	return e
+}
+
+// retryable tells the failures that a later try may not meet.
+func retryable(code string) bool {
+	switch code {
+	case pgerrcode.AdminShutdown, pgerrcode.CrashShutdown, pgerrcode.CannotConnectNow,
+		pgerrcode.QueryCanceled, // e.g. by statement_timeout
+		pgerrcode.SerializationFailure, pgerrcode.DeadlockDetected:
+		return true
+	}
+	return pgerrcode.IsConnectionException(code) || pgerrcode.IsInsufficientResources(code)
+}
+
+func httpStatus(digits string) (int, bool) {
+	n := 0
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = 10*n + int(c-'0')
+	}
+	return n, n >= 400 && n < 600
+}
+
+// Of returns err's *Error, as Interpret made it, or nil.
+func Of(err error) *Error {
+	e, _ := errors.AsType[*Error](err)
+	return e
+}
