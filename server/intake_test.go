@@ -456,7 +456,7 @@ func TestALostConnectionMidTransactionLeavesNothingHalfWritten(t *testing.T) {
 	var pid int
 	testkit.WaitFor(t, 20*time.Second, "submit_lead to wait for the timeline lock", func() (bool, error) {
 		err := b.db.QueryRow(ctx, `select pid from pg_stat_activity
-			where query like '%submit_lead%' and wait_event_type = 'Lock' and pid <> pg_backend_pid()`).Scan(&pid)
+			where datname = current_database() and query like '%submit_lead%' and wait_event_type = 'Lock' and pid <> pg_backend_pid()`).Scan(&pid)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return false, nil
 		}

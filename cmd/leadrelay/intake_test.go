@@ -54,7 +54,7 @@ func TestShutdownFinishesAnIntakeInFlight(t *testing.T) {
 		answered <- answer{status: res.StatusCode, body: string(body), err: err}
 	}()
 	testkit.WaitForQuery(t, db, wait, "submit_lead to wait for the lock", `select exists (select from pg_stat_activity
-		where query like '%submit_lead%' and wait_event_type = 'Lock' and pid <> pg_backend_pid())`)
+		where datname = current_database() and query like '%submit_lead%' and wait_event_type = 'Lock' and pid <> pg_backend_pid())`)
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- stop() }()
