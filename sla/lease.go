@@ -24,8 +24,13 @@ var errNotLeader = errors.New("not the SLA leader")
 // Memory alone could be stale (a replica paused longer than its lease still
 // believes), so every job's transaction first calls leader_lease_fence with
 // the token: it fails once the lease has passed on, and while it holds, the
-// row stays share-locked so no successor can take the lease until the job's
-// writes are committed. Two leaders therefore never run a job at once.
+// row stays locked (FOR KEY SHARE) so no successor can take the lease until
+// the job's writes are committed. Two leaders therefore never run a job at
+// once. Taking or renewing the lease never waits on a lock (NOWAIT: a busy
+// row means "not now"), so a paused leader cannot make the others wait; its
+// open job holds a successor off only until the server ends that idle
+// transaction (serve's SLA pool sets idle_in_transaction_session_timeout
+// within the lease), and its late writes fail the fence.
 //
 // Leases run on real time, not the engine's injected clock: expiry is a
 // protocol between processes and the database, whatever time the jobs see.
@@ -112,6 +117,12 @@ func (l *lease) try(ctx context.Context) error {
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		l.log.Debug("sla: could not take or renew the leader lease", "lease", l.name, "err", err)
 		return fmt.Errorf("take or renew the leader lease: %w", err)
+	}
+
+	if !held && deref(holder) == l.holder {
+		// Our own lease, busy this instant (another replica is asking for
+		// it): what we knew still stands, and the next try renews.
+		return nil
 	}
 
 	l.mu.Lock()

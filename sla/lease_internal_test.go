@@ -1,7 +1,6 @@
 package sla
 
 import (
-	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -69,14 +68,19 @@ func TestAStaleLeaderIsFencedOff(t *testing.T) {
 }
 
 // While a leader's job is in its transaction, a successor cannot take the
-// lease, even once it has expired: it waits until the job has committed.
+// lease, even once it has expired; but it never waits on the job either: it
+// hears "not now" at once, and takes the lease at its next try after the job
+// has committed. The leader itself renews beside its running job. The lease
+// expires by moving it in SQL, not by waiting for it.
 func TestAFencedJobHoldsOffTheSuccessor(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t)
 	ctx := testkit.Context(t)
-	a := newLease(db, LeaseName, "a", 500*time.Millisecond, quietLog())
+	a := newLease(db, LeaseName, "a", time.Minute, quietLog())
 	b := newLease(db, LeaseName, "b", time.Minute, quietLog())
-	a.try(ctx)
+	if err := a.try(ctx); err != nil {
+		t.Fatal(err)
+	}
 	tx, err := db.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -86,23 +90,117 @@ func TestAFencedJobHoldsOffTheSuccessor(t *testing.T) {
 		t.Fatalf("a's fence: %v", err)
 	}
 
+	// a renews while its job runs.
+	var renewedBefore, renewedAfter time.Time
+	if err := db.QueryRow(ctx, "select renewed_at from leader_leases where name = 'sla'").Scan(&renewedBefore); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.try(ctx); err != nil {
+		t.Fatalf("a's renewal beside its job: %v", err)
+	}
+	if err := db.QueryRow(ctx, "select renewed_at from leader_leases where name = 'sla'").Scan(&renewedAfter); err != nil {
+		t.Fatal(err)
+	}
+	if token, ok := a.current(); !ok || token != 1 || !renewedAfter.After(renewedBefore) {
+		t.Fatalf("a's renewal beside its job: held %v, token %d, renewed at %v then %v", ok, token, renewedBefore, renewedAfter)
+	}
+
 	// The lease expires (by the database's clock) while a's job runs.
-	testkit.WaitForQuery(t, db, 30*time.Second, "a's lease to expire", "select expires_at <= clock_timestamp() from leader_leases where name = 'sla'")
-	done := make(chan struct{})
-	go func() {
-		b.try(context.Background())
-		close(done)
-	}()
-	testkit.WaitForQuery(t, db, 30*time.Second, "b to wait on a's job", `select exists (select from pg_stat_activity
-		where datname = current_database() and wait_event_type = 'Lock' and query like '%leader_lease_acquire%')`)
+	mustExec(t, db, "update leader_leases set expires_at = clock_timestamp() - interval '1 second' where name = $1", LeaseName)
+	// b asks: a blocked ask would run into its deadline and say so.
+	if err := b.try(ctx); err != nil {
+		t.Fatalf("b's try while a's job runs: %v", err)
+	}
 	if _, ok := b.current(); ok {
 		t.Fatal("b took the lease while a's job was running")
 	}
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	<-done
+	if err := b.try(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if token, ok := b.current(); !ok || token != 2 {
 		t.Fatalf("after a's job: b holds %v with token %d, want token 2", ok, token)
+	}
+}
+
+// A leader paused (SIGSTOP) in the middle of a job leaves its transaction
+// open, holding the fence. The successor never waits on it: the server ends
+// the idle transaction (as serve's SLA pool is set up to, within the lease),
+// and the successor takes the lease at a following try. The old leader's
+// job, when it wakes, commits nothing, and its next job is fenced off.
+func TestAPausedLeaderHoldsOffTheSuccessorOnlyUntilItsTransactionIsEnded(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewURL(t)
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "300"
+	paused, err := pgxpool.NewWithConfig(testkit.Context(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(paused.Close)
+	db, err := pgxpool.New(testkit.Context(t), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	ctx := testkit.Context(t)
+
+	a := newLease(paused, LeaseName, "a", time.Minute, quietLog())
+	b := newLease(db, LeaseName, "b", time.Minute, quietLog())
+	if err := a.try(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := paused.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if err := a.fence(ctx, tx); err != nil {
+		t.Fatalf("a's fence: %v", err)
+	}
+	mustExec(t, db, "insert into conversations (form, email, quality, created_at) values ('contact_form', 'late@example.com', 'hot', now() - interval '1 hour')")
+	// a is paused here; its lease runs out.
+	mustExec(t, db, "update leader_leases set expires_at = clock_timestamp() - interval '1 second' where name = $1", LeaseName)
+
+	tries := 0
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		tries++
+		if err := b.try(ctx); err != nil {
+			t.Fatalf("b's try %d: %v", tries, err)
+		}
+		if _, ok := b.current(); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b did not take the lease from a paused leader within 30s (%d tries)", tries)
+		}
+		<-tick.C // b's next try (its campaign waits a second)
+	}
+	t.Logf("b took over after %d tries", tries)
+
+	// a wakes up: its job's transaction is gone, and its next job is fenced.
+	if _, err := tx.Exec(ctx, "select public.sla_tick(now(), 500)"); err == nil {
+		if err := tx.Commit(ctx); err == nil {
+			t.Fatal("the paused leader's job committed after its successor took over")
+		}
+	}
+	engine := New(paused, Config{Holder: "a"}, nil, quietLog())
+	if _, err := engine.slaPass(ctx, time.Now(), a); !errors.Is(err, errNotLeader) {
+		t.Fatalf("a's next job: %v, want errNotLeader", err)
+	}
+	var events int
+	if err := db.QueryRow(ctx, "select count(*) from lead_events where event_type = 'sla.breached'").Scan(&events); err != nil {
+		t.Fatal(err)
+	}
+	if events != 0 {
+		t.Fatalf("the old leader wrote %d breach events", events)
 	}
 }

@@ -349,6 +349,15 @@ $$;
 -- Takes the lease p_name for p_holder until p_ttl from now, or renews it: when nobody holds it,
 -- when p_holder already does, or when its holder let it expire. The token goes up when the
 -- holder changes. Returns whether p_holder holds it now, and who does.
+--
+-- It never waits on a lock. A leader's running job holds the row FOR KEY SHARE (the fence);
+-- a renewal locks it FOR NO KEY UPDATE, which a fence does not block, so a leader renews
+-- beside its own jobs; a takeover locks it FOR UPDATE, which a fence blocks, so a successor
+-- cannot take over while the old leader's job may still commit. Both lock NOWAIT: a busy row
+-- answers "not now" at once, and the caller asks again at its next try. A paused leader's
+-- open job therefore holds off a successor only until the server ends that idle transaction
+-- (the service's SLA connections run with idle_in_transaction_session_timeout within the
+-- lease), never by making the successor wait.
 create or replace function public.leader_lease_acquire(p_name text, p_holder text, p_ttl interval)
 returns table (held boolean, holder text, token bigint, expires_at timestamptz)
 language plpgsql
@@ -358,35 +367,59 @@ as $$
 declare
   t timestamptz := clock_timestamp();
   cur public.leader_leases;
+  renewal boolean;
 begin
   if p_ttl is null or p_ttl <= interval '0' then
     raise exception 'a lease needs a positive duration' using errcode = '22023';
   end if;
   -- A follower asks without locking the row, so it never waits on the leader's jobs.
   select * into cur from public.leader_leases l where l.name = p_name;
-  if found and cur.holder is distinct from p_holder and cur.holder is not null and cur.expires_at > t then
+  if not found then
+    insert into public.leader_leases as l (name, holder, token, acquired_at, renewed_at, expires_at)
+    values (p_name, p_holder, 1, t, t, t + p_ttl)
+    on conflict (name) do nothing
+    returning l.* into cur;
+    if found then
+      return query select true, cur.holder, cur.token, cur.expires_at;
+      return;
+    end if;
+    select * into cur from public.leader_leases l where l.name = p_name;
+  end if;
+  if cur.holder is distinct from p_holder and cur.holder is not null and cur.expires_at > t then
     return query select false, cur.holder, cur.token, cur.expires_at;
     return;
   end if;
 
-  insert into public.leader_leases as l (name, holder, token, acquired_at, renewed_at, expires_at)
-  values (p_name, p_holder, 1, t, t, t + p_ttl)
-  on conflict (name) do update
-     set holder = excluded.holder,
-         token = case when l.holder = excluded.holder then l.token else l.token + 1 end,
-         acquired_at = case when l.holder = excluded.holder then l.acquired_at else excluded.acquired_at end,
-         renewed_at = excluded.renewed_at,
-         expires_at = excluded.expires_at
-   where l.holder = excluded.holder
-      or l.holder is null
-      or l.expires_at <= excluded.renewed_at
-  returning l.* into cur;
-  if found then
-    return query select true, cur.holder, cur.token, cur.expires_at;
+  renewal := coalesce(cur.holder = p_holder, false);
+  begin
+    if renewal then
+      select * into cur from public.leader_leases l where l.name = p_name for no key update nowait;
+    else
+      select * into cur from public.leader_leases l where l.name = p_name for update nowait;
+    end if;
+  exception when lock_not_available then
+    -- A job of the holder's is running (a takeover), or another replica is taking or
+    -- renewing the lease this instant: not now.
+    return query select false, cur.holder, cur.token, cur.expires_at;
+    return;
+  end;
+  -- Under the lock, the row as it is now: another replica may have taken it meanwhile. A
+  -- renewal's lock does not keep a fence out, so it may only renew, never take over.
+  if (cur.holder is distinct from p_holder and cur.holder is not null and cur.expires_at > t)
+     or (renewal and cur.holder is distinct from p_holder) then
+    return query select false, cur.holder, cur.token, cur.expires_at;
     return;
   end if;
-  -- Another replica took it between the look and the write.
-  return query select false, l.holder, l.token, l.expires_at from public.leader_leases l where l.name = p_name;
+
+  update public.leader_leases l
+     set holder = p_holder,
+         token = case when l.holder = p_holder then l.token else l.token + 1 end,
+         acquired_at = case when l.holder = p_holder then l.acquired_at else t end,
+         renewed_at = t,
+         expires_at = t + p_ttl
+   where l.name = p_name
+  returning l.* into cur;
+  return query select true, cur.holder, cur.token, cur.expires_at;
 end
 $$;
 
@@ -409,9 +442,10 @@ end
 $$;
 
 -- The fence a leader's job runs behind, first in the job's transaction: true when p_holder
--- still holds the lease with p_token, and then the lease row is share-locked until the
+-- still holds the lease with p_token, and then the lease row is locked FOR KEY SHARE until the
 -- transaction ends, so no successor can take it (and run the job too) before this job's
--- writes are committed. False when the lease has passed on: the job must not run.
+-- writes are committed, while the holder itself can still renew it. False when the lease has
+-- passed on: the job must not run.
 create or replace function public.leader_lease_fence(p_name text, p_holder text, p_token bigint)
 returns boolean
 language plpgsql
@@ -424,7 +458,7 @@ begin
      and l.holder = p_holder
      and l.token = p_token
      and l.expires_at > clock_timestamp()
-     for share;
+     for key share;
   return found;
 end
 $$;
