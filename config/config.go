@@ -49,6 +49,22 @@ type Config struct {
 	Port        int        // PORT, default 8080
 	LogLevel    slog.Level // LOG_LEVEL: debug, info (default), warn, error
 
+	// Edge is what the HTTP edge (package server) reads.
+	Edge
+	// ENABLE_NOTIFICATION_WORKER (default true): deliver notifications.
+	// false runs the intake only, while another process delivers.
+	NotificationWorker bool
+	// ENABLE_LISTEN (default true): LISTEN for the outbox's NOTIFY. Needs a
+	// direct or session-mode DATABASE_URL; turn it off behind a pooler in
+	// transaction mode.
+	Listen bool
+	// DB: the connection pools and the bounds every session runs under.
+	DB DBSettings
+}
+
+// Edge is the settings of the HTTP edge: who may post leads, how often, and
+// the keys of the webhook receiver and the admin API.
+type Edge struct {
 	// FRONTEND_URL: the origins (comma-separated, e.g.
 	// https://truenester.com,https://www.truenester.com) whose browsers may
 	// post leads. Empty: no browser on another origin may.
@@ -70,15 +86,6 @@ type Config struct {
 	// ADMIN_API_KEY: the Bearer token of the /admin endpoints; empty turns
 	// them off.
 	AdminAPIKey string
-	// ENABLE_NOTIFICATION_WORKER (default true): deliver notifications.
-	// false runs the intake only, while another process delivers.
-	NotificationWorker bool
-	// ENABLE_LISTEN (default true): LISTEN for the outbox's NOTIFY. Needs a
-	// direct or session-mode DATABASE_URL; turn it off behind a pooler in
-	// transaction mode.
-	Listen bool
-	// DB: the connection pools and the bounds every session runs under.
-	DB DBSettings
 }
 
 // DBSettings size the connection pools and bound every session. Each part
@@ -114,7 +121,7 @@ var DefaultDBSettings = DBSettings{
 
 // FrontendURL is the admin panel's base URL (FRONTEND_URL's first origin),
 // for links in alerts; "" when none is set.
-func (c Config) FrontendURL() string {
+func (c Edge) FrontendURL() string {
 	if len(c.FrontendOrigins) == 0 {
 		return ""
 	}
@@ -134,14 +141,14 @@ func Load(getenv func(string) string) (Config, error) {
 		DatabaseURL:        getenv("DATABASE_URL"),
 		Port:               8080,
 		LogLevel:           slog.LevelInfo,
-		RateLimitPerMinute: DefaultRateLimitPerMinute,
-		RateLimitBurst:     DefaultRateLimitBurst,
-		AdminAPIKey:        getenv("ADMIN_API_KEY"),
 		NotificationWorker: true,
 		Listen:             true,
 		DB:                 DefaultDBSettings,
 	}
 	var errs []error
+	var err error
+	c.Edge, err = LoadEdge(getenv)
+	errs = append(errs, err)
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("DATABASE_URL is not set (a postgres:// URL; `make run` sets one up for you)"))
 	}
@@ -157,6 +164,27 @@ func Load(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("LOG_LEVEL=%q is not one of debug, info, warn, error", v))
 		}
 	}
+	for name, dst := range map[string]*bool{"ENABLE_NOTIFICATION_WORKER": &c.NotificationWorker, "ENABLE_LISTEN": &c.Listen} {
+		if v := getenv(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q is not true or false", name, v))
+			}
+			*dst = b
+		}
+	}
+	errs = append(errs, loadDB(getenv, &c.DB)...)
+	return c, errors.Join(errs...)
+}
+
+// LoadEdge reads the HTTP edge's settings and reports every bad value.
+func LoadEdge(getenv func(string) string) (Edge, error) {
+	c := Edge{
+		RateLimitPerMinute: DefaultRateLimitPerMinute,
+		RateLimitBurst:     DefaultRateLimitBurst,
+		AdminAPIKey:        getenv("ADMIN_API_KEY"),
+	}
+	var errs []error
 	if v := getenv("FRONTEND_URL"); v != "" {
 		for _, s := range strings.Split(v, ",") {
 			origin, err := parseOrigin(strings.TrimSpace(s))
@@ -204,16 +232,6 @@ func Load(getenv func(string) string) (Config, error) {
 	if v := c.AdminAPIKey; v != "" && len(v) < 16 {
 		errs = append(errs, errors.New("ADMIN_API_KEY is shorter than 16 characters; use a long random value"))
 	}
-	for name, dst := range map[string]*bool{"ENABLE_NOTIFICATION_WORKER": &c.NotificationWorker, "ENABLE_LISTEN": &c.Listen} {
-		if v := getenv(name); v != "" {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q is not true or false", name, v))
-			}
-			*dst = b
-		}
-	}
-	errs = append(errs, loadDB(getenv, &c.DB)...)
 	return c, errors.Join(errs...)
 }
 

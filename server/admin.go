@@ -16,11 +16,11 @@ import (
 // token. Without a configured key the admin endpoints are off.
 func (s *server) requireAdmin(next http.Handler) http.Handler {
 	return s.handle(func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-		if s.Config.AdminAPIKey == "" {
+		if s.Edge.AdminAPIKey == "" {
 			return &Error{Status: http.StatusServiceUnavailable, Code: CodeAdminDisabled, Message: "the admin API is off: ADMIN_API_KEY is not set"}
 		}
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(s.Config.AdminAPIKey)) != 1 {
+		if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(s.Edge.AdminAPIKey)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="leadrelay admin"`)
 			return &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "an Authorization: Bearer <ADMIN_API_KEY> header is required"}
 		}

@@ -42,7 +42,7 @@ func setupWithPool(t testing.TB, db *pgxpool.Pool, env map[string]string, opts .
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		DB:     db,
 		Schema: supabase.FS,
-		Config: testConfig(t, env),
+		Edge:   testConfig(t, env),
 	}
 	for _, opt := range opts {
 		opt(&deps)
@@ -52,10 +52,9 @@ func setupWithPool(t testing.TB, db *pgxpool.Pool, env map[string]string, opts .
 	return &testBundle{url: srv.URL, db: db, logs: logs}
 }
 
-func testConfig(t testing.TB, env map[string]string) config.Config {
+func testConfig(t testing.TB, env map[string]string) config.Edge {
 	t.Helper()
 	vars := map[string]string{
-		"DATABASE_URL":          "postgres://unused", // the pool is given to the server
 		"FRONTEND_URL":          "https://truenester.com",
 		"RATE_LIMIT_PER_MINUTE": "100000",
 		"RATE_LIMIT_BURST":      "10000",
@@ -63,7 +62,7 @@ func testConfig(t testing.TB, env map[string]string) config.Config {
 	for k, v := range env {
 		vars[k] = v
 	}
-	cfg, err := config.Load(func(k string) string { return vars[k] })
+	cfg, err := config.LoadEdge(func(k string) string { return vars[k] })
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}

@@ -115,14 +115,14 @@ func TestTheClientAddressComesFromATrustedProxyOnly(t *testing.T) {
 		config.ProxyFly:           "198.51.100.1",
 		config.ProxyXForwardedFor: "198.51.100.2",
 	} {
-		s := &server{Deps: Deps{Config: config.Config{TrustProxyHeaders: proxy}}}
+		s := &server{Deps: Deps{Edge: config.Edge{TrustProxyHeaders: proxy}}}
 		if got := s.clientAddress(req).String(); got != want {
 			t.Errorf("behind %q: client %s, want %s", proxy, got, want)
 		}
 	}
 	// A trusted header that is missing or garbled falls back to the peer.
 	req.Header.Set("Fly-Client-IP", "not an address")
-	s := &server{Deps: Deps{Config: config.Config{TrustProxyHeaders: config.ProxyFly}}}
+	s := &server{Deps: Deps{Edge: config.Edge{TrustProxyHeaders: config.ProxyFly}}}
 	if got := s.clientAddress(req).String(); got != "10.0.0.5" {
 		t.Errorf("garbled Fly-Client-IP: client %s, want the peer", got)
 	}
@@ -137,13 +137,13 @@ func TestAClientReachingTheServiceDirectlyCannotChooseItsAddress(t *testing.T) {
 	req.Header.Set("Fly-Client-IP", "198.51.100.1")
 	req.Header.Set("X-Forwarded-For", "198.51.100.2")
 	for _, proxy := range []config.ProxyHeader{config.ProxyFly, config.ProxyXForwardedFor} {
-		s := &server{Deps: Deps{Config: config.Config{TrustProxyHeaders: proxy}}}
+		s := &server{Deps: Deps{Edge: config.Edge{TrustProxyHeaders: proxy}}}
 		if got := s.clientAddress(req).String(); got != "203.0.113.50" {
 			t.Errorf("%s, reached directly: client %s, want the TCP peer", proxy, got)
 		}
 	}
 	// The same public peer, named in TRUSTED_PROXIES (a CDN, say), is believed.
-	s := &server{Deps: Deps{Config: config.Config{TrustProxyHeaders: config.ProxyXForwardedFor,
+	s := &server{Deps: Deps{Edge: config.Edge{TrustProxyHeaders: config.ProxyXForwardedFor,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}}}}
 	if got := s.clientAddress(req).String(); got != "198.51.100.2" {
 		t.Errorf("behind a listed proxy: client %s, want 198.51.100.2", got)
@@ -152,7 +152,7 @@ func TestAClientReachingTheServiceDirectlyCannotChooseItsAddress(t *testing.T) {
 
 func TestXForwardedForSkipsTrustedHopsFromTheRight(t *testing.T) {
 	t.Parallel()
-	s := &server{Deps: Deps{Config: config.Config{TrustProxyHeaders: config.ProxyXForwardedFor}}}
+	s := &server{Deps: Deps{Edge: config.Edge{TrustProxyHeaders: config.ProxyXForwardedFor}}}
 	for xff, want := range map[string]string{
 		// CDN -> internal load balancer -> us: the client is the first untrusted from the right.
 		"6.6.6.6, 198.51.100.7, 10.1.2.3": "198.51.100.7",

@@ -143,10 +143,10 @@ func (s *server) limitRate(next http.Handler) http.Handler {
 // Without a usable header, the TCP peer; the zero Addr when nothing parses.
 func (s *server) clientAddress(r *http.Request) netip.Addr {
 	peer := remoteAddr(r)
-	if s.Config.TrustProxyHeaders == config.ProxyNone || !s.trustedProxy(peer) {
+	if s.Edge.TrustProxyHeaders == config.ProxyNone || !s.trustedProxy(peer) {
 		return peer
 	}
-	switch s.Config.TrustProxyHeaders {
+	switch s.Edge.TrustProxyHeaders {
 	case config.ProxyFly:
 		if a, ok := parseHostAddr(r.Header.Get("Fly-Client-IP")); ok {
 			return a
@@ -176,7 +176,7 @@ func (s *server) trustedProxy(a netip.Addr) bool {
 	if !a.IsValid() {
 		return false
 	}
-	proxies := s.Config.TrustedProxies
+	proxies := s.Edge.TrustedProxies
 	if proxies == nil {
 		proxies = config.DefaultTrustedProxies()
 	}

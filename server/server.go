@@ -23,7 +23,8 @@ type Deps struct {
 	Logger *slog.Logger
 	DB     *pgxpool.Pool
 	Schema fs.FS // supabase.FS: readiness compares the database with it
-	Config config.Config
+	// Edge is the settings the edge reads (no more of the configuration).
+	Edge config.Edge
 	// DBTimeout bounds each intake's database call, waiting for a pooled
 	// connection included, so an unreachable or saturated database gets a
 	// 503 instead of a hung request. Zero means DefaultDBTimeout.
@@ -60,10 +61,10 @@ func New(d Deps) http.Handler {
 	d.Logger = slog.New(requestIDLogHandler{d.Logger.Handler()})
 	s := &server{
 		Deps:    d,
-		limiter: newClientLimiter(d.Config.RateLimitPerMinute, d.Config.RateLimitBurst, d.Now),
-		origins: make(map[string]bool, len(d.Config.FrontendOrigins)),
+		limiter: newClientLimiter(d.Edge.RateLimitPerMinute, d.Edge.RateLimitBurst, d.Now),
+		origins: make(map[string]bool, len(d.Edge.FrontendOrigins)),
 	}
-	for _, o := range d.Config.FrontendOrigins {
+	for _, o := range d.Edge.FrontendOrigins {
 		s.origins[o] = true
 	}
 	if len(s.origins) == 0 {

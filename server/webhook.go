@@ -20,7 +20,7 @@ const maxWebhookBody = 256 << 10
 // from the outbox row, so a webhook that arrives twice, late, or for an event
 // already delivered changes nothing.
 func (s *server) leadEventWebhook(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-	if len(s.Config.WebhookKey) == 0 {
+	if len(s.Edge.WebhookKey) == 0 {
 		return &Error{Status: http.StatusServiceUnavailable, Code: CodeWebhookDisabled, Message: "the webhook receiver is off: WEBHOOK_SECRET is not set"}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
@@ -31,7 +31,7 @@ func (s *server) leadEventWebhook(w http.ResponseWriter, r *http.Request, _ http
 	if err != nil {
 		return &Error{Status: http.StatusBadRequest, Code: CodeUnreadableBody, Message: "the body could not be read", Err: err}
 	}
-	id, err := webhook.Verify(s.Config.WebhookKey, r.Header, body, s.Now())
+	id, err := webhook.Verify(s.Edge.WebhookKey, r.Header, body, s.Now())
 	if err != nil {
 		return &Error{Status: http.StatusUnauthorized, Code: CodeInvalidSignature, Message: err.Error()}
 	}

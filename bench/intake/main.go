@@ -451,7 +451,7 @@ func startServer(dbURL string, poolSize int) (string, func(), error) {
 		return "", nil, fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           server.New(server.Deps{Logger: logger, DB: pool, Schema: supabase.FS, Config: cfg}),
+		Handler:           server.New(server.Deps{Logger: logger, DB: pool, Schema: supabase.FS, Edge: cfg.Edge}),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	go srv.Serve(ln)

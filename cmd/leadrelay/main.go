@@ -108,7 +108,7 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 	defer pools.close()
 	parts := health.New(logger)
 	databaseUp := parts.Part("database")
-	deps := server.Deps{Logger: logger, DB: pools.intake, Schema: supabase.FS, Config: st.Config,
+	deps := server.Deps{Logger: logger, DB: pools.intake, Schema: supabase.FS, Edge: st.Edge,
 		Outbox: outbox.New(pools.intake), Health: parts}
 
 	// The workers outlive ctx by the time it takes to finish their round.
