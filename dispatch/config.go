@@ -21,7 +21,7 @@ const DefaultSweepInterval = 2 * time.Second
 //	NOTIFY_LEASE            how long a replica holds a claimed delivery unrenewed, default 2m
 //	NOTIFY_SEND_TIMEOUT     bound of one attempt on one channel, default 15s
 //	NOTIFY_BATCH_SIZE       new events opened per claim at most, default 100
-//	NOTIFY_CONCURRENCY      sends in flight per channel, default 8
+//	NOTIFY_CONCURRENCY      sends in flight per channel, default 32
 func ConfigFromEnv(getenv func(string) string) (Config, time.Duration, error) {
 	var c Config
 	sweep := DefaultSweepInterval

@@ -30,7 +30,7 @@ type Config struct {
 	Worker      string          // this replica's name in leases; default host-pid-random
 	Lease       time.Duration   // how long a claim holds a delivery, renewed while it is sent; default 2m
 	BatchSize   int             // new events opened per claim at most; default 100
-	Concurrency int             // sends in flight per channel; default 8
+	Concurrency int             // sends in flight per channel; default DefaultConcurrency
 	SendTimeout time.Duration   // bound of one attempt on one channel; default 15s
 	RetryDelays []time.Duration // waits before retries; default DefaultRetryDelays
 	Jitter      float64         // ± fraction of each wait; default 0.2
@@ -45,11 +45,17 @@ type Config struct {
 var DefaultRetryDelays = []time.Duration{30 * time.Second, 2 * time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute, 30 * time.Minute}
 
 // DefaultConcurrency is how many sends each channel has in flight by default:
-// enough to keep a backlog moving, few enough that a crash repeats little.
-const DefaultConcurrency = 8
+// enough to keep a backlog moving while each slot waits for a claim and a
+// record (a few milliseconds each, tens on a loaded machine), few enough
+// that a crash repeats little (the old rounds had up to 100 events per
+// channel in flight, per claim loop).
+const DefaultConcurrency = 32
 
 // maxRecordBatch bounds the outcomes written in one transaction.
 const maxRecordBatch = 64
+
+// maxClaims is how many claims a dispatcher has on their way at once.
+const maxClaims = 2
 
 func (c Config) withDefaults() Config {
 	if c.Worker == "" {
@@ -176,49 +182,62 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		}
 	}
 	wakeAll()
+	// Claims run in the background, at most maxClaims at once, so a claim
+	// on its way to the database does not hold back the next: each takes
+	// only the slots free when it starts.
+	type claimed struct {
+		limits []int
+		got    map[leadrelay.Channel]int
+		opened int
+		err    error
+	}
+	results := make(chan claimed, maxClaims)
+	running := 0
+	defer func() {
+		for ; running > 0; running-- {
+			<-results
+		}
+	}()
 	for {
+		if ctx.Err() != nil {
+			return
+		}
+		if running < maxClaims {
+			if limits, asked := d.reserve(maybe); asked > 0 {
+				running++
+				go func() {
+					got, opened, err := d.claim(ctx, limits, &sends)
+					results <- claimed{limits, got, opened, err}
+				}()
+				continue
+			}
+		}
 		select {
+		case <-ctx.Done():
+			return
 		case <-d.wake:
 			wakeAll()
-		default:
-		}
-		select {
+		case <-d.freed:
 		case <-heartbeat.C:
 			d.renew(ctx)
-		default:
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		limits, asked := d.reserve(maybe)
-		if asked == 0 {
-			select {
-			case <-ctx.Done():
+		case r := <-results:
+			running--
+			if ctx.Err() != nil {
 				return
-			case <-d.wake:
-				wakeAll()
-			case <-d.freed:
-			case <-heartbeat.C:
-				d.renew(ctx)
 			}
-			continue
-		}
-		got, opened, err := d.claim(ctx, limits, &sends)
-		if ctx.Err() != nil {
-			return
-		}
-		report(err)
-		if err != nil {
-			clear(maybe)
-			continue
-		}
-		for i, ch := range d.channels {
-			if limits[i] > 0 {
-				maybe[ch] = got[ch] == limits[i]
+			report(r.err)
+			if r.err != nil {
+				clear(maybe)
+				continue
 			}
-		}
-		if opened > 0 {
-			wakeAll() // their deliveries may be on any channel
+			for i, ch := range d.channels {
+				if r.limits[i] > 0 {
+					maybe[ch] = r.got[ch] == r.limits[i]
+				}
+			}
+			if r.opened > 0 {
+				wakeAll() // their deliveries may be on any channel
+			}
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -31,6 +32,9 @@ import (
 // the attempt; nor can it trust a given CA. This sender drives net/smtp on a
 // connection whose deadline comes from the context.
 type Email struct {
+	mu   sync.Mutex
+	idle []*smtpSession // open sessions, most recently used last
+
 	addr        string // host:port
 	host        string
 	user, pass  string
@@ -78,63 +82,180 @@ func (e *Email) Send(ctx context.Context, a Alert) error {
 	return e.deliver(ctx, msg)
 }
 
-// deliver runs one SMTP conversation. net/smtp has no context, so the
-// context's end sets a deadline in the past on the connection: every
-// pending and later read or write then fails at once.
+// SMTP sessions are kept open between alerts and reused (RFC 5321 allows
+// many mail transactions per session): a burst of alerts pays the connection,
+// TLS handshake and AUTH once. A session idle longer than smtpIdleTimeout, or
+// that has carried smtpSessionMessages, is closed rather than reused, since
+// servers drop idle clients and some cap messages per session.
+const (
+	smtpIdleSessions    = MaxConcurrency
+	smtpIdleTimeout     = 30 * time.Second
+	smtpSessionMessages = 100
+)
+
+// smtpSession is an open, greeted (and, when configured, authenticated)
+// session.
+type smtpSession struct {
+	conn     net.Conn
+	client   *smtp.Client
+	messages int
+	idle     time.Time
+}
+
+func (s *smtpSession) close() {
+	_ = s.client.Close()
+}
+
+// deliver sends one message, on an idle session when there is one. A reused
+// session that fails before the server took any of the message (the server
+// closed it while idle) is replaced by a new one, once.
 func (e *Email) deliver(ctx context.Context, msg []byte) error {
+	for {
+		s, reused, err := e.session(ctx)
+		if err != nil {
+			return err
+		}
+		step, err := e.transaction(ctx, s, msg)
+		if err == nil {
+			if s.client != nil {
+				e.release(s)
+			}
+			return nil
+		}
+		s.close()
+		if reused && step == "MAIL FROM" && ctx.Err() == nil && closedWhileIdle(err) {
+			continue // a fresh session is not retried: reused is false
+		}
+		return e.failure(ctx, step, err)
+	}
+}
+
+// closedWhileIdle tells a session the server ended while it was idle (the
+// connection is gone, or the server says 421, closing) from a refusal.
+func closedWhileIdle(err error) bool {
+	var reply *textproto.Error
+	return !errors.As(err, &reply) || reply.Code == 421
+}
+
+// session takes an idle session, or opens one.
+func (e *Email) session(ctx context.Context) (*smtpSession, bool, error) {
+	e.mu.Lock()
+	for len(e.idle) > 0 {
+		s := e.idle[len(e.idle)-1]
+		e.idle = e.idle[:len(e.idle)-1]
+		if time.Since(s.idle) < smtpIdleTimeout {
+			e.mu.Unlock()
+			return s, true, nil
+		}
+		s.close()
+	}
+	e.mu.Unlock()
+	s, err := e.open(ctx)
+	return s, false, err
+}
+
+// release keeps a session that carried a message for the next one.
+func (e *Email) release(s *smtpSession) {
+	s.messages++
+	if s.messages >= smtpSessionMessages {
+		_ = s.client.Quit()
+		s.close()
+		return
+	}
+	s.idle = time.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.idle) >= smtpIdleSessions {
+		s.close()
+		return
+	}
+	e.idle = append(e.idle, s)
+}
+
+// bound makes ctx's end cut the session's pending and later reads and
+// writes: net/smtp has no context, so the context's end sets a deadline in
+// the past on the connection. The returned func lifts it, reporting whether
+// the session is still usable.
+func bound(ctx context.Context, conn net.Conn) func() bool {
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	return stop
+}
+
+// open dials the server and says hello: STARTTLS where offered, AUTH when
+// configured.
+func (e *Email) open(ctx context.Context) (*smtpSession, error) {
 	var dialer net.Dialer
 	conn, err := dialer.DialContext(ctx, "tcp", e.addr)
 	if err != nil {
-		return e.failure(ctx, "connect", err)
+		return nil, e.failure(ctx, "connect", err)
 	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-
+	unbound := bound(ctx, conn)
+	fail := func(step string, err error) (*smtpSession, error) {
+		unbound()
+		_ = conn.Close()
+		return nil, e.failure(ctx, step, err)
+	}
 	if e.implicitTLS {
 		conn = tls.Client(conn, e.tls)
 	}
 	c, err := smtp.NewClient(conn, e.host)
 	if err != nil {
-		return e.failure(ctx, "greeting", err)
+		return fail("greeting", err)
 	}
-	defer c.Close()
 	// Say hello explicitly: net/smtp's implicit hello, inside Extension,
 	// would swallow a refusal.
 	if err := c.Hello("localhost"); err != nil {
-		return e.failure(ctx, "EHLO", err)
+		return fail("EHLO", err)
 	}
 	if ok, _ := c.Extension("STARTTLS"); ok && !e.implicitTLS {
 		if err := c.StartTLS(e.tls); err != nil {
-			return e.failure(ctx, "STARTTLS", err)
+			return fail("STARTTLS", err)
 		}
 	}
 	if e.user != "" {
 		if err := e.auth(c); err != nil {
-			return e.failure(ctx, "AUTH", err)
+			return fail("AUTH", err)
 		}
 	}
-	if err := c.Mail(e.from.Address); err != nil {
-		return e.failure(ctx, "MAIL FROM", err)
+	if !unbound() {
+		_ = c.Close()
+		return nil, e.failure(ctx, "EHLO", ctx.Err())
 	}
-	for _, to := range e.to {
-		if err := c.Rcpt(to.Address); err != nil {
-			return e.failure(ctx, "RCPT TO "+to.Address, err)
+	return &smtpSession{conn: conn, client: c}, nil
+}
+
+// transaction sends msg on s, bounded by ctx; it returns the step that
+// failed, if any. The session stays usable only when it returns no error.
+func (e *Email) transaction(ctx context.Context, s *smtpSession, msg []byte) (string, error) {
+	unbound := bound(ctx, s.conn)
+	step, err := func() (string, error) {
+		if err := s.client.Mail(e.from.Address); err != nil {
+			return "MAIL FROM", err
 		}
+		for _, to := range e.to {
+			if err := s.client.Rcpt(to.Address); err != nil {
+				return "RCPT TO " + to.Address, err
+			}
+		}
+		w, err := s.client.Data()
+		if err != nil {
+			return "DATA", err
+		}
+		if _, err := w.Write(msg); err != nil {
+			return "DATA", err
+		}
+		if err := w.Close(); err != nil { // the server's verdict on the message
+			return "end of DATA", err
+		}
+		return "", nil
+	}()
+	if !unbound() && err == nil {
+		// The context ended as the server accepted: the message went out,
+		// but the session's deadline is spent.
+		s.close()
+		s.client = nil
 	}
-	w, err := c.Data()
-	if err != nil {
-		return e.failure(ctx, "DATA", err)
-	}
-	if _, err := w.Write(msg); err != nil {
-		return e.failure(ctx, "DATA", err)
-	}
-	if err := w.Close(); err != nil { // the server's verdict on the message
-		return e.failure(ctx, "end of DATA", err)
-	}
-	// The message is accepted; a failed QUIT changes nothing.
-	_ = c.Quit()
-	return nil
+	return step, err
 }
 
 // errNoSafeAuth is a configuration problem that retrying cannot fix.

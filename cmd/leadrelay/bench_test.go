@@ -1,58 +1,229 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/truenester/leadrelay/dbtest"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/truenester/leadrelay/devpostgres"
 	"github.com/truenester/leadrelay/notifiers/notifierstest"
-	"github.com/truenester/leadrelay/testkit"
 )
 
-// BenchmarkDelivery measures the pipeline end to end, through the real
-// program (`leadrelay serve`, LISTEN on, the default sweep): the time from
-// the intake's 201 to the alert arriving at a Slack peer, for leads posted
-// at 50/s and as fast as 16 clients can post; then the dispatcher's
-// throughput on a backlog, in deliveries per second. `make bench-delivery`
-// runs it; the figures are printed, never asserted.
+// BenchmarkDelivery measures delivery end to end through the real program
+// (`leadrelay serve` as a process of its own, LISTEN on, the default sweep)
+// on a private PostgreSQL with pg_stat_statements and wal_level=logical (as
+// on Supabase):
+//   - the time from the intake's 201 to the alert at a Slack peer, at 50
+//     and 200 leads/s and as fast as 16 clients post;
+//   - a backlog of 20,000 leads drained to Slack and Telegram: deliveries/s,
+//     and per lead the SQL time, calls, rows, transactions and WAL bytes
+//     (pg_stat_statements, pg_stat_database, pg_stat_wal), the service's CPU
+//     time and its RSS;
+//   - the plans (EXPLAIN ANALYZE, BUFFERS, through auto_explain) of the
+//     delivery functions at 20,000 waiting events, then again after 200,000
+//     delivered with their dead tuples left unvacuumed.
+//
+// With BENCH_BASE set to a git revision, that revision is built too and
+// measured in the same run, interleaved, for a before/after. `make
+// bench-delivery` runs it; the figures are printed, never asserted.
 func BenchmarkDelivery(b *testing.B) {
 	for range b.N {
-		fmt.Println("delivery: time from the intake's 201 to the alert at the Slack peer")
-		fmt.Printf("%-22s %8s %8s %9s %9s %9s\n", "load", "leads", "leads/s", "p50", "p99", "max")
-		for _, load := range []struct {
-			name        string
-			rate        int // leads per second; 0: as fast as the clients go
-			concurrency int
-			duration    time.Duration
-		}{
-			{"50 leads/s", 50, 4, 10 * time.Second},
-			{"max (16 clients)", 0, 16, 10 * time.Second},
-		} {
-			latencyRun(b, load.name, load.rate, load.concurrency, load.duration)
-		}
-		backlogRun(b, 20000)
+		benchDelivery(b)
 	}
+}
+
+type benchBuild struct {
+	name string
+	bin  string
+}
+
+func benchDelivery(b *testing.B) {
+	ctx := context.Background()
+	pg, err := devpostgres.Start(ctx, devpostgres.Options{Settings: []string{
+		"shared_preload_libraries=pg_stat_statements", "pg_stat_statements.track=top",
+		"wal_level=logical", "max_wal_senders=4",
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pg.Stop()
+
+	var builds []benchBuild
+	if base := os.Getenv("BENCH_BASE"); base != "" {
+		builds = append(builds, benchBuild{"base " + base, buildRevision(b, base)})
+	}
+	builds = append(builds, benchBuild{"this tree", buildTree(b, "../..")})
+
+	fmt.Println("delivery: time from the intake's 201 to the alert at the Slack peer")
+	fmt.Printf("%-16s %-18s %7s %8s %9s %9s %9s\n", "build", "load", "leads", "leads/s", "p50", "p99", "max")
+	for _, load := range []struct {
+		name        string
+		rate        int // leads per second; 0: as fast as the clients go
+		concurrency int
+	}{
+		{"50 leads/s", 50, 4},
+		{"200 leads/s", 200, 8},
+		{"max (16 clients)", 0, 16},
+	} {
+		for _, bl := range builds {
+			latencyRun(b, pg, bl, load.name, load.rate, load.concurrency, 10*time.Second)
+		}
+	}
+	fmt.Println()
+	for _, bl := range builds {
+		backlogRun(b, pg, bl, 20000)
+	}
+	fmt.Println()
+	plans(b, pg, builds[len(builds)-1])
+}
+
+var dbCounter int
+
+// newDatabase creates a database on pg and migrates it with bin.
+func newDatabase(b *testing.B, pg *devpostgres.Server, bin string) string {
+	dbCounter++
+	name := fmt.Sprintf("bench_%d_%d", os.Getpid(), dbCounter)
+	conn := benchConnect(b, pg.URL)
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), "create database "+name); err != nil {
+		b.Fatal(err)
+	}
+	url := strings.Replace(pg.URL, "/postgres?", "/"+name+"?", 1)
+	cmd := exec.Command(bin, "migrate")
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+url)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("migrate: %v\n%s", err, out)
+	}
+	return url
+}
+
+func benchConnect(b *testing.B, url string) *pgx.Conn {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return conn
+}
+
+func buildTree(b *testing.B, dir string) string {
+	out := filepath.Join(b.TempDir(), "leadrelay")
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/leadrelay")
+	cmd.Dir = dir
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("build %s: %v\n%s", dir, err, msg)
+	}
+	return out
+}
+
+func buildRevision(b *testing.B, rev string) string {
+	dir := filepath.Join(b.TempDir(), "base")
+	if msg, err := exec.Command("git", "worktree", "add", "--detach", dir, rev).CombinedOutput(); err != nil {
+		b.Fatalf("git worktree add %s: %v\n%s", rev, err, msg)
+	}
+	defer exec.Command("git", "worktree", "remove", "--force", dir).Run()
+	return buildTree(b, dir)
+}
+
+// service is a running `leadrelay serve`.
+type service struct {
+	cmd  *exec.Cmd
+	base string
+}
+
+func startService(b *testing.B, bin string, vars map[string]string) *service {
+	port := freePort(b)
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port), "LOG_LEVEL="+cmp.Or(os.Getenv("BENCH_LOG_LEVEL"), "error"),
+		"RATE_LIMIT_PER_MINUTE=1000000", "RATE_LIMIT_BURST=1000000")
+	for k, v := range vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	s := &service{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		res, err := http.Get(s.base + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			b.Fatalf("%s serve did not become ready: %v", bin, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a process we started; nothing else to wait on
+	}
+}
+
+func (s *service) stop() {
+	s.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		s.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// usage is the process's CPU time so far and its RSS now and at peak.
+func (s *service) usage() (cpu time.Duration, rss, peak int64) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err == nil {
+		// Fields after the command name, which is in parentheses.
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+		utime, _ := strconv.ParseInt(f[11], 10, 64)
+		stime, _ := strconv.ParseInt(f[12], 10, 64)
+		cpu = time.Duration(utime+stime) * (time.Second / 100) // USER_HZ
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err == nil {
+		for _, line := range strings.Split(string(status), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 2 && (f[0] == "VmRSS:" || f[0] == "VmHWM:") {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				if f[0] == "VmRSS:" {
+					rss = kb << 10
+				} else {
+					peak = kb << 10
+				}
+			}
+		}
+	}
+	return cpu, rss, peak
 }
 
 var benchName = regexp.MustCompile(`Bench [0-9]+`)
 
-func latencyRun(b *testing.B, name string, rate, concurrency int, duration time.Duration) {
+func latencyRun(b *testing.B, pg *devpostgres.Server, bl benchBuild, name string, rate, concurrency int, duration time.Duration) {
 	slack := notifierstest.NewSlack(b)
-	base, stop := startServeEnv(b, map[string]string{
-		"DATABASE_URL":          dbtest.NewURL(b),
-		"SLACK_WEBHOOK_URL":     slack.URL,
-		"RATE_LIMIT_PER_MINUTE": "1000000",
-		"RATE_LIMIT_BURST":      "1000000",
-		"LOG_LEVEL":             "error",
+	svc := startService(b, bl.bin, map[string]string{
+		"DATABASE_URL":      newDatabase(b, pg, bl.bin),
+		"SLACK_WEBHOOK_URL": slack.URL,
 	})
-	defer stop()
+	defer svc.stop()
 
 	var mu sync.Mutex
 	answered := map[string]time.Time{}
@@ -89,7 +260,7 @@ func latencyRun(b *testing.B, name string, rate, concurrency int, duration time.
 			for i := range next {
 				lead := fmt.Sprintf("Bench %06d", i)
 				body := fmt.Sprintf(`{"name": %q, "email": "bench%d@example.com", "message": "benchmark lead"}`, lead, i)
-				res, err := client.Post(base+"/api/submit-contact", "application/json", strings.NewReader(body))
+				res, err := client.Post(svc.base+"/api/submit-contact", "application/json", strings.NewReader(body))
 				if err != nil {
 					b.Errorf("post: %v", err)
 					return
@@ -108,7 +279,7 @@ func latencyRun(b *testing.B, name string, rate, concurrency int, duration time.
 	}
 	wg.Wait()
 	posted := time.Since(start)
-	msgs := slack.WaitFor(b, len(answered), time.Minute)
+	msgs := slack.WaitFor(b, len(answered), 2*time.Minute)
 
 	var latencies []time.Duration
 	for _, m := range msgs {
@@ -119,36 +290,197 @@ func latencyRun(b *testing.B, name string, rate, concurrency int, duration time.
 		}
 	}
 	slices.Sort(latencies)
-	fmt.Printf("%-22s %8d %8.0f %9s %9s %9s\n", name, len(answered), float64(len(answered))/posted.Seconds(),
+	fmt.Printf("%-16s %-18s %7d %8.0f %9s %9s %9s\n", bl.name, name, len(answered), float64(len(answered))/posted.Seconds(),
 		pct(latencies, 0.50), pct(latencies, 0.99), pct(latencies, 1))
 }
 
-// backlogRun saves leads with the dispatcher off, then starts a replica and
-// times it until every alert reached both Slack and Telegram.
-func backlogRun(b *testing.B, leads int) {
+// dbCounters are the database's cumulative counters that a lead's delivery
+// moves.
+type dbCounters struct {
+	sqlMS        float64
+	calls, rows  int64
+	transactions int64
+	walBytes     float64
+}
+
+func readCounters(b *testing.B, conn *pgx.Conn) dbCounters {
+	var c dbCounters
+	err := conn.QueryRow(context.Background(), `select
+			coalesce((select sum(total_exec_time) from pg_stat_statements s where s.dbid = d.oid and s.query not like '%pg_stat%'), 0),
+			coalesce((select sum(calls)::bigint from pg_stat_statements s where s.dbid = d.oid and s.query not like '%pg_stat%'), 0),
+			coalesce((select sum(rows)::bigint from pg_stat_statements s where s.dbid = d.oid and s.query not like '%pg_stat%'), 0),
+			(select xact_commit + xact_rollback from pg_stat_database where datid = d.oid),
+			(select wal_bytes::float8 from pg_stat_wal)
+		from pg_database d where d.datname = current_database()`).Scan(&c.sqlMS, &c.calls, &c.rows, &c.transactions, &c.walBytes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// backlogRun saves leads with no service running, then starts one and times
+// it until every alert reached both Slack and Telegram and every event is
+// processed; it prints what each lead cost.
+func backlogRun(b *testing.B, pg *devpostgres.Server, bl benchBuild, leads int) {
 	ctx := context.Background()
-	url := dbtest.NewURL(b)
-	db := testkit.Connect(b, url)
-	if _, err := db.Exec(ctx, `insert into conversations (form, name, email)
+	url := newDatabase(b, pg, bl.bin)
+	conn := benchConnect(b, url)
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `insert into conversations (form, name, email)
 		select 'contact_form', 'Backlog ' || g, 'backlog' || g || '@example.com' from generate_series(1, $1) g`, leads); err != nil {
 		b.Fatal(err)
 	}
+	if _, err := conn.Exec(ctx, "create extension if not exists pg_stat_statements"); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "checkpoint"); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "select pg_stat_statements_reset(), pg_stat_reset()"); err != nil {
+		b.Fatal(err)
+	}
+	before := readCounters(b, conn)
 	slack, telegram := notifierstest.NewSlack(b), notifierstest.NewTelegram(b)
 	start := time.Now()
-	_, stop := startServeEnv(b, map[string]string{
+	svc := startService(b, bl.bin, map[string]string{
 		"DATABASE_URL":          url,
 		"SLACK_WEBHOOK_URL":     slack.URL,
 		"TELEGRAM_BOT_TOKEN":    telegram.Token,
 		"TELEGRAM_CHAT_ID":      telegram.ChatID,
 		"TELEGRAM_API_BASE_URL": telegram.BaseURL,
-		"LOG_LEVEL":             "error",
 	})
-	defer stop()
+	defer svc.stop()
+	cpu0, _, _ := svc.usage()
 	slack.WaitFor(b, leads, 5*time.Minute)
 	telegram.WaitFor(b, leads, 5*time.Minute)
 	elapsed := time.Since(start)
-	fmt.Printf("backlog: %d leads to Slack and Telegram: %d deliveries in %s = %.0f deliveries/s (one replica, start-up included)\n",
-		leads, 2*leads, elapsed.Round(time.Millisecond), float64(2*leads)/elapsed.Seconds())
+	for deadline := time.Now().Add(time.Minute); ; {
+		var left int
+		if err := conn.QueryRow(ctx, "select count(*) from lead_events where not processed").Scan(&left); err != nil {
+			b.Fatal(err)
+		}
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d events still unprocessed a minute after their alerts arrived", left)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the database; nothing to wait on
+	}
+	cpu, rss, peak := svc.usage()
+	after := readCounters(b, conn)
+	n := float64(leads)
+	fmt.Printf("%-16s backlog of %d leads to Slack and Telegram: %d deliveries in %s = %.0f deliveries/s (start-up included)\n",
+		bl.name, leads, 2*leads, elapsed.Round(time.Millisecond), float64(2*leads)/elapsed.Seconds())
+	fmt.Printf("%-16s per lead: SQL %.3f ms in %.1f calls (%.1f rows), %.2f transactions, %.0f WAL bytes; service CPU %.3f ms; RSS %.1f MiB (peak %.1f MiB)\n",
+		bl.name, (after.sqlMS-before.sqlMS)/n, float64(after.calls-before.calls)/n, float64(after.rows-before.rows)/n,
+		float64(after.transactions-before.transactions)/n, (after.walBytes-before.walBytes)/n,
+		float64((cpu-cpu0).Microseconds())/1000/n, float64(rss)/(1<<20), float64(peak)/(1<<20))
+}
+
+// plans prints the plans of the delivery functions' statements, through
+// auto_explain (a function's inner statements are nested), at 20,000
+// waiting events, then after 200,000 delivered events whose dead tuples no
+// vacuum has removed.
+func plans(b *testing.B, pg *devpostgres.Server, bl benchBuild) {
+	ctx := context.Background()
+	url := newDatabase(b, pg, bl.bin)
+	var notices []string
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) { notices = append(notices, n.Message) }
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	exec := func(sql string, args ...any) {
+		if _, err := conn.Exec(ctx, sql, args...); err != nil {
+			b.Fatalf("%s: %v", sql, err)
+		}
+	}
+	// Bulk rows straight into the tables (triggers off): the plans, not the
+	// intake, are measured here.
+	exec("alter table notification_logs set (autovacuum_enabled = off)")
+	exec("alter table lead_events set (autovacuum_enabled = off)")
+	waiting := func(n int) {
+		exec("set session_replication_role = replica")
+		exec(`with c as (
+				insert into conversations (form, name, email, sla_response_deadline)
+				select 'contact_form', 'Plan ' || g, 'plan' || g || '@example.com', now() + interval '1 day' from generate_series(1, $1) g
+				returning id)
+			insert into lead_events (event_type, conversation_id, idempotency_key)
+			select 'lead.created', c.id, 'lead.created:' || c.id from c`, n)
+		exec("set session_replication_role = origin")
+		exec("analyze")
+	}
+	delivered := func(n int) {
+		exec("set session_replication_role = replica")
+		exec(`with c as (
+				insert into conversations (form, name, email, sla_response_deadline)
+				select 'contact_form', 'Done ' || g, 'done' || g || '@example.com', now() + interval '1 day' from generate_series(1, $1) g
+				returning id)
+			insert into lead_events (event_type, conversation_id, idempotency_key, available_at)
+			select 'lead.created', c.id, 'lead.created:' || c.id, now() - interval '1 hour' from c`, n)
+		// Each event opened, its two deliveries pending, then sent, then the
+		// event processed: the dead tuples a real drain leaves behind.
+		exec(`insert into notification_logs (lead_event_id, conversation_id, channel, next_attempt_at)
+			select e.id, e.conversation_id, ch, now() - interval '1 hour'
+			  from lead_events e cross join unnest('{slack,telegram}'::notification_channel[]) ch
+			 where e.deliveries_opened_at is null and e.available_at < now() - interval '30 minutes'`)
+		exec(`update lead_events set deliveries_opened_at = now() where deliveries_opened_at is null and available_at < now() - interval '30 minutes'`)
+		exec(`update notification_logs set attempts = 1, lease_owner = 'bench', lease_expires_at = now() where status = 'pending' and next_attempt_at < now() - interval '30 minutes'`)
+		exec(`update notification_logs set status = 'sent', sent_at = now(), next_attempt_at = null, lease_owner = null, lease_expires_at = null where status = 'pending' and next_attempt_at < now() - interval '30 minutes'`)
+		exec(`update lead_events set processed = true, processed_at = now() where not processed and deliveries_opened_at is not null`)
+		exec("set session_replication_role = origin")
+		exec("analyze")
+	}
+	explain := func(title string) {
+		exec("load 'auto_explain'")
+		exec("set auto_explain.log_min_duration = 0")
+		exec("set auto_explain.log_analyze = on")
+		exec("set auto_explain.log_buffers = on")
+		exec("set auto_explain.log_timing = on")
+		exec("set auto_explain.log_nested_statements = on")
+		exec("set auto_explain.log_level = notice")
+		exec("set client_min_messages = notice")
+		notices = nil
+		var opened int
+		if err := conn.QueryRow(ctx, "select open_lead_events('{slack,telegram}', 8, now())").Scan(&opened); err != nil {
+			b.Fatal(err)
+		}
+		rows, err := conn.Query(ctx, "select log_id, attempt from claim_deliveries('bench', '2 minutes', '{slack,telegram}', '{8,8}', now())")
+		if err != nil {
+			b.Fatal(err)
+		}
+		var outcomes []string
+		for rows.Next() {
+			var id string
+			var attempt int
+			if err := rows.Scan(&id, &attempt); err != nil {
+				b.Fatal(err)
+			}
+			outcomes = append(outcomes, fmt.Sprintf(`{"log_id": %q, "attempt": %d, "status": "sent"}`, id, attempt))
+		}
+		if err := rows.Err(); err != nil {
+			b.Fatal(err)
+		}
+		exec("select record_deliveries($1::jsonb, '{slack,telegram}', now())", "["+strings.Join(outcomes, ",")+"]")
+		exec("set auto_explain.log_min_duration = -1")
+		fmt.Printf("plans %s (opened %d events, claimed and recorded %d deliveries):\n", title, opened, len(outcomes))
+		for _, n := range notices {
+			if !strings.Contains(n, "duration:") {
+				continue
+			}
+			fmt.Println("  " + strings.ReplaceAll(strings.TrimSpace(n), "\n", "\n  "))
+		}
+	}
+	waiting(20000)
+	explain("at 20,000 waiting events")
+	delivered(200000)
+	explain("after 200,000 delivered (dead tuples not vacuumed), 20,000 waiting")
 }
 
 func pct(sorted []time.Duration, p float64) string {

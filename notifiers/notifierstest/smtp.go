@@ -39,8 +39,9 @@ type SMTP struct {
 	Port       int
 	User, Pass string // what AUTH wants, if anything
 
-	rootCAs    *x509.CertPool    // trusts the certificate, if TLS is offered
-	recipients map[string]Answer // under peer.mu
+	rootCAs    *x509.CertPool      // trusts the certificate, if TLS is offered
+	recipients map[string]Answer   // under peer.mu
+	sessions   map[*smtp.Conn]bool // every connection, under peer.mu
 }
 
 // Delivery is one message an SMTP peer accepted; its Messages and WaitFor
@@ -57,8 +58,11 @@ type Delivery struct {
 // NewSMTP starts an SMTP peer, stopped when the test ends.
 func NewSMTP(t testing.TB, opts SMTPOptions) *SMTP {
 	t.Helper()
-	s := &SMTP{User: opts.User, Pass: opts.Pass, recipients: map[string]Answer{}}
+	s := &SMTP{User: opts.User, Pass: opts.Pass, recipients: map[string]Answer{}, sessions: map[*smtp.Conn]bool{}}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		s.mu.Lock()
+		s.sessions[c] = true
+		s.mu.Unlock()
 		return &smtpSession{peer: s, conn: c}, nil
 	}))
 	srv.Domain = "localhost"
@@ -93,6 +97,23 @@ func (s *SMTP) RefuseRecipient(addr string, a Answer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.recipients[addr] = a
+}
+
+// Sessions is how many SMTP sessions (connections) clients opened.
+func (s *SMTP) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// DropSessions closes every open session from the server's side, as a server
+// does with clients idle too long.
+func (s *SMTP) DropSessions() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.sessions {
+		c.Close()
+	}
 }
 
 // ClientTLS is a TLS configuration that trusts the peer's certificate, which
