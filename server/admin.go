@@ -1,30 +1,33 @@
 package server
 
 import (
-	"crypto/subtle"
+	"context"
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/julienschmidt/httprouter"
 
-	"github.com/truenester/leadrelay/outbox"
+	"github.com/truenester/leadrelay/console"
 	"github.com/truenester/leadrelay/sla"
 )
 
-// requireAdmin lets through requests that carry ADMIN_API_KEY as a Bearer
-// token. Without a configured key the admin endpoints are off.
+// requireAdmin lets through requests that carry ADMIN_API_KEY, or a Supabase admin's access
+// token, as a Bearer token; the admin is in the request's context (actorOf). With neither
+// configured the admin endpoints are off.
 func (s *server) requireAdmin(next http.Handler) http.Handler {
 	return s.handle(func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-		if s.Edge.AdminAPIKey == "" {
+		if !s.Console.Enabled() {
 			return &Error{Status: http.StatusServiceUnavailable, Code: CodeAdminDisabled, Message: "the admin API is off: ADMIN_API_KEY is not set"}
 		}
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(s.Edge.AdminAPIKey)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="leadrelay admin"`)
-			return &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "an Authorization: Bearer <ADMIN_API_KEY> header is required"}
+		actor, err := s.Console.Authenticate(r)
+		if errors.Is(err, console.ErrNotAdmin) {
+			return &Error{Status: http.StatusForbidden, Code: CodeNotAdmin, Message: "this user is not an admin (app_metadata.role is not \"admin\")"}
 		}
-		next.ServeHTTP(w, r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="leadrelay admin"`)
+			return &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "an Authorization: Bearer <ADMIN_API_KEY or a Supabase admin access token> header is required", Err: err}
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, actor)))
 		return nil
 	})
 }
@@ -32,12 +35,12 @@ func (s *server) requireAdmin(next http.Handler) http.Handler {
 // replayEvent sends an event's failed channels again.
 func (s *server) replayEvent(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
 	id := p.ByName("id")
-	n, err := s.Outbox.Replay(r.Context(), id, s.Now())
-	if errors.Is(err, outbox.ErrNotFound) {
+	n, err := s.Console.Store().ReplayEvent(r.Context(), actorOf(r.Context()), id)
+	if errors.Is(err, console.ErrNotFound) {
 		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no lead event " + id}
 	}
 	if err != nil {
-		return err
+		return consoleError(err)
 	}
 	if n > 0 {
 		s.Doorbell()

@@ -49,4 +49,10 @@ const (
 	CodeDatabaseUnavailable  ErrorCode = "database_unavailable"   // with Retry-After
 	CodeMigrationsPending    ErrorCode = "migrations_pending"     // readiness
 	CodeNotReady             ErrorCode = "not_ready"              // readiness: a part of the service does not work
+	// The admin API (adminapi.go).
+	CodeNotAdmin       ErrorCode = "not_admin"       // a valid Supabase token of a user who is not an admin
+	CodeForbidden      ErrorCode = "forbidden"       // the database refused the action to this admin
+	CodeInvalidRequest ErrorCode = "invalid_request" // an admin action's body names a bad value
+	CodeInvalidFilter  ErrorCode = "invalid_filter"  // Fields names each bad filter of a list
+	CodeConflict       ErrorCode = "conflict"        // the thing is not in a state that allows the action
 )

@@ -25,8 +25,20 @@ func (s *server) routes(r *httprouter.Router) {
 	// The database webhook (pg_net): signed, so no rate limit.
 	r.Handler(http.MethodPost, "/webhooks/lead-events", s.handle(s.leadEventWebhook))
 
-	// The admin API: Bearer ADMIN_API_KEY.
-	r.Handler(http.MethodPost, "/admin/events/:id/replay", s.requireAdmin(s.handle(s.replayEvent)))
-	r.Handler(http.MethodGet, "/admin/sla/alerts", s.requireAdmin(s.handle(s.slaAlerts)))
-	r.Handler(http.MethodGet, "/admin/sla/summary", s.requireAdmin(s.handle(s.slaSummary)))
+	// The admin API: Bearer ADMIN_API_KEY or a Supabase admin's access token.
+	admin := func(h handlerFunc) http.Handler { return s.requireAdmin(s.handle(h)) }
+	r.Handler(http.MethodPost, "/admin/events/:id/replay", admin(s.replayEvent))
+	r.Handler(http.MethodGet, "/admin/sla/alerts", admin(s.slaAlerts))
+	r.Handler(http.MethodGet, "/admin/sla/summary", admin(s.slaSummary))
+	r.Handler(http.MethodGet, "/admin/api/leads", admin(s.apiLeads))
+	r.Handler(http.MethodGet, "/admin/api/leads/:id", admin(s.apiLead))
+	r.Handler(http.MethodPost, "/admin/api/leads/:id/:action", admin(s.apiLeadAction))
+	r.Handler(http.MethodPost, "/admin/api/followups/:id/:action", admin(s.apiFollowUpAction))
+	r.Handler(http.MethodGet, "/admin/api/deliveries", admin(s.apiDeliveries))
+	r.Handler(http.MethodPost, "/admin/api/deliveries/replay", admin(s.apiReplayFailed))
+
+	// The admin console's pages (session cookie and CSRF token): package console.
+	for _, rt := range s.Console.Routes() {
+		r.Handler(rt.Method, rt.Path, rt.Handler)
+	}
 }

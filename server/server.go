@@ -14,6 +14,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/truenester/leadrelay/config"
+	"github.com/truenester/leadrelay/console"
 	"github.com/truenester/leadrelay/health"
 	"github.com/truenester/leadrelay/outbox"
 )
@@ -34,6 +35,9 @@ type Deps struct {
 	Doorbell func()
 	// Outbox replays failed deliveries for the admin.
 	Outbox *outbox.Store
+	// Console is the admin console (/admin) and the JSON admin API's actions; nil means
+	// one with the admin key alone and no live updates.
+	Console *console.Console
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Health is what the process's background parts say of themselves
@@ -59,6 +63,9 @@ func New(d Deps) http.Handler {
 	}
 	// Every line logged with a request's context carries its request id.
 	d.Logger = slog.New(requestIDLogHandler{d.Logger.Handler()})
+	if d.Console == nil {
+		d.Console = console.New(console.Deps{DB: d.DB, Logger: d.Logger, AdminKey: d.Edge.AdminAPIKey, Now: d.Now, Doorbell: d.Doorbell})
+	}
 	s := &server{
 		Deps:    d,
 		limiter: newClientLimiter(d.Edge.RateLimitPerMinute, d.Edge.RateLimitBurst, d.Now),

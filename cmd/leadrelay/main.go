@@ -7,6 +7,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/truenester/leadrelay/config"
+	"github.com/truenester/leadrelay/console"
 	"github.com/truenester/leadrelay/devpostgres"
 	"github.com/truenester/leadrelay/dispatch"
 	"github.com/truenester/leadrelay/health"
@@ -82,16 +84,18 @@ type settings struct {
 	sweep       time.Duration
 	sla         sla.Config
 	listener    net.Listener // the HTTP port, opened before anything starts; nil: serve opens PORT
+	supabase    console.SupabaseConfig
 }
 
 // loadSettings reads every setting and names every bad variable at once.
 func loadSettings(getenv func(string) string) (settings, error) {
 	var st settings
-	var errs [4]error
+	var errs [5]error
 	st.Config, errs[0] = config.Load(getenv)
 	st.senders, st.channelsOff, errs[1] = notifiers.FromEnv(getenv)
 	st.dispatch, st.sweep, errs[2] = dispatch.ConfigFromEnv(getenv)
 	st.sla, errs[3] = sla.ConfigFromEnv(getenv)
+	st.supabase, errs[4] = console.SupabaseConfigFromEnv(getenv)
 	st.dispatch.FrontendURL = st.FrontendURL()
 	return st, errors.Join(errs[:]...)
 }
@@ -155,6 +159,18 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 		logger.Info("ENABLE_NOTIFICATION_WORKER=false: leads are saved here; another process delivers and watches SLAs")
 	}
 
+	// The admin console: live through one LISTEN connection (or a poll) per replica.
+	hub := console.NewHub(logger)
+	if st.Listen {
+		work.Go(func() { hub.Listen(workCtx, st.DatabaseURL) })
+	} else {
+		work.Go(func() { hub.Poll(workCtx, pools.console, time.Second) })
+	}
+	deps.Console = console.New(console.Deps{
+		DB: pools.console, Logger: logger, AdminKey: st.AdminAPIKey, Hub: hub, Doorbell: deps.Doorbell,
+		Supabase: console.NewSupabase(st.supabase, nil, time.Now),
+	})
+
 	srv := &http.Server{
 		Handler:           server.New(deps),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -163,6 +179,7 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 		IdleTimeout:       60 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(deps.Console.EndStreams)
 	ln := st.listener
 	if ln == nil {
 		if ln, err = listen(st.Port); err != nil {
@@ -292,7 +309,11 @@ func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 // take the connections another needs (the intake above all).
 type dbPools struct {
 	intake, dispatch, sla *pgxpool.Pool
+	console               *pgxpool.Pool // the admin console's pages and actions
 }
+
+// consoleConns bounds the admin console's pool: a few admins, never the intake's share.
+const consoleConns = 4
 
 // openPools makes the pools; they connect lazily, so this works while the
 // database is away. The SLA pool's sessions end an idle transaction within
@@ -314,6 +335,7 @@ func openPools(url string, db config.DBSettings, slaLease time.Duration) (*dbPoo
 		{&p.intake, "intake", db.IntakeConns, common},
 		{&p.dispatch, "dispatch", db.DispatchConns, common},
 		{&p.sla, "sla", db.SLAConns, slaBounds},
+		{&p.console, "console", consoleConns, common},
 	} {
 		var err error
 		if *pool.dst, err = newPool(url, pool.part, pool.conns, pool.b); err != nil {
@@ -325,7 +347,7 @@ func openPools(url string, db config.DBSettings, slaLease time.Duration) (*dbPoo
 }
 
 func (p *dbPools) close() {
-	for _, pool := range []*pgxpool.Pool{p.intake, p.dispatch, p.sla} {
+	for _, pool := range []*pgxpool.Pool{p.intake, p.dispatch, p.sla, p.console} {
 		if pool != nil {
 			pool.Close()
 		}
@@ -405,6 +427,10 @@ func dev(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		return err
 	}
 	defer st.listener.Close()
+	// make run's console: a fresh admin key unless ADMIN_API_KEY names one.
+	if st.AdminAPIKey == "" {
+		st.AdminAPIKey = "dev-" + rand.Text()
+	}
 	if embedded {
 		fmt.Fprintln(stdout, "starting an embedded PostgreSQL from this machine's binaries...")
 		pg, err := devpostgres.Start(ctx, devpostgres.Options{})
@@ -422,6 +448,7 @@ func dev(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		return err
 	}
 	fmt.Fprintf(stdout, "serving on http://localhost:%d (Ctrl-C stops)\n", st.Port)
+	fmt.Fprintf(stdout, "admin console: http://localhost:%d/admin, sign in with the admin key %s\n", st.Port, st.AdminAPIKey)
 	return serve(ctx, st, newLogger(stderr, st.LogLevel, true), stdout)
 }
 

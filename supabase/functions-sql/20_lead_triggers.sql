@@ -216,7 +216,10 @@ security definer
 set search_path = ''
 as $$
 declare
-  user_id text := auth.uid()::text;
+  -- The signed-in user, else whom the service names (the console's actions).
+  user_id text := coalesce(auth.uid()::text, nullif(current_setting('leadrelay.actor_id', true), ''));
+  actor_email jsonb := jsonb_strip_nulls(jsonb_build_object(
+    'actor_email', coalesce(auth.jwt() ->> 'email', nullif(current_setting('leadrelay.actor_email', true), ''))));
   actor public.actor_type := case when user_id is null then 'system' else 'agent' end;
 begin
   if new.status is distinct from old.status then
@@ -235,7 +238,7 @@ begin
       format('Status changed from %s to %s', old.status, new.status),
       actor,
       user_id,
-      jsonb_build_object('from', old.status, 'to', new.status)
+      jsonb_build_object('from', old.status, 'to', new.status) || actor_email
     );
     if old.first_response_at is null and new.first_response_at is not null then
       perform public.record_first_response(new, actor, user_id, 'status');
@@ -264,7 +267,7 @@ begin
         'to', new.quality,
         'sla_response_deadline', new.sla_response_deadline,
         'sla_warning_at', new.sla_warning_at
-      )
+      ) || actor_email
     );
   end if;
   return null;

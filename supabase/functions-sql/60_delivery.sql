@@ -370,6 +370,7 @@ as $$
 declare
   channels text[];
   conversation uuid;
+  who text;
 begin
   if not exists (select from public.lead_events e where e.id = p_event_id) then
     raise exception 'lead event % not found', p_event_id using errcode = 'P0002';
@@ -391,9 +392,14 @@ begin
      set processed = false, processed_at = null, available_at = p_now,
          lease_owner = null, lease_expires_at = null
    where e.id = p_event_id;
-  insert into public.conversation_timeline (conversation_id, event_type, title, description, actor_type, metadata, created_at)
+  -- Who asked: the signed-in admin, else whom the service names (the console), else the system.
+  who := coalesce(auth.uid()::text, nullif(current_setting('leadrelay.actor_id', true), ''));
+  insert into public.conversation_timeline (conversation_id, event_type, title, description, actor_type, actor_id, metadata, created_at)
   values (conversation, 'note', 'Replay requested', 'Sending again: ' || array_to_string(channels, ', '),
-          'system', jsonb_build_object('lead_event_id', p_event_id), p_now);
+          case when who is null then 'system' else 'agent' end::public.actor_type, who,
+          jsonb_build_object('lead_event_id', p_event_id) || jsonb_strip_nulls(jsonb_build_object(
+            'actor_email', coalesce(auth.jwt() ->> 'email', nullif(current_setting('leadrelay.actor_email', true), '')))),
+          p_now);
   return cardinality(channels);
 end
 $$;

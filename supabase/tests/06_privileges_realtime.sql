@@ -53,8 +53,11 @@ select set_eq(
   $$select signature from our_functions where prosecdef$$,
   $$values ('submit_lead(jsonb)'), ('conversations_before_insert()'), ('conversations_before_update()'),
            ('conversations_after_insert()'), ('conversations_after_update()'),
-           ('chat_messages_after_insert()'), ('lead_events_doorbell()')$$,
-  'the security-definer functions are the intake and the triggers that write for their caller'
+           ('chat_messages_after_insert()'), ('lead_events_doorbell()'),
+           ('conversations_after_assign()'), ('follow_up_tasks_after_write()'),
+           ('chat_messages_after_agent_insert()'), ('conversation_timeline_console_doorbell()'),
+           ('admin_replay_event(uuid)'), ('admin_replay_failed(notification_channel)')$$,
+  'the security-definer functions are the intake, the triggers that write for their caller, and the admin''s replays'
 );
 
 select set_eq(
@@ -65,8 +68,15 @@ select set_eq(
 
 select set_eq(
   $$select signature from our_functions where has_function_privilege('authenticated', oid, 'execute')$$,
-  $$values ('submit_lead(jsonb)')$$,
-  'authenticated may execute submit_lead and no other function'
+  $$values ('submit_lead(jsonb)'),
+           ('admin_check()'), ('admin_actor()'), ('admin_actor_metadata()'), ('admin_lead_exists(uuid)'),
+           ('admin_set_status(uuid,conversation_status)'), ('admin_mark_contacted(uuid)'),
+           ('admin_set_quality(uuid,lead_quality)'), ('admin_assign(uuid,uuid)'),
+           ('admin_add_note(uuid,text)'), ('admin_reply(uuid,text)'),
+           ('admin_schedule_follow_up(uuid,timestamp with time zone,timestamp with time zone,text,uuid)'),
+           ('admin_close_follow_up(uuid,follow_up_status)'), ('admin_complete_follow_up(uuid)'),
+           ('admin_cancel_follow_up(uuid)'), ('admin_replay_event(uuid)'), ('admin_replay_failed(notification_channel)')$$,
+  'authenticated may execute submit_lead and the admin''s functions (each checks the admin role), no other'
 );
 
 -- A function created without a grant list (proacl null) is executable by PUBLIC.

@@ -1,0 +1,100 @@
+// leadrelay console: live countdowns, and live regions refreshed from the event stream.
+// Everything works without it (forms post, pages reload); it only keeps pages current.
+(function () {
+  "use strict";
+
+  function pad(n) { return n < 10 ? "0" + n : "" + n; }
+  function span(ms) {
+    var s = Math.floor(Math.abs(ms) / 1000);
+    if (s < 60) return s + "s";
+    if (s < 3600) return Math.floor(s / 60) + "m " + pad(s % 60) + "s";
+    if (s < 172800) return Math.floor(s / 3600) + "h " + pad(Math.floor(s / 60) % 60) + "m";
+    return Math.floor(s / 86400) + "d " + Math.floor(s / 3600) % 24 + "h";
+  }
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("[data-deadline]").forEach(function (el) {
+      var left = Date.parse(el.getAttribute("data-deadline")) - now;
+      el.textContent = left > 0 ? span(left) + " left" : "breached " + span(left) + " ago";
+      el.classList.toggle("past", left <= 0);
+    });
+  }
+
+  // Forms that return to the page they are on, and follow-up times in the browser's zone.
+  function prepare(root) {
+    root.querySelectorAll("input.return-here").forEach(function (el) {
+      el.value = location.pathname + location.search;
+    });
+    root.querySelectorAll("input.tz-offset").forEach(function (el) {
+      el.value = String(new Date().getTimezoneOffset());
+    });
+    root.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      if (form.dataset.bound) return;
+      form.dataset.bound = "1";
+      form.addEventListener("submit", function (e) {
+        if (!window.confirm(form.getAttribute("data-confirm"))) e.preventDefault();
+      });
+    });
+  }
+
+  // A region with data-fragment is fetched again when the stream says that what it
+  // watches changed (data-watch: "all", or a lead's id). A region the user is typing in
+  // waits until the input loses focus.
+  var pending = {};
+  function refresh(region) {
+    var url = region.getAttribute("data-fragment");
+    if (pending[url]) return;
+    pending[url] = setTimeout(function () {
+      var active = document.activeElement;
+      if (active && region.contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName) && active.value) {
+        delete pending[url];
+        active.addEventListener("blur", function () { refresh(region); }, { once: true });
+        return;
+      }
+      fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+        .then(function (res) {
+          if (res.status === 401) { location.href = "/admin/login?next=" + encodeURIComponent(location.pathname + location.search); return null; }
+          return res.ok ? res.text() : null;
+        })
+        .then(function (html) {
+          delete pending[url];
+          if (html === null || html === undefined) return;
+          var before = {};
+          region.querySelectorAll("[data-lead]").forEach(function (el) { before[el.getAttribute("data-lead")] = true; });
+          region.innerHTML = html;
+          region.querySelectorAll("tr.lead-row[data-lead]").forEach(function (el) {
+            if (!before[el.getAttribute("data-lead")]) el.classList.add("fresh");
+          });
+          prepare(region);
+          tick();
+        })
+        .catch(function () { delete pending[url]; });
+    }, 150);
+  }
+  function changed(ids, all) {
+    document.querySelectorAll("[data-fragment]").forEach(function (region) {
+      var watch = region.getAttribute("data-watch");
+      if (all || watch === "all" || ids.indexOf(watch) >= 0) refresh(region);
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    prepare(document);
+    tick();
+    setInterval(tick, 1000);
+    // The banner also follows time itself (leads entering their warning window).
+    setInterval(function () { changed([], false); }, 30000);
+    var live = document.body.getAttribute("data-live");
+    if (!live || !window.EventSource) return;
+    var es = new EventSource(live);
+    // On every (re)connection, catch up with what changed while the stream was closed:
+    // between this page's drawing and now, or while it was away.
+    es.addEventListener("hello", function () {
+      document.body.setAttribute("data-stream", "open");
+      changed([], true);
+    });
+    es.addEventListener("lead", function (e) { var d = JSON.parse(e.data); changed([d.id], false); });
+    es.addEventListener("change", function (e) { var d = JSON.parse(e.data); changed(d.ids || [], !!d.all); });
+    es.onerror = function () { document.body.setAttribute("data-stream", "retrying"); };
+  });
+})();
