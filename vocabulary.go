@@ -117,13 +117,19 @@ const (
 	TimelineFollowUpDue        TimelineType = "followup_due"
 	TimelineFollowUpOverdue    TimelineType = "followup_overdue"
 	TimelineNote               TimelineType = "note"
+	// The admin's actions (supabase/functions-sql/80_console.sql).
+	TimelineAssigned          TimelineType = "assigned"
+	TimelineFollowUpScheduled TimelineType = "followup_scheduled"
+	TimelineFollowUpCompleted TimelineType = "followup_completed"
+	TimelineFollowUpCancelled TimelineType = "followup_cancelled"
 )
 
 // TimelineTypes lists timeline_event_type in the enum's order.
 func TimelineTypes() []TimelineType {
 	return []TimelineType{TimelineCreated, TimelineStatusChanged, TimelineQualityChanged, TimelineFirstResponse,
 		TimelineMessage, TimelineNotificationSent, TimelineNotificationFailed, TimelineSLAWarning,
-		TimelineSLABreached, TimelineFollowUpDue, TimelineFollowUpOverdue, TimelineNote}
+		TimelineSLABreached, TimelineFollowUpDue, TimelineFollowUpOverdue, TimelineNote,
+		TimelineAssigned, TimelineFollowUpScheduled, TimelineFollowUpCompleted, TimelineFollowUpCancelled}
 }
 
 // FollowUpStatus is where a follow-up task stands (follow_up_status).

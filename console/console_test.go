@@ -24,6 +24,7 @@ import (
 	"github.com/truenester/leadrelay/dbtest"
 	"github.com/truenester/leadrelay/server"
 	"github.com/truenester/leadrelay/supabase"
+	"github.com/truenester/leadrelay/testkit"
 )
 
 const adminKey = "console-test-admin-key-0123456789"
@@ -558,11 +559,5 @@ func apiGet(t *testing.T, url string, dst any) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-time.After(10 * time.Millisecond)
-	}
+	testkit.WaitFor(t, 10*time.Second, what, testkit.Until(cond))
 }

@@ -10,10 +10,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/truenester/leadrelay"
 	"github.com/truenester/leadrelay/dberr"
 	"github.com/truenester/leadrelay/sla"
 )
@@ -26,13 +27,22 @@ var (
 	ErrForbidden = errors.New("forbidden")
 )
 
-// The values of the SQL enums the console lets an admin choose.
+// The values of the SQL enums the console lets an admin choose (package leadrelay mirrors
+// the enums), and the SLA states the leads list filters by.
 var (
-	Statuses  = []string{"new", "contacted", "qualified", "converted", "closed", "spam"}
-	Qualities = []string{"hot", "warm", "cold"}
-	Channels  = []string{"slack", "email", "telegram", "whatsapp", "sms", "crm"}
+	Statuses  = names(leadrelay.ConversationStatuses())
+	Qualities = names(leadrelay.Qualities())
+	Channels  = names(leadrelay.Channels())
 	SLAStates = []string{"waiting", "approaching", "breached", "answered"}
 )
+
+func names[T ~string](values []T) []string {
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = string(v)
+	}
+	return out
+}
 
 // Store reads what the console shows and runs the admin's actions, through the SQL
 // functions of supabase/functions-sql/80_console.sql.

@@ -52,6 +52,11 @@ revoke all on leadrelay_private.console_sessions from public, anon, authenticate
 
 -- An admin writes a note, or answers the customer, as themselves: the row must name them.
 -- (The functions in 80_console.sql fill these rows in; supabase-js may insert them directly.)
+-- The columns a person writes; ids, times and sequence numbers come from their defaults.
+grant insert (conversation_id, event_type, title, description, actor_type, actor_id, metadata)
+  on public.conversation_timeline to authenticated;
+grant insert (conversation_id, sender_type, sender_id, content) on public.chat_messages to authenticated;
+
 create policy "admins write notes as themselves" on public.conversation_timeline
   for insert to authenticated
   with check (

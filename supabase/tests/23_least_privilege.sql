@@ -68,7 +68,36 @@ select set_eq(
     ('authenticated', 'column', 'follow_up_tasks.follow_up_date', 'update'),
     ('authenticated', 'column', 'follow_up_tasks.sla_deadline', 'update'),
     ('authenticated', 'column', 'follow_up_tasks.assigned_to', 'update'),
-    ('authenticated', 'column', 'follow_up_tasks.notes', 'update')
+    ('authenticated', 'column', 'follow_up_tasks.notes', 'update'),
+    -- The console's twin through PostgREST (20261129050000_console.sql, 80_console.sql): a note
+    -- or an agent's answer written as oneself, and the admin's functions.
+    ('authenticated', 'column', 'conversation_timeline.conversation_id', 'insert'),
+    ('authenticated', 'column', 'conversation_timeline.event_type', 'insert'),
+    ('authenticated', 'column', 'conversation_timeline.title', 'insert'),
+    ('authenticated', 'column', 'conversation_timeline.description', 'insert'),
+    ('authenticated', 'column', 'conversation_timeline.actor_type', 'insert'),
+    ('authenticated', 'column', 'conversation_timeline.actor_id', 'insert'),
+    ('authenticated', 'column', 'conversation_timeline.metadata', 'insert'),
+    ('authenticated', 'column', 'chat_messages.conversation_id', 'insert'),
+    ('authenticated', 'column', 'chat_messages.sender_type', 'insert'),
+    ('authenticated', 'column', 'chat_messages.sender_id', 'insert'),
+    ('authenticated', 'column', 'chat_messages.content', 'insert'),
+    ('authenticated', 'function', 'admin_check()', 'execute'),
+    ('authenticated', 'function', 'admin_actor()', 'execute'),
+    ('authenticated', 'function', 'admin_actor_metadata()', 'execute'),
+    ('authenticated', 'function', 'admin_lead_exists(uuid)', 'execute'),
+    ('authenticated', 'function', 'admin_set_status(uuid,conversation_status)', 'execute'),
+    ('authenticated', 'function', 'admin_mark_contacted(uuid)', 'execute'),
+    ('authenticated', 'function', 'admin_set_quality(uuid,lead_quality)', 'execute'),
+    ('authenticated', 'function', 'admin_assign(uuid,uuid)', 'execute'),
+    ('authenticated', 'function', 'admin_add_note(uuid,text)', 'execute'),
+    ('authenticated', 'function', 'admin_reply(uuid,text)', 'execute'),
+    ('authenticated', 'function', 'admin_schedule_follow_up(uuid,timestamp with time zone,timestamp with time zone,text,uuid)', 'execute'),
+    ('authenticated', 'function', 'admin_close_follow_up(uuid,follow_up_status)', 'execute'),
+    ('authenticated', 'function', 'admin_complete_follow_up(uuid)', 'execute'),
+    ('authenticated', 'function', 'admin_cancel_follow_up(uuid)', 'execute'),
+    ('authenticated', 'function', 'admin_replay_event(uuid)', 'execute'),
+    ('authenticated', 'function', 'admin_replay_failed(notification_channel)', 'execute')
   $$,
   'anon and authenticated hold exactly the privileges the API uses'
 );
