@@ -151,7 +151,7 @@ func parseNotification(channel, payload string) (Change, bool) {
 		if json.Unmarshal([]byte(payload), &e) != nil {
 			return Change{All: true}, true
 		}
-		return Change{IDs: e.ConversationIDs, All: e.All}, true
+		return Change{IDs: e.ConversationIDs, All: e.All}, e.All || len(e.ConversationIDs) > 0
 	}
 	return Change{}, false
 }

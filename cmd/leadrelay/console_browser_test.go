@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/truenester/leadrelay/dbtest"
@@ -66,7 +67,22 @@ func newBrowser(t *testing.T, deadline time.Duration) context.Context {
 	if err := chromedp.Do(browserCtx); err != nil {
 		t.Fatalf("start Chromium: %v", err)
 	}
+	// A script error on a page fails the test: the pages must work as written.
+	if err := chromedp.Listen(browserCtx, func(ev any) {
+		if e, ok := ev.(*runtime.EventExceptionThrown); ok {
+			t.Errorf("script error on the page: %s %s", e.ExceptionDetails.Text, describeException(e))
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
 	return browserCtx
+}
+
+func describeException(e *runtime.EventExceptionThrown) string {
+	if e.ExceptionDetails.Exception != nil {
+		return e.ExceptionDetails.Exception.Description
+	}
+	return ""
 }
 
 // step runs browser actions, each wait bounded by the step's deadline, and names the step
@@ -76,7 +92,7 @@ func step(t *testing.T, ctx context.Context, name string, actions ...chromedp.Ac
 	t.Helper()
 	stepCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	if err := chromedp.Do(stepCtx, actions...); err != nil {
+	if err := doRetryingStaleNodes(stepCtx, actions); err != nil {
 		if dir := os.Getenv("LEADRELAY_SCREENSHOTS"); dir != "" {
 			shotCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
@@ -98,6 +114,23 @@ func step(t *testing.T, ctx context.Context, name string, actions ...chromedp.Ac
 			_ = os.WriteFile(file, png, 0o644)
 		}
 	}
+}
+
+// doRetryingStaleNodes runs the actions in order; an action that failed because a live
+// refresh replaced its node between the query and the click is tried again (within ctx).
+func doRetryingStaleNodes(ctx context.Context, actions []chromedp.Action[chromedp.Void]) error {
+	for _, a := range actions {
+		for {
+			err := chromedp.Do(ctx, a)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil || !strings.Contains(err.Error(), "Could not find node") {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // The console in a real browser, against the real program: sign in, watch a lead posted

@@ -15,9 +15,30 @@
     var now = Date.now();
     document.querySelectorAll("[data-deadline]").forEach(function (el) {
       var left = Date.parse(el.getAttribute("data-deadline")) - now;
-      el.textContent = left > 0 ? span(left) + " left" : "breached " + span(left) + " ago";
+      var past = el.hasAttribute("data-short") ? span(left) + " ago" : "breached " + span(left) + " ago";
+      el.textContent = left > 0 ? span(left) + " left" : past;
       el.classList.toggle("past", left <= 0);
     });
+    document.querySelectorAll("[data-ago]").forEach(function (el) {
+      el.textContent = span(now - Date.parse(el.getAttribute("data-ago"))) + " ago";
+    });
+  }
+
+  // What a region shows, less what the clock changes (countdowns, "ago" times) and the
+  // highlight of new rows: a refresh that changes nothing else leaves the page alone, so a
+  // refresh never moves a button from under a finger for nothing.
+  function normalized(root) {
+    root.querySelectorAll("[data-deadline], [data-ago]").forEach(function (el) {
+      el.textContent = "";
+      el.classList.remove("past");
+    });
+    root.querySelectorAll("tr.fresh").forEach(function (el) { el.classList.remove("fresh"); });
+    return root.innerHTML;
+  }
+  function sameContent(region, html) {
+    var next = document.createElement("div");
+    next.innerHTML = html;
+    return normalized(next) === normalized(region.cloneNode(true));
   }
 
   // Forms that return to the page they are on, and follow-up times in the browser's zone.
@@ -58,7 +79,7 @@
         })
         .then(function (html) {
           delete pending[url];
-          if (html === null || html === undefined) return;
+          if (html === null || html === undefined || sameContent(region, html)) return;
           var before = {};
           region.querySelectorAll("[data-lead]").forEach(function (el) { before[el.getAttribute("data-lead")] = true; });
           region.innerHTML = html;

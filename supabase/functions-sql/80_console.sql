@@ -391,6 +391,9 @@ declare
   ids text[];
 begin
   select array_agg(distinct n.conversation_id::text) into ids from (select conversation_id from inserted limit 101) n;
+  if ids is null then
+    return null; -- a statement that inserted nothing
+  end if;
   begin
     perform pg_notify(
       'leadrelay_console',
