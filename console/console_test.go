@@ -66,13 +66,13 @@ func setup(t *testing.T, opts ...func(*bundleOptions)) *testBundle {
 		t.Cleanup(func() { stop(); wg.Wait() })
 	}
 	c := console.New(console.Deps{DB: pool, Logger: logger, AdminKey: adminKey, Hub: hub, Supabase: o.supabase})
-	cfg, err := config.Load(func(k string) string {
-		return map[string]string{"DATABASE_URL": dbURL, "ADMIN_API_KEY": adminKey, "RATE_LIMIT_PER_MINUTE": "10000", "RATE_LIMIT_BURST": "1000"}[k]
+	cfg, err := config.LoadEdge(func(k string) string {
+		return map[string]string{"ADMIN_API_KEY": adminKey, "RATE_LIMIT_PER_MINUTE": "10000", "RATE_LIMIT_BURST": "1000"}[k]
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(server.New(server.Deps{Logger: logger, DB: pool, Schema: supabase.FS, Config: cfg, Console: c}))
+	srv := httptest.NewServer(server.New(server.Deps{Logger: logger, DB: pool, Schema: supabase.FS, Edge: cfg, Console: c}))
 	t.Cleanup(srv.Close)
 	t.Cleanup(c.EndStreams)
 	return &testBundle{url: srv.URL, db: pool, dbURL: dbURL, console: c, hub: hub}
