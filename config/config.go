@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/netip"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,6 +62,9 @@ type Config struct {
 	Listen bool
 	// DB: the connection pools and the bounds every session runs under.
 	DB DBSettings
+	// Replica is this process's name among the replicas, in the outbox's
+	// delivery leases and the SLA leader lease: host-pid-random, made once.
+	Replica string
 }
 
 // Edge is the settings of the HTTP edge: who may post leads, how often, and
@@ -144,6 +149,7 @@ func Load(getenv func(string) string) (Config, error) {
 		NotificationWorker: true,
 		Listen:             true,
 		DB:                 DefaultDBSettings,
+		Replica:            replicaName(),
 	}
 	var errs []error
 	var err error
@@ -303,4 +309,11 @@ func parseOrigin(s string) (string, error) {
 		return "", fmt.Errorf("%q has more than scheme://host[:port]", s)
 	}
 	return strings.ToLower(u.Scheme + "://" + u.Host), nil
+}
+
+// replicaName names this process among the replicas: its host, its pid and
+// a random part, so a restarted process is a new replica.
+func replicaName() string {
+	host, _ := os.Hostname() // "" is still a usable part of a name
+	return fmt.Sprintf("%s-%d-%04x", host, os.Getpid(), rand.IntN(1<<16))
 }

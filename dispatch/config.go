@@ -19,7 +19,7 @@ const DefaultSweepInterval = 2 * time.Second
 //	NOTIFY_RETRY_DELAYS     waits before each retry, default 30s,2m,5m,15m,30m,30m (7 attempts over 82.5 minutes)
 //	NOTIFY_SWEEP_INTERVAL   default 2s
 //	NOTIFY_LEASE            how long a replica holds a claimed delivery unrenewed, default 2m
-//	NOTIFY_SEND_TIMEOUT     bound of one attempt on one channel, default 15s
+//	NOTIFY_SEND_TIMEOUT     bound of one attempt on one channel, default notifiers.DefaultSendTimeout (15s)
 //	NOTIFY_BATCH_SIZE       new events opened per claim at most, default 100
 //	NOTIFY_CONCURRENCY      sends in flight per channel, default 32
 func ConfigFromEnv(getenv func(string) string) (Config, time.Duration, error) {
@@ -55,17 +55,16 @@ func ConfigFromEnv(getenv func(string) string) (Config, time.Duration, error) {
 			}
 			c.RetryDelays = append(c.RetryDelays, d)
 		}
-		if len(c.RetryDelays) > 20 {
-			errs = append(errs, fmt.Errorf("NOTIFY_RETRY_DELAYS=%q: at most 20 retries", v))
+		if len(c.RetryDelays) > maxRetries {
+			errs = append(errs, fmt.Errorf("NOTIFY_RETRY_DELAYS=%q: at most %d retries", v, maxRetries))
 		}
 	}
 	duration("NOTIFY_SWEEP_INTERVAL", &sweep)
 	duration("NOTIFY_LEASE", &c.Lease)
 	duration("NOTIFY_SEND_TIMEOUT", &c.SendTimeout)
-	count("NOTIFY_BATCH_SIZE", &c.BatchSize, 10000)
+	count("NOTIFY_BATCH_SIZE", &c.BatchSize, maxBatchSize)
 	count("NOTIFY_CONCURRENCY", &c.Concurrency, notifiers.MaxConcurrency)
-	if eff := c.withDefaults(); eff.Lease <= eff.SendTimeout {
-		errs = append(errs, fmt.Errorf("NOTIFY_LEASE (%s) must be longer than NOTIFY_SEND_TIMEOUT (%s), or a slow send loses its lease", eff.Lease, eff.SendTimeout))
-	}
+	// What only the settings together can say, said as New says it.
+	errs = append(errs, c.WithDefaults().validate())
 	return c, sweep, errors.Join(errs...)
 }

@@ -35,3 +35,25 @@ func TestConfigFromEnvNamesEveryBadVariable(t *testing.T) {
 		}
 	}
 }
+
+// New refuses, by name, what a Dispatcher cannot run with, as the parser
+// refuses it.
+func TestNewRefusesWhatItCannotRunWith(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]struct {
+		cfg     dispatch.Config
+		mention string
+	}{
+		"no replica":              {dispatch.Config{}, "Replica"},
+		"lease within send bound": {dispatch.Config{Replica: "a", Lease: time.Second, SendTimeout: 2 * time.Second}, "NOTIFY_LEASE"},
+		"batch too large":         {dispatch.Config{Replica: "a", BatchSize: 10001}, "NOTIFY_BATCH_SIZE"},
+		"a negative retry wait":   {dispatch.Config{Replica: "a", RetryDelays: []time.Duration{-time.Second}}, "NOTIFY_RETRY_DELAYS"},
+	} {
+		if _, err := dispatch.New(nil, nil, nil, c.cfg, time.Now, quiet()); err == nil || !strings.Contains(err.Error(), c.mention) {
+			t.Errorf("%s: %v, want an error naming %s", name, err, c.mention)
+		}
+	}
+	if _, err := dispatch.New(nil, nil, nil, dispatch.Config{Replica: "a"}, time.Now, quiet()); err != nil {
+		t.Errorf("the defaults: %v", err)
+	}
+}

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -25,13 +24,14 @@ import (
 	"github.com/truenester/leadrelay/outbox"
 )
 
-// Config tunes a Dispatcher; zero fields take the defaults.
+// Config tunes a Dispatcher; zero fields take the defaults (WithDefaults),
+// and New refuses what it cannot run with.
 type Config struct {
-	Worker      string          // this replica's name in leases; default host-pid-random
+	Replica     string          // this replica's name in leases; required
 	Lease       time.Duration   // how long a claim holds a delivery, renewed while it is sent; default 2m
 	BatchSize   int             // new events opened per claim at most; default 100
 	Concurrency int             // sends in flight per channel; default DefaultConcurrency
-	SendTimeout time.Duration   // bound of one attempt on one channel; default 15s
+	SendTimeout time.Duration   // bound of one attempt on one channel; default notifiers.DefaultSendTimeout
 	RetryDelays []time.Duration // waits before retries; default DefaultRetryDelays
 	Jitter      float64         // ± fraction of each wait; default 0.2
 	FrontendURL string          // for the admin-panel link in alerts
@@ -57,11 +57,14 @@ const maxRecordBatch = 64
 // maxClaims is how many claims a dispatcher has on their way at once.
 const maxClaims = 2
 
-func (c Config) withDefaults() Config {
-	if c.Worker == "" {
-		host, _ := os.Hostname()
-		c.Worker = fmt.Sprintf("%s-%d-%04x", host, os.Getpid(), rand.IntN(1<<16))
-	}
+// Bounds of the settings, for New and ConfigFromEnv alike.
+const (
+	maxBatchSize = 10000
+	maxRetries   = 20
+)
+
+// WithDefaults returns c with each zero field set to its default.
+func (c Config) WithDefaults() Config {
 	if c.Lease == 0 {
 		c.Lease = 2 * time.Minute
 	}
@@ -73,7 +76,7 @@ func (c Config) withDefaults() Config {
 	}
 	c.Concurrency = min(c.Concurrency, notifiers.MaxConcurrency)
 	if c.SendTimeout == 0 {
-		c.SendTimeout = 15 * time.Second
+		c.SendTimeout = notifiers.DefaultSendTimeout
 	}
 	if c.RetryDelays == nil {
 		c.RetryDelays = DefaultRetryDelays
@@ -82,6 +85,28 @@ func (c Config) withDefaults() Config {
 		c.Jitter = 0.2
 	}
 	return c
+}
+
+// validate reports every setting a Dispatcher cannot run with, naming the
+// variable that sets it.
+func (c Config) validate() error {
+	var errs []error
+	if c.SendTimeout <= 0 || c.Lease <= c.SendTimeout {
+		errs = append(errs, fmt.Errorf("NOTIFY_LEASE (%s) must be longer than NOTIFY_SEND_TIMEOUT (%s), or a slow send loses its lease", c.Lease, c.SendTimeout))
+	}
+	if c.BatchSize < 1 || c.BatchSize > maxBatchSize {
+		errs = append(errs, fmt.Errorf("NOTIFY_BATCH_SIZE (%d) is not from 1 to %d", c.BatchSize, maxBatchSize))
+	}
+	if c.Concurrency < 1 {
+		errs = append(errs, fmt.Errorf("NOTIFY_CONCURRENCY (%d) is not from 1 to %d", c.Concurrency, notifiers.MaxConcurrency))
+	}
+	if len(c.RetryDelays) > maxRetries || slices.ContainsFunc(c.RetryDelays, func(d time.Duration) bool { return d <= 0 }) {
+		errs = append(errs, fmt.Errorf("NOTIFY_RETRY_DELAYS (%v) must be at most %d positive waits", c.RetryDelays, maxRetries))
+	}
+	if c.Jitter < 0 || c.Jitter >= 1 {
+		errs = append(errs, fmt.Errorf("dispatch: Jitter (%g) is not a fraction from 0 to 1", c.Jitter))
+	}
+	return errors.Join(errs...)
 }
 
 // Dispatcher delivers due events. It is safe for concurrent use.
@@ -107,9 +132,16 @@ type Dispatcher struct {
 // New returns a Dispatcher delivering through senders. With no sender of a
 // real channel, alerts go to console instead (make run's default), routed as
 // production would route them.
-func New(store *outbox.Store, senders []notifiers.Sender, console notifiers.Sender, cfg Config, now func() time.Time, log *slog.Logger) *Dispatcher {
+func New(store *outbox.Store, senders []notifiers.Sender, console notifiers.Sender, cfg Config, now func() time.Time, log *slog.Logger) (*Dispatcher, error) {
+	cfg = cfg.WithDefaults()
+	if cfg.Replica == "" {
+		return nil, errors.New("dispatch: Replica (this replica's name in leases) is empty")
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	d := &Dispatcher{
-		cfg:      cfg.withDefaults(),
+		cfg:      cfg,
 		store:    store,
 		senders:  map[leadrelay.Channel]notifiers.Sender{},
 		now:      now,
@@ -132,11 +164,11 @@ func New(store *outbox.Store, senders []notifiers.Sender, console notifiers.Send
 	if len(d.senders) == 0 {
 		d.console = console
 	}
-	return d
+	return d, nil
 }
 
-// Worker is the name this dispatcher holds leases under.
-func (d *Dispatcher) Worker() string { return d.cfg.Worker }
+// Replica is the name this dispatcher holds leases under.
+func (d *Dispatcher) Replica() string { return d.cfg.Replica }
 
 // Wake asks the dispatcher to look for due events now. It never blocks; many
 // wakes while one is pending count as one.
@@ -331,7 +363,7 @@ func (d *Dispatcher) claim(ctx context.Context, limits []int, sends *sync.WaitGr
 	// A claim runs to its end even when ctx ends meanwhile: what it took is
 	// then handed back at once rather than left leased.
 	claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.SendTimeout)
-	deliveries, opened, err := d.store.Claim(claimCtx, d.cfg.Worker, d.cfg.Lease, d.channels, limits, d.openLimit(limits), d.now())
+	deliveries, opened, err := d.store.Claim(claimCtx, d.cfg.Replica, d.cfg.Lease, d.channels, limits, d.openLimit(limits), d.now())
 	cancel()
 	got := map[leadrelay.Channel]int{}
 	for _, dl := range deliveries {
@@ -368,7 +400,7 @@ func (d *Dispatcher) release(ctx context.Context, deliveries []outbox.Delivery) 
 	}
 	releaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.SendTimeout)
 	defer cancel()
-	if err := d.store.Release(releaseCtx, d.cfg.Worker, deliveries); err != nil {
+	if err := d.store.Release(releaseCtx, d.cfg.Replica, deliveries); err != nil {
 		d.log.WarnContext(ctx, "could not hand back unsent deliveries; they are due again when their lease runs out", "err", err)
 	}
 	for _, dl := range deliveries {
@@ -388,7 +420,7 @@ func (d *Dispatcher) RenewLeases(ctx context.Context) (int, error) {
 	if len(list) == 0 {
 		return 0, nil
 	}
-	return d.store.Renew(ctx, d.cfg.Worker, list, d.cfg.Lease, d.now())
+	return d.store.Renew(ctx, d.cfg.Replica, list, d.cfg.Lease, d.now())
 }
 
 func (d *Dispatcher) renew(ctx context.Context) {
@@ -417,7 +449,7 @@ func (d *Dispatcher) attempt(ctx context.Context, dl outbox.Delivery) outbox.Out
 	out := outbox.Outcome{LogID: dl.LogID, Attempt: dl.Attempt}
 	sender, ok := d.senders[dl.Channel]
 	if !ok {
-		out.Status, out.Error = leadrelay.DeliveryFailed, string(dl.Channel)+" is not configured on "+d.cfg.Worker
+		out.Status, out.Error = leadrelay.DeliveryFailed, string(dl.Channel)+" is not configured on "+d.cfg.Replica
 		return out
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)

@@ -38,6 +38,7 @@ func ctxT(t *testing.T) context.Context {
 }
 
 type bundle struct {
+	t        *testing.T
 	url      string
 	db       *pgxpool.Pool
 	slack    *notifierstest.Slack
@@ -48,7 +49,7 @@ type bundle struct {
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	b := &bundle{url: dbtest.NewURL(t), slack: notifierstest.NewSlack(t), telegram: notifierstest.NewTelegram(t), clock: &clock{}}
+	b := &bundle{t: t, url: dbtest.NewURL(t), slack: notifierstest.NewSlack(t), telegram: notifierstest.NewTelegram(t), clock: &clock{}}
 	b.db = b.pool(t)
 	slack, err := notifiers.NewSlack(notifiers.SlackConfig{WebhookURL: b.slack.URL})
 	if err != nil {
@@ -79,8 +80,9 @@ func (b *bundle) dispatcher(name string) *dispatch.Dispatcher {
 
 // dispatcherOn is a dispatcher on db: a replica of its own when db is.
 func (b *bundle) dispatcherOn(db *pgxpool.Pool, name string, tune ...func(*dispatch.Config)) *dispatch.Dispatcher {
+	b.t.Helper()
 	cfg := dispatch.Config{
-		Worker:      name,
+		Replica:     name,
 		Lease:       time.Minute,
 		SendTimeout: 5 * time.Second,
 		FrontendURL: "https://truenester.example",
@@ -88,7 +90,11 @@ func (b *bundle) dispatcherOn(db *pgxpool.Pool, name string, tune ...func(*dispa
 	for _, f := range tune {
 		f(&cfg)
 	}
-	return dispatch.New(outbox.New(db), b.senders, nil, cfg, b.clock.now, quiet())
+	d, err := dispatch.New(outbox.New(db), b.senders, nil, cfg, b.clock.now, quiet())
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return d
 }
 
 // lead saves a contact-form lead and returns its id.
@@ -595,7 +601,10 @@ func TestConsoleWhenNoChannelIsConfigured(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t)
 	var out testkit.Buffer
-	d := dispatch.New(outbox.New(db), nil, notifiers.NewConsole(&out), dispatch.Config{Worker: "dev"}, time.Now, quiet())
+	d, err := dispatch.New(outbox.New(db), nil, notifiers.NewConsole(&out), dispatch.Config{Replica: "dev"}, time.Now, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
 	b := &bundle{db: db}
 	id := b.lead(t, "Dev Lead")
 	// Routed as production routes: notification_routes has lead.created and

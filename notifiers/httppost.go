@@ -12,9 +12,11 @@ import (
 	notifyhttp "github.com/nikoksr/notify/service/http"
 )
 
-// DefaultSendTimeout bounds an attempt whose context has no deadline, so a
-// peer that never answers cannot hold a worker forever.
-const DefaultSendTimeout = 30 * time.Second
+// DefaultSendTimeout is the one default bound of an attempt: the
+// dispatcher's NOTIFY_SEND_TIMEOUT unless set, and the bound of a send whose
+// context has no deadline, so a peer that never answers cannot hold a sender
+// forever.
+const DefaultSendTimeout = 15 * time.Second
 
 func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {

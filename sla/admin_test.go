@@ -153,3 +153,21 @@ func TestConfigFromEnvNamesEveryBadVariable(t *testing.T) {
 		}
 	}
 }
+
+// New refuses, by name, what an Engine cannot run with.
+func TestNewRefusesWhatItCannotRunWith(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]struct {
+		cfg     sla.Config
+		mention string
+	}{
+		"no replica":        {sla.Config{}, "Replica"},
+		"a lease too short": {sla.Config{Replica: "a", Lease: time.Millisecond}, "SLA_LEADER_LEASE"},
+		"a batch too large": {sla.Config{Replica: "a", BatchSize: 10001}, "SLA_BATCH_SIZE"},
+		"a tick too often":  {sla.Config{Replica: "a", TickInterval: time.Microsecond}, "SLA_TICK_INTERVAL"},
+	} {
+		if _, err := sla.New(nil, c.cfg, nil, quiet()); err == nil || !strings.Contains(err.Error(), c.mention) {
+			t.Errorf("%s: %v, want an error naming %s", name, err, c.mention)
+		}
+	}
+}

@@ -3,8 +3,6 @@ package sla
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"os"
 	"strconv"
 	"time"
 
@@ -24,19 +22,28 @@ const (
 // LeaseName is the leader_leases row the SLA jobs run under.
 const LeaseName = "sla"
 
-// Config tunes an Engine; zero fields take the defaults.
+// Config tunes an Engine; zero fields take the defaults (WithDefaults), and
+// New refuses what it cannot run with.
 type Config struct {
 	TickInterval     time.Duration // how often the leader looks for due warnings and breaches
 	FollowUpInterval time.Duration // how often the leader looks for due and overdue follow-ups
 	Lease            time.Duration // how long leadership lasts unrenewed; renewed every Lease/3
 	BatchSize        int           // rows per transaction (a tick takes as many as are due)
-	Holder           string        // this replica's name in the lease; default host-pid-random
+	Replica          string        // this replica's name in the lease; required
 	// Health hears whether the engine works (part "sla"): whether it can
 	// reach the lease, and whether the leader's jobs succeed. nil: nobody.
 	Health *health.Registry
 }
 
-func (c Config) withDefaults() Config {
+// Bounds of the settings, for New and ConfigFromEnv alike.
+const (
+	minInterval  = 10 * time.Millisecond
+	minLease     = 300 * time.Millisecond
+	maxBatchSize = 10000
+)
+
+// WithDefaults returns c with each zero field set to its default.
+func (c Config) WithDefaults() Config {
 	if c.TickInterval == 0 {
 		c.TickInterval = DefaultTickInterval
 	}
@@ -49,11 +56,29 @@ func (c Config) withDefaults() Config {
 	if c.BatchSize == 0 {
 		c.BatchSize = DefaultBatchSize
 	}
-	if c.Holder == "" {
-		host, _ := os.Hostname()
-		c.Holder = fmt.Sprintf("%s-%d-%04x", host, os.Getpid(), rand.IntN(1<<16))
-	}
 	return c
+}
+
+// validate reports every setting an Engine cannot run with, naming the
+// variable that sets it.
+func (c Config) validate() error {
+	var errs []error
+	if c.Replica == "" {
+		errs = append(errs, errors.New("sla: Replica (this replica's name in the lease) is empty"))
+	}
+	if c.TickInterval < minInterval {
+		errs = append(errs, fmt.Errorf("SLA_TICK_INTERVAL (%s) is shorter than %s", c.TickInterval, minInterval))
+	}
+	if c.FollowUpInterval < minInterval {
+		errs = append(errs, fmt.Errorf("SLA_FOLLOWUP_INTERVAL (%s) is shorter than %s", c.FollowUpInterval, minInterval))
+	}
+	if c.Lease < minLease {
+		errs = append(errs, fmt.Errorf("SLA_LEADER_LEASE (%s) is shorter than %s", c.Lease, minLease))
+	}
+	if c.BatchSize < 1 || c.BatchSize > maxBatchSize {
+		errs = append(errs, fmt.Errorf("SLA_BATCH_SIZE (%d) is not from 1 to %d", c.BatchSize, maxBatchSize))
+	}
+	return errors.Join(errs...)
 }
 
 // ConfigFromEnv reads the engine's settings; every bad value is named.
@@ -77,13 +102,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 		*dst = d
 	}
-	duration("SLA_TICK_INTERVAL", &c.TickInterval, 10*time.Millisecond)
-	duration("SLA_FOLLOWUP_INTERVAL", &c.FollowUpInterval, 10*time.Millisecond)
-	duration("SLA_LEADER_LEASE", &c.Lease, 300*time.Millisecond)
+	duration("SLA_TICK_INTERVAL", &c.TickInterval, minInterval)
+	duration("SLA_FOLLOWUP_INTERVAL", &c.FollowUpInterval, minInterval)
+	duration("SLA_LEADER_LEASE", &c.Lease, minLease)
 	if v := getenv("SLA_BATCH_SIZE"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 10000 {
-			errs = append(errs, fmt.Errorf("SLA_BATCH_SIZE=%q is not a whole number from 1 to 10000", v))
+		if err != nil || n < 1 || n > maxBatchSize {
+			errs = append(errs, fmt.Errorf("SLA_BATCH_SIZE=%q is not a whole number from 1 to %d", v, maxBatchSize))
 		} else {
 			c.BatchSize = n
 		}

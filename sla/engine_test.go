@@ -114,7 +114,7 @@ func TestConcurrentTicksNeverSendTwice(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range ticks {
 		clock := clockwork.NewFakeClockAt(t0.Add(10 * time.Minute))
-		engine := sla.New(pool(t, url, 2), sla.Config{Holder: "tick-" + strconv.Itoa(i), BatchSize: 16}, clock, quiet())
+		engine := newEngine(t, pool(t, url, 2), sla.Config{Replica: "tick-" + strconv.Itoa(i), BatchSize: 16}, clock, quiet())
 		wg.Go(func() {
 			<-start
 			results[i], errs[i] = engine.Tick(testkit.Context(t))
@@ -152,11 +152,11 @@ func TestTwoEnginesAndAnOperatorTickSendEachAlertOnce(t *testing.T) {
 	want := sla.Result{Warnings: 150, Breaches: 150}
 
 	cfg := func(holder string) sla.Config {
-		return sla.Config{Holder: holder, TickInterval: 20 * time.Millisecond, FollowUpInterval: 20 * time.Millisecond, Lease: time.Second, BatchSize: 7}
+		return sla.Config{Replica: holder, TickInterval: 20 * time.Millisecond, FollowUpInterval: 20 * time.Millisecond, Lease: time.Second, BatchSize: 7}
 	}
-	a := sla.New(pool(t, url, 4), cfg("a"), nil, quiet())
-	b := sla.New(pool(t, url, 4), cfg("b"), nil, quiet())
-	operator := sla.New(pool(t, url, 2), sla.Config{Holder: "operator", BatchSize: 5}, nil, quiet())
+	a := newEngine(t, pool(t, url, 4), cfg("a"), nil, quiet())
+	b := newEngine(t, pool(t, url, 4), cfg("b"), nil, quiet())
+	operator := newEngine(t, pool(t, url, 2), sla.Config{Replica: "operator", BatchSize: 5}, nil, quiet())
 	stopA, stopB := runEngine(t, a), runEngine(t, b)
 
 	var opSent sla.Result
@@ -191,12 +191,12 @@ func TestLeaderFailoverWhenTheLeaderDies(t *testing.T) {
 	link := newProxy(t, url)
 
 	cfg := func(holder string) sla.Config {
-		return sla.Config{Holder: holder, TickInterval: 20 * time.Millisecond, FollowUpInterval: 20 * time.Millisecond, Lease: time.Hour}
+		return sla.Config{Replica: holder, TickInterval: 20 * time.Millisecond, FollowUpInterval: 20 * time.Millisecond, Lease: time.Hour}
 	}
-	a := sla.New(poolVia(t, url, 4, link), cfg("a"), nil, quiet())
+	a := newEngine(t, poolVia(t, url, 4, link), cfg("a"), nil, quiet())
 	stopA := runEngine(t, a)
 	testkit.WaitFor(t, 10*time.Second, "a leads", testkit.Until(func() bool { return a.Status().Leader }))
-	b := sla.New(pool(t, url, 4), cfg("b"), nil, quiet())
+	b := newEngine(t, pool(t, url, 4), cfg("b"), nil, quiet())
 	stopB := runEngine(t, b)
 
 	dueLeads(t, db, 40)
@@ -234,12 +234,12 @@ func TestLeaderHandsOverOnShutdown(t *testing.T) {
 	recordLeaseHistory(t, db)
 	cfg := func(holder string) sla.Config {
 		// A long lease: only a release can hand over within the test.
-		return sla.Config{Holder: holder, TickInterval: 20 * time.Millisecond, FollowUpInterval: 20 * time.Millisecond, Lease: time.Hour}
+		return sla.Config{Replica: holder, TickInterval: 20 * time.Millisecond, FollowUpInterval: 20 * time.Millisecond, Lease: time.Hour}
 	}
-	a := sla.New(pool(t, url, 4), cfg("a"), nil, quiet())
+	a := newEngine(t, pool(t, url, 4), cfg("a"), nil, quiet())
 	stopA := runEngine(t, a)
 	testkit.WaitFor(t, 10*time.Second, "a leads", testkit.Until(func() bool { return a.Status().Leader }))
-	b := sla.New(pool(t, url, 4), sla.Config{Holder: "b", TickInterval: 20 * time.Millisecond, Lease: time.Hour}, nil, quiet())
+	b := newEngine(t, pool(t, url, 4), sla.Config{Replica: "b", TickInterval: 20 * time.Millisecond, Lease: time.Hour}, nil, quiet())
 	stopB := runEngine(t, b)
 
 	stopA()
@@ -261,7 +261,7 @@ func TestEngineRunsItsJobsOnItsClock(t *testing.T) {
 	b := setup(t)
 	exec(t, b.db, "update sla_policies set response_window = interval '1 minute' where quality = 'hot'")
 	lead := b.lead(t, "hot")
-	engine := sla.New(b.db, sla.Config{Holder: "clocked", Lease: time.Minute}, b.clock, quiet())
+	engine := newEngine(t, b.db, sla.Config{Replica: "clocked", Lease: time.Minute}, b.clock, quiet())
 	stop := runEngine(t, engine)
 	testkit.WaitFor(t, 10*time.Second, "the engine leads", testkit.Until(func() bool { return engine.Status().Leader }))
 

@@ -35,7 +35,7 @@ type bundle struct {
 func setup(t *testing.T) *bundle {
 	t.Helper()
 	b := &bundle{db: dbtest.New(t), clock: clockwork.NewFakeClockAt(t0)}
-	b.engine = sla.New(b.db, sla.Config{Holder: "test"}, b.clock, quiet())
+	b.engine = newEngine(t, b.db, sla.Config{Replica: "test"}, b.clock, quiet())
 	return b
 }
 
@@ -131,3 +131,13 @@ func (b *bundle) flags(t *testing.T, leadID string) flags {
 }
 
 func timeIs(got *time.Time, want time.Time) bool { return got != nil && got.Equal(want) }
+
+// newEngine is sla.New for a test: a refused Config fails it.
+func newEngine(t testing.TB, db *pgxpool.Pool, cfg sla.Config, clock clockwork.Clock, log *slog.Logger) *sla.Engine {
+	t.Helper()
+	e, err := sla.New(db, cfg, clock, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}

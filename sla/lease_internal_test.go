@@ -48,7 +48,10 @@ func TestAStaleLeaderIsFencedOff(t *testing.T) {
 	}
 
 	mustExec(t, db, "insert into conversations (form, email, quality, created_at) values ('contact_form', 'late@example.com', 'hot', now() - interval '1 hour')")
-	engine := New(db, Config{Holder: "a"}, nil, quietLog())
+	engine, err := New(db, Config{Replica: "a"}, nil, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := engine.slaPass(ctx, time.Now(), a); !errors.Is(err, errNotLeader) {
 		t.Fatalf("a's fenced tick: %v, want errNotLeader", err)
 	}
@@ -192,7 +195,10 @@ func TestAPausedLeaderHoldsOffTheSuccessorOnlyUntilItsTransactionIsEnded(t *test
 			t.Fatal("the paused leader's job committed after its successor took over")
 		}
 	}
-	engine := New(paused, Config{Holder: "a"}, nil, quietLog())
+	engine, err := New(paused, Config{Replica: "a"}, nil, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := engine.slaPass(ctx, time.Now(), a); !errors.Is(err, errNotLeader) {
 		t.Fatalf("a's next job: %v, want errNotLeader", err)
 	}

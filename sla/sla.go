@@ -44,10 +44,10 @@ func (r *Result) add(o Result) {
 // Status is what a replica's engine knows of itself, for health and
 // metrics.
 type Status struct {
-	Holder string `json:"holder"`
-	Leader bool   `json:"leader"`
-	Token  int64  `json:"token,omitempty"`
-	Sent   Result `json:"sent"` // events this replica created since it started
+	Replica string `json:"replica"`
+	Leader  bool   `json:"leader"`
+	Token   int64  `json:"token,omitempty"`
+	Sent    Result `json:"sent"` // events this replica created since it started
 }
 
 // Engine runs the SLA and follow-up jobs on the leader replica.
@@ -69,8 +69,11 @@ type Engine struct {
 // New returns an Engine on db. clock is the time the jobs are scheduled by
 // and the SQL is given (nil: the real clock); the leader lease runs on real
 // time whatever the clock (see lease).
-func New(db *pgxpool.Pool, cfg Config, clock clockwork.Clock, log *slog.Logger) *Engine {
-	cfg = cfg.withDefaults()
+func New(db *pgxpool.Pool, cfg Config, clock clockwork.Clock, log *slog.Logger) (*Engine, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	if clock == nil {
 		clock = clockwork.NewRealClock()
 	}
@@ -87,10 +90,10 @@ func New(db *pgxpool.Pool, cfg Config, clock clockwork.Clock, log *slog.Logger) 
 		cfg:    cfg,
 		clock:  clock,
 		log:    log,
-		lease:  newLease(db, LeaseName, cfg.Holder, cfg.Lease, log),
+		lease:  newLease(db, LeaseName, cfg.Replica, cfg.Lease, log),
 		report: report,
 		jobErr: map[string]error{},
-	}
+	}, nil
 }
 
 // tried records how the engine's last lease try, or its last run of a job,
@@ -167,7 +170,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	var campaign sync.WaitGroup
 	campaign.Go(func() { e.lease.campaign(ctx, func(err error) { e.tried("", err) }) })
 	s.Start()
-	e.log.Info("sla: engine started", "holder", e.cfg.Holder, "tick", e.cfg.TickInterval,
+	e.log.Info("sla: engine started", "replica", e.cfg.Replica, "tick", e.cfg.TickInterval,
 		"follow_up_tick", e.cfg.FollowUpInterval, "lease", e.cfg.Lease)
 
 	<-ctx.Done()
@@ -223,7 +226,7 @@ func (e *Engine) Status() Status {
 	token, leader := e.lease.current()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return Status{Holder: e.cfg.Holder, Leader: leader, Token: token, Sent: e.sent}
+	return Status{Replica: e.cfg.Replica, Leader: leader, Token: token, Sent: e.sent}
 }
 
 func (e *Engine) count(r Result) {

@@ -301,7 +301,7 @@ func TestALateFollowUpIsOverdueOnly(t *testing.T) {
 func TestATickDrainsEveryBatch(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	engine := sla.New(b.db, sla.Config{Holder: "test", BatchSize: 4}, b.clock, quiet())
+	engine := newEngine(t, b.db, sla.Config{Replica: "test", BatchSize: 4}, b.clock, quiet())
 	exec(t, b.db, `insert into conversations (form, email, quality, created_at)
 		select 'contact_form', 'many' || g || '@example.com', 'hot', $1::timestamptz - g * interval '1 second'
 		from generate_series(1, 23) g`, t0)

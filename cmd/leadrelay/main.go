@@ -5,7 +5,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -97,6 +96,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	st.sla, errs[3] = sla.ConfigFromEnv(getenv)
 	st.supabase, errs[4] = console.SupabaseConfigFromEnv(getenv)
 	st.dispatch.FrontendURL = st.FrontendURL()
+	st.dispatch.Replica, st.sla.Replica = st.Replica, st.Replica
 	return st, errors.Join(errs[:]...)
 }
 
@@ -105,7 +105,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 // /healthz at once; while the database is away at start-up it waits for it
 // (with /readyz saying 503) and starts the background parts once it answers.
 func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writer) error {
-	pools, err := openPools(st.DatabaseURL, st.DB, cmp.Or(st.sla.Lease, sla.DefaultLeaderLease))
+	pools, err := openPools(st.DatabaseURL, st.DB, st.sla.WithDefaults().Lease)
 	if err != nil {
 		return err
 	}
@@ -122,7 +122,10 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 	var startWork func() error
 	if st.NotificationWorker {
 		st.dispatch.Health = parts
-		d := dispatch.New(outbox.New(pools.dispatch), st.senders, notifiers.NewConsole(stdout), st.dispatch, time.Now, logger)
+		d, err := dispatch.New(outbox.New(pools.dispatch), st.senders, notifiers.NewConsole(stdout), st.dispatch, time.Now, logger)
+		if err != nil {
+			return err
+		}
 		deps.Doorbell = d.Wake
 		for _, reason := range st.channelsOff {
 			logger.Info("channel off", "reason", reason)
@@ -133,7 +136,10 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 		st.sla.Health = parts
 		// The SLA jobs run on one replica at a time (a lease in the
 		// database); every delivering replica campaigns.
-		engine := sla.New(pools.sla, st.sla, nil, logger)
+		engine, err := sla.New(pools.sla, st.sla, nil, logger)
+		if err != nil {
+			return err
+		}
 		startWork = func() error {
 			sweep, err := d.Sweep(st.sweep)
 			if err != nil {
@@ -147,7 +153,7 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 			if st.Listen {
 				work.Go(func() { d.Listen(workCtx, st.DatabaseURL) })
 			}
-			logger.Info("delivering notifications", "worker", d.Worker(), "sweep", st.sweep.String(), "listen", st.Listen)
+			logger.Info("delivering notifications", "replica", d.Replica(), "sweep", st.sweep.String(), "listen", st.Listen)
 			work.Go(func() {
 				if err := engine.Run(workCtx); err != nil {
 					logger.Error("SLA engine stopped", "err", err)
