@@ -123,47 +123,44 @@ as $$
 declare
   email_contact text := 'email:' || lower(email);
   phone_contact text := 'phone:' || phone;
+  new_person uuid := gen_random_uuid();
   person uuid;
-  claimed uuid;
+  by_phone uuid;
 begin
   if email is null and phone is null then
     return null;
   end if;
-  -- The lock orders a person's concurrent leads, so each counts the ones before it.
-  select pc.person_id into person from leadrelay_private.person_contacts pc
-   where pc.contact = email_contact for update;
-  if person is null and phone is not null then
-    select pc.person_id into person from leadrelay_private.person_contacts pc
-     where pc.contact = phone_contact for update;
-  end if;
-  if person is not null and (email is null or phone is null) then
-    return person;
-  end if;
-
+  -- Insert first: a new contact costs one insert. A contact seen before (or taken by a
+  -- concurrent lead, which is waited for) is locked instead, which orders a person's
+  -- concurrent leads so each counts the ones before it.
   if email is not null then
     insert into leadrelay_private.person_contacts as pc (contact, person_id)
-    values (email_contact, coalesce(person, gen_random_uuid()))
+    values (email_contact, new_person)
     on conflict (contact) do nothing
-    returning pc.person_id into claimed;
-    if claimed is null then
-      -- Seen before, or taken by a concurrent lead that has now committed: its person.
-      select pc.person_id into claimed from leadrelay_private.person_contacts pc
+    returning pc.person_id into person;
+    if person is null then
+      select pc.person_id into person from leadrelay_private.person_contacts pc
        where pc.contact = email_contact for update;
+      if phone is null then
+        return person;
+      end if;
     end if;
-    person := claimed;
   end if;
   if phone is not null then
     insert into leadrelay_private.person_contacts as pc (contact, person_id)
-    values (phone_contact, coalesce(person, gen_random_uuid()))
+    values (phone_contact, coalesce(person, new_person))
     on conflict (contact) do nothing
-    returning pc.person_id into claimed;
-    if person is null then
-      if claimed is null then
-        select pc.person_id into claimed from leadrelay_private.person_contacts pc
-         where pc.contact = phone_contact for update;
+    returning pc.person_id into by_phone;
+    if by_phone is null then
+      select pc.person_id into by_phone from leadrelay_private.person_contacts pc
+       where pc.contact = phone_contact for update;
+      if person = new_person then
+        -- A new email with a known phone: the email joins the phone's person.
+        update leadrelay_private.person_contacts pc set person_id = by_phone where pc.contact = email_contact;
+        person := by_phone;
       end if;
-      person := claimed;
     end if;
+    person := coalesce(person, by_phone);
   end if;
   return person;
 end

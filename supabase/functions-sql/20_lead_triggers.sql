@@ -84,7 +84,7 @@ security definer
 set search_path = ''
 as $$
 declare
-  note text := public.returning_note(new.person_inquiry, new.person_inquiries_24h);
+  note text := case when new.person_inquiry > 1 then public.returning_note(new.person_inquiry, new.person_inquiries_24h) end;
   earlier uuid[];
 begin
   insert into public.lead_events (event_type, conversation_id, payload, idempotency_key)

@@ -9,8 +9,8 @@
 -- property_title, budget, timeline, financing, session_id, quality ('hot' | 'warm' | 'cold',
 -- a chatbot's own judgement), messages ([{role: 'user' | 'assistant', content, at}], saved
 -- in order; user is the customer, assistant the bot) and idempotency_key. Other keys are
--- ignored. Blank strings count as absent. The limits are public.intake_limit and
--- public.intake_text_limits.
+-- ignored. Blank strings count as absent. The limits are public.intake_limit and the text
+-- fields' lengths below.
 --
 -- Errors (PostgREST answers each with the HTTP status in brackets; so does the Go intake):
 --   22023 'invalid lead' [400], DETAIL a JSON object naming every bad field: {"email": "must
@@ -28,8 +28,8 @@
 -- it, within 10 minutes), or the same idempotency key with the same payload within 24 hours.
 -- Any other submission is a new lead, linked to the person's earlier leads by person_id.
 
--- The intake's limits, one definition for both paths: the Go intake's body limit mirrors
--- payload_bytes (checked by a test).
+-- The intake's limits, one definition for both paths (the Go intake calls submit_lead too;
+-- its body limit mirrors payload_bytes, checked by a test).
 create or replace function public.intake_limit(what text)
 returns integer
 language plpgsql
@@ -48,20 +48,6 @@ begin
   when 'idempotency_key_seconds' then 86400 -- a key names one request for 24 hours
   end;
 end
-$$;
-
--- The text fields and their lengths; the table's check constraints say the same.
-create or replace function public.intake_text_limits()
-returns table (field text, max_chars integer)
-language sql
-immutable
-parallel safe
-set search_path = ''
-as $$
-  values ('form', 100), ('name', 200), ('email', 254), ('phone', 64), ('message', 5000),
-         ('source', 100), ('session_id', 200), ('property_id', 300), ('property_title', 300),
-         ('budget', 300), ('timeline', 300), ('financing', 300), ('quality', 100),
-         ('idempotency_key', 200)
 $$;
 
 -- The client a PostgREST request came from: Cloudflare's cf-connecting-ip (Supabase's edge
@@ -237,7 +223,11 @@ begin
          coalesce(jsonb_object_agg(f.field, t.value)
                   filter (where t.kind = 'string' and t.value <> '' and char_length(t.value) <= f.max_chars), '{}')
     into problems, given
-    from public.intake_text_limits() f
+    -- The text fields and their lengths; the table's check constraints say the same.
+    from (values ('form', 100), ('name', 200), ('email', 254), ('phone', 64), ('message', 5000),
+                 ('source', 100), ('session_id', 200), ('property_id', 300), ('property_title', 300),
+                 ('budget', 300), ('timeline', 300), ('financing', 300), ('quality', 100),
+                 ('idempotency_key', 200)) as f (field, max_chars)
     cross join lateral (
       select jsonb_typeof(payload -> f.field) as kind,
              btrim(payload ->> f.field, whitespace) as value
@@ -467,7 +457,6 @@ $$;
 revoke execute on function
   public.submit_lead(jsonb),
   public.intake_limit(text),
-  public.intake_text_limits(),
   public.api_client_address(),
   public.check_api_rate_limit(text, timestamptz),
   public.prune_intake(timestamptz, integer),
@@ -476,6 +465,5 @@ from public, anon, authenticated;
 grant execute on function public.submit_lead(jsonb) to anon, authenticated, service_role;
 grant execute on function
   public.intake_limit(text),
-  public.intake_text_limits(),
   public.prune_intake(timestamptz, integer)
 to service_role;

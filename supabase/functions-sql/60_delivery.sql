@@ -156,7 +156,7 @@ as $$
      where c.cut_off is not null
   )
   select c.id, c.lead_event_id, c.channel, c.attempts, c.cut_off is not null, e.event_type,
-         v.id, v.form, v.source, v.name, v.email, v.phone, v.property_id, v.property_title,
+         v.id, v.form, v.source, v.name, v.email, coalesce(v.phone, v.phone_raw || ' (not verified)'), v.property_id, v.property_title,
          v.quality, v.score_reasons, v.sla_response_deadline, f.follow_up_date
     from claimed c
     join public.lead_events e on e.id = c.lead_event_id
@@ -350,7 +350,7 @@ as $$
     returning e.id, e.event_type, e.conversation_id, e.follow_up_task_id, e.available_at,
               array(select public.event_channels(e.event_type, enum_range(null::public.notification_channel))) as channels
   )
-  select d.id, d.channels, d.event_type, v.id, v.form, v.source, v.name, v.email, v.phone,
+  select d.id, d.channels, d.event_type, v.id, v.form, v.source, v.name, v.email, coalesce(v.phone, v.phone_raw || ' (not verified)'),
          v.property_id, v.property_title, v.quality, v.score_reasons, v.sla_response_deadline, f.follow_up_date
     from done d
     join public.conversations v on v.id = d.conversation_id

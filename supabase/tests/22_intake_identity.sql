@@ -5,7 +5,7 @@ begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
 
-select plan(39);
+select plan(41);
 
 create function pg_temp.lead_error(payload jsonb) returns jsonb
 language plpgsql as $$
@@ -250,6 +250,18 @@ select results_eq(
   $$select (phone_only ->> 'created')::boolean, c.phone, c.phone_raw from phones join conversations c on c.id = (phone_only ->> 'id')::uuid$$,
   $$values (true, null::text, '050 123 4567')$$,
   'a number that is not valid is still a way to reach the person: the lead is saved, flagged'
+);
+
+-- What the alerts say (the console's claim returns what every channel shows).
+create temp table alerts as select * from claim_console_events(1000);
+select is(
+  (select a.phone from alerts a, phones where a.conversation_id = (gb ->> 'id')::uuid and a.event_type = 'lead.created'),
+  '050 123 4567 (not verified)', 'an alert shows a number that could not be verified as typed, and says so'
+);
+select ok(
+  (select 'returning lead: 2nd inquiry in 24 h' = any (a.score_reasons) from alerts a, inquiries
+    where a.conversation_id = (apt ->> 'id')::uuid and a.event_type = 'lead.created'),
+  'the alert of a returning person''s lead says so'
 );
 
 -- The admin panel lists a person's leads through PostgREST, under RLS.
