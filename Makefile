@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: run test build vet deps clean bench-intake bench-delivery bench-sla
+.PHONY: run test build vet deps clean bench-intake bench-delivery bench-sla chaos
 
 ## run: the service on an embedded PostgreSQL, migrated, with demo data, on localhost:8080.
 ## The binary is built first and replaces the recipe's shell: Ctrl-C stops it cleanly
@@ -69,3 +69,13 @@ bench-delivery:
 ## bench-sla: the SLA tick over 1,000,000 conversations, a few hundred due: plans (EXPLAIN ANALYZE, BUFFERS) and timings
 bench-sla:
 	go run ./tools/withpostgres -- go test -v -run '^$$' -bench BenchmarkSLA -benchtime 20x -timeout 30m ./sla/
+
+## chaos: three replicas of the real binary on a private PostgreSQL, Slack/Telegram/SMTP peers that
+## fail and hang, seven SIGKILLs, a paused SLA leader, a Slack outage and a Postgres restart; then a
+## report (leads lost, deliveries missing and duplicated, 503s, drain time, SLA lateness). Not part of
+## make test. Shorter: make chaos CHAOS_DURATION=90s CHAOS_SLACK_OUTAGE=30s CHAOS_PAUSE=10s
+chaos:
+	cd chaos && CHAOS_DURATION=$(CHAOS_DURATION) CHAOS_RATE=$(CHAOS_RATE) CHAOS_KILLS=$(CHAOS_KILLS) \
+		CHAOS_SLACK_OUTAGE=$(CHAOS_SLACK_OUTAGE) CHAOS_PAUSE=$(CHAOS_PAUSE) CHAOS_DRAIN_TIMEOUT=$(CHAOS_DRAIN_TIMEOUT) \
+		CHAOS_HOT_WINDOW=$(CHAOS_HOT_WINDOW) \
+		go test -tags chaos -run '^TestChaos$$' -count=1 -v -timeout 60m .

@@ -25,10 +25,11 @@ import (
 
 // Server is a running throwaway PostgreSQL.
 type Server struct {
-	URL  string // superuser "postgres", database "postgres", over TCP on 127.0.0.1
-	dir  string
-	cmd  *exec.Cmd
-	done chan error
+	URL    string // superuser "postgres", database "postgres", over TCP on 127.0.0.1
+	dir    string
+	cmd    *exec.Cmd
+	done   chan error
+	newCmd func() *exec.Cmd // the server process, for (re)starts
 }
 
 // Options tune Start; the zero value is fine.
@@ -61,7 +62,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: temp dir: %w", err)
 	}
-	s := &Server{dir: dir, done: make(chan error, 1)}
+	s := &Server{dir: dir}
 	if err := s.init(ctx, bin, cred, port, opts.Log, opts.Settings); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -93,22 +94,42 @@ func (s *Server) init(ctx context.Context, bin string, cred *syscall.Credential,
 	for _, setting := range settings {
 		args = append(args, "-c", setting)
 	}
-	s.cmd = exec.Command(filepath.Join(bin, "postgres"), args...)
-	s.cmd.Stdout, s.cmd.Stderr = log, log
-	// Pdeathsig: the server goes when we go, even on SIGKILL.
-	// Setpgid: a Ctrl-C in the terminal reaches us, not the server, so the
-	// service can still release its claims and lease before Stop.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGTERM, Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
-		return fmt.Errorf("postgres: start: %w", err)
+	s.newCmd = func() *exec.Cmd {
+		cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
+		cmd.Stdout, cmd.Stderr = log, log
+		// Pdeathsig: the server goes when we go, even on SIGKILL.
+		// Setpgid: a Ctrl-C in the terminal reaches us, not the server, so the
+		// service can still release its claims and lease before Stop.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGTERM, Setpgid: true}
+		return cmd
 	}
-	go func() { s.done <- s.cmd.Wait() }()
 	s.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
-	if err := s.waitReady(ctx); err != nil {
+	if err := s.launch(ctx); err != nil {
 		s.Stop()
 		return err
 	}
 	return nil
+}
+
+// launch starts the server process and waits until it accepts connections.
+func (s *Server) launch(ctx context.Context) error {
+	s.cmd = s.newCmd()
+	if err := s.cmd.Start(); err != nil {
+		return fmt.Errorf("postgres: start: %w", err)
+	}
+	s.done = make(chan error, 1)
+	go func() { s.done <- s.cmd.Wait() }()
+	return s.waitReady(ctx)
+}
+
+// Restart stops the server (fast shutdown: every session is cut) and starts
+// it again on the same files and port, waiting until it accepts
+// connections: a database restart, as the chaos program plays it.
+func (s *Server) Restart(ctx context.Context) error {
+	if err := s.halt(); err != nil {
+		return err
+	}
+	return s.launch(ctx)
 }
 
 func (s *Server) waitReady(ctx context.Context) error {
@@ -135,6 +156,11 @@ func (s *Server) waitReady(ctx context.Context) error {
 // and removes its files.
 func (s *Server) Stop() error {
 	defer os.RemoveAll(s.dir)
+	return s.halt()
+}
+
+// halt stops the server process (fast shutdown, then a kill after 10 seconds).
+func (s *Server) halt() error {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return nil
 	}

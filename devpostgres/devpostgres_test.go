@@ -52,3 +52,39 @@ func TestStartServesAndStopCleansUp(t *testing.T) {
 		t.Error("server still answers after Stop")
 	}
 }
+
+// A restart cuts every session and keeps the data: a table created before
+// is there after, on the same URL.
+func TestRestartKeepsTheData(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := devpostgres.Start(ctx, devpostgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	conn, err := pgx.Connect(ctx, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "create table kept (n int); insert into kept values (42)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "select 1"); err == nil {
+		t.Error("a session survived the restart")
+	}
+	again, err := pgx.Connect(ctx, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close(ctx)
+	var n int
+	if err := again.QueryRow(ctx, "select n from kept").Scan(&n); err != nil || n != 42 {
+		t.Fatalf("after the restart: %d, %v", n, err)
+	}
+}
