@@ -585,6 +585,7 @@ func (c *chaos) postLead(ctx context.Context, client *http.Client, i int) {
 // has passed and been dealt with; it returns when that happened.
 func (c *chaos) drain(ctx context.Context, loadEnd time.Time) time.Time {
 	deadline := time.Now().Add(c.cfg.drainTimeout)
+	outboxEmpty := false
 	for {
 		var pending, slaDue int
 		var lastDeadline time.Time
@@ -592,6 +593,10 @@ func (c *chaos) drain(ctx context.Context, loadEnd time.Time) time.Time {
 			(select count(*) from lead_events where not processed),
 			(select count(*) from conversations where quality = 'hot' and first_response_at is null and not sla_breached),
 			(select coalesce(max(sla_response_deadline), '-infinity') from conversations where quality = 'hot')`).Scan(&pending, &slaDue, &lastDeadline)
+		if err == nil && pending == 0 && !outboxEmpty {
+			outboxEmpty = true
+			c.step(fmt.Sprintf("outbox empty %s after the load ended (every event delivered on every channel)", time.Since(loadEnd).Round(time.Millisecond)))
+		}
 		if err == nil && pending == 0 && slaDue == 0 && time.Now().After(lastDeadline) {
 			at := time.Now()
 			c.step(fmt.Sprintf("drained %s after the load ended", at.Sub(loadEnd).Round(time.Millisecond)))
@@ -754,6 +759,7 @@ func (c *chaos) report(ctx context.Context, loadEnd, drained time.Time) {
 
 	// 503s and other failures from live replicas.
 	c.mu.Lock()
+	loadStart := c.start
 	attempts := slices.Clone(c.attempts)
 	pgDown := slices.Clone(c.pgDown)
 	kills, unacked := c.kills, c.unacked
@@ -767,6 +773,7 @@ func (c *chaos) report(ctx context.Context, loadEnd, drained time.Time) {
 		return false
 	}
 	var live503, live503Restart, liveNoAnswer, total int
+	var outside []string    // the first 503s from live replicas outside a restart
 	var worst time.Duration // the longest run of 503s from one live replica outside a restart
 	runStart := map[string]time.Time{}
 	slices.SortFunc(attempts, func(a, b attempt) int { return a.at.Compare(b.at) })
@@ -781,6 +788,9 @@ func (c *chaos) report(ctx context.Context, loadEnd, drained time.Time) {
 			live503Restart++
 		case a.status == http.StatusServiceUnavailable:
 			live503++
+			if len(outside) < 10 {
+				outside = append(outside, fmt.Sprintf("%s at %.1fs", a.replica, a.at.Sub(loadStart).Seconds()))
+			}
 			if _, ok := runStart[a.replica]; !ok {
 				runStart[a.replica] = a.at
 			}
@@ -860,7 +870,12 @@ func (c *chaos) report(ctx context.Context, loadEnd, drained time.Time) {
 		dupTotal, kills, perKill, repeatsAfter)
 	fmt.Fprintf(&b, "intake: %d requests; from live replicas: %d 503s outside the Postgres restart (longest run %s), %d during it, %d unanswered\n",
 		total, live503, worst.Round(time.Millisecond), live503Restart, liveNoAnswer)
-	fmt.Fprintf(&b, "drain: %s after the load ended\n", drained.Sub(loadEnd).Round(time.Millisecond))
+	var token int64
+	if err := c.db.QueryRow(ctx, "select token from leader_leases where name = 'sla'").Scan(&token); err != nil {
+		t.Error(err)
+	}
+	fmt.Fprintf(&b, "drain: the last HOT lead's deadline passed and everything was delivered %s after the load ended (see the timeline for the outbox alone)\n", drained.Sub(loadEnd).Round(time.Millisecond))
+	fmt.Fprintf(&b, "SLA leadership: %d holders in turn (lease token %d)\n", token, token)
 	for _, kind := range []string{"sla.warning", "sla.breached"} {
 		l := late[kind]
 		fmt.Fprintf(&b, "SLA %s: %d alerts; created late by p50 %s, p99 %s, max %s; first channel had it late by p50 %s, p99 %s, max %s\n",
@@ -890,7 +905,7 @@ func (c *chaos) report(ctx context.Context, loadEnd, drained time.Time) {
 		t.Errorf("REPEATED: %d deliveries arrived twice with no fault before them", n)
 	}
 	if live503 > 0 {
-		t.Logf("note: %d 503s from live replicas outside the Postgres restart (longest run %s)", live503, worst)
+		t.Logf("note: %d 503s from live replicas outside the Postgres restart (longest run %s): %s", live503, worst, strings.Join(outside, ", "))
 	}
 }
 
