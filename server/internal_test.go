@@ -2,10 +2,13 @@ package server
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -217,5 +220,27 @@ func TestAPanicIsA500WithTheRequestID(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"request_id":"panic-1"`) || !strings.Contains(logs.String(), "boom") {
 		t.Errorf("log %s lacks the panic or its request id", logs.String())
+	}
+}
+
+func TestAnErrorAnswerListsAtMostTwentyFieldsInOrder(t *testing.T) {
+	t.Parallel()
+	fields := map[string]string{"z" + strings.Repeat("k", 5000): "too long a name, sorted last"}
+	for i := range 1000 {
+		fields[fmt.Sprintf("messages[%d]", i)] = "must be an object"
+	}
+	e := &Error{Status: 400, Code: "invalid_lead", Message: "the lead has invalid fields", Fields: fields}
+	got := boundFields(e)
+	if len(got.Fields) != maxAnswerFields || got.Fields["messages[0]"] == "" || got.Fields["messages[19]"] == "" || got.Fields["messages[2]"] == "" {
+		t.Errorf("fields %v, want messages[0] to messages[19]", slices.Sorted(maps.Keys(got.Fields)))
+	}
+	if !strings.Contains(got.Message, "first 20 of 1001") || len(e.Fields) != 1001 {
+		t.Errorf("message %q; the original error changed: %d fields", got.Message, len(e.Fields))
+	}
+	long := boundFields(&Error{Fields: map[string]string{strings.Repeat("k", 5000): "x"}})
+	for name := range long.Fields {
+		if len(name) > maxFieldName+len("…") {
+			t.Errorf("a field name of %d bytes", len(name))
+		}
 	}
 }
