@@ -53,6 +53,16 @@ func (slack) check(r *http.Request, body []byte) *Answer {
 	if r.Method != http.MethodPost || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		return &Answer{Status: http.StatusBadRequest, Body: "invalid_payload"}
 	}
+	if code := CheckSlackMessage(body); code != "" {
+		return &Answer{Status: http.StatusBadRequest, Body: code}
+	}
+	return nil
+}
+
+// CheckSlackMessage judges a message body as Slack does: "" when Slack takes
+// it, else the error code of its 400 (invalid_payload, no_text,
+// invalid_blocks). Fuzz tests of the renderer use it without a server.
+func CheckSlackMessage(body []byte) string {
 	var msg struct {
 		Text   string `json:"text"`
 		Blocks []struct {
@@ -68,35 +78,35 @@ func (slack) check(r *http.Request, body []byte) *Answer {
 		} `json:"blocks"`
 	}
 	if json.Unmarshal(body, &msg) != nil {
-		return &Answer{Status: http.StatusBadRequest, Body: "invalid_payload"}
+		return "invalid_payload"
 	}
 	if msg.Text == "" && len(msg.Blocks) == 0 {
-		return &Answer{Status: http.StatusBadRequest, Body: "no_text"}
+		return "no_text"
 	}
 	if utf16Len(msg.Text) > slackTextMax || len(msg.Blocks) > slackBlocksMax {
-		return &Answer{Status: http.StatusBadRequest, Body: "invalid_blocks"}
+		return "invalid_blocks"
 	}
 	for _, b := range msg.Blocks {
 		switch b.Type {
 		case "header":
 			if b.Text == nil || b.Text.Type != "plain_text" || b.Text.Text == "" || utf16Len(b.Text.Text) > slackHeaderMax {
-				return &Answer{Status: http.StatusBadRequest, Body: "invalid_blocks"}
+				return "invalid_blocks"
 			}
 		case "section":
 			if b.Text == nil && len(b.Fields) == 0 || len(b.Fields) > slackFieldsMax ||
 				b.Text != nil && (b.Text.Text == "" || utf16Len(b.Text.Text) > slackSectionTextMax) {
-				return &Answer{Status: http.StatusBadRequest, Body: "invalid_blocks"}
+				return "invalid_blocks"
 			}
 			for _, f := range b.Fields {
 				if f.Text == "" || utf16Len(f.Text) > slackFieldMax || f.Type != "mrkdwn" && f.Type != "plain_text" {
-					return &Answer{Status: http.StatusBadRequest, Body: "invalid_blocks"}
+					return "invalid_blocks"
 				}
 			}
 		default:
-			return &Answer{Status: http.StatusBadRequest, Body: "invalid_blocks"}
+			return "invalid_blocks"
 		}
 	}
-	return nil
+	return ""
 }
 
 // utf16Len counts characters as UTF-16 code units: an emoji outside the
