@@ -8,8 +8,8 @@ import (
 )
 
 // A channel's client keeps its connections: 400 alerts sent 16 at a time
-// open at most 16 connections to the peer (http.DefaultClient, keeping 2
-// idle connections per host, opens one for nearly every alert).
+// reuse a few connections (http.DefaultClient, keeping 2 idle connections
+// per host, opens one for nearly every alert).
 func TestAChannelReusesItsConnections(t *testing.T) {
 	t.Parallel()
 	peer := notifierstest.NewSlack(t)
@@ -37,9 +37,12 @@ func TestAChannelReusesItsConnections(t *testing.T) {
 	if got := len(peer.Messages()); got != alerts {
 		t.Fatalf("peer accepted %d alerts, want %d", got, alerts)
 	}
-	// The transport caps connections at the concurrency, so a send never
-	// dials while another is handing its connection back.
-	if n := peer.Connections(); n > concurrency {
-		t.Errorf("%d alerts opened %d connections, want at most %d (one per concurrent send)", alerts, n, concurrency)
+	// The transport caps connections at the concurrency, but a connection
+	// whose send's context is cancelled just as its reply is read may be
+	// closed instead of kept (the transport's read loop sees both at once),
+	// so a few more than 16 can open on a loaded machine. A client that did
+	// not keep its connections (http.DefaultClient keeps 2) opens hundreds.
+	if n := peer.Connections(); n > alerts/10 {
+		t.Errorf("%d alerts opened %d connections, want at most %d", alerts, n, alerts/10)
 	}
 }
