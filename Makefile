@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: run test build vet deps clean bench-intake bench-delivery bench-sla chaos
+.PHONY: run test build vet deps clean bench-intake bench-delivery bench-sla chaos bench-console
 
 ## run: the service on an embedded PostgreSQL, migrated, with demo data, on localhost:8080.
 ## The binary is built first and replaces the recipe's shell: Ctrl-C stops it cleanly
@@ -79,3 +79,7 @@ chaos:
 		CHAOS_SLACK_OUTAGE=$(CHAOS_SLACK_OUTAGE) CHAOS_PAUSE=$(CHAOS_PAUSE) CHAOS_DRAIN_TIMEOUT=$(CHAOS_DRAIN_TIMEOUT) \
 		CHAOS_HOT_WINDOW=$(CHAOS_HOT_WINDOW) \
 		go test -tags chaos -run '^TestChaos$$' -count=1 -v -timeout 60m .
+
+## bench-console: the admin console's leads list at 1,000,000 leads, per filter and as a whole page; plans
+bench-console:
+	go run ./tools/withpostgres -- go test -run '^$$' -bench BenchmarkLeadsList -benchtime 1x -timeout 30m ./console/

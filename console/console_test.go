@@ -43,7 +43,7 @@ type bundleOptions struct {
 	listen   bool
 }
 
-func setup(t *testing.T, opts ...func(*bundleOptions)) *testBundle {
+func setup(t testing.TB, opts ...func(*bundleOptions)) *testBundle {
 	t.Helper()
 	var o bundleOptions
 	for _, f := range opts {
@@ -81,11 +81,11 @@ func setup(t *testing.T, opts ...func(*bundleOptions)) *testBundle {
 // browser is an HTTP client with a cookie jar that does not follow redirects.
 type browser struct {
 	*http.Client
-	t    *testing.T
+	t    testing.TB
 	base string
 }
 
-func (b *testBundle) browser(t *testing.T) *browser {
+func (b *testBundle) browser(t testing.TB) *browser {
 	jar, _ := cookiejar.New(nil)
 	return &browser{
 		Client: &http.Client{Jar: jar, Timeout: 20 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
@@ -119,7 +119,7 @@ func (br *browser) post(path string, form url.Values) (*http.Response, string) {
 
 var csrfInput = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
 
-func csrfOf(t *testing.T, page string) string {
+func csrfOf(t testing.TB, page string) string {
 	t.Helper()
 	m := csrfInput.FindStringSubmatch(page)
 	if m == nil {

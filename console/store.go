@@ -161,6 +161,11 @@ func (c cursor) String() string {
 	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.createdAt.UnixMicro(), 10) + "_" + c.id))
 }
 
+// CursorFor is the cursor of the page after the lead created at createdAt with id.
+func CursorFor(createdAt time.Time, id string) string {
+	return cursor{createdAt: createdAt, id: id}.String()
+}
+
 func decodeCursor(s string) (cursor, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
@@ -371,11 +376,12 @@ func (s *Store) Lead(ctx context.Context, id string) (*Lead, error) {
 		if lead.FollowUps, err = pgx.CollectRows(rows, pgx.RowToStructByName[FollowUp]); err != nil {
 			return fmt.Errorf("load follow-ups: %w", err)
 		}
-		// The same person's other leads: the same email (any case) or the same phone.
+		// The same person's other leads (the intake links a returning person's leads by
+		// person_id; conversations_person_id_created_at_idx).
 		rows, _ = tx.Query(ctx, `select `+leadRowColumns+` from public.conversations c
-			where c.id <> $1::uuid
-			  and ((lower(c.email) = lower($2::text)) or (c.phone = $3::text))
-			order by c.created_at desc, c.id desc limit $4::integer`, id, lead.Email, lead.Phone, MaxRelated)
+			where c.person_id = (select p.person_id from public.conversations p where p.id = $1::uuid)
+			  and c.id <> $1::uuid
+			order by c.created_at desc, c.id desc limit $2::integer`, id, MaxRelated)
 		if lead.Related, err = pgx.CollectRows(rows, pgx.RowToStructByName[LeadRow]); err != nil {
 			return fmt.Errorf("load related leads: %w", err)
 		}
