@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: run test build vet deps clean bench-intake bench-delivery bench-sla chaos bench-console
+.PHONY: run test build vet deps clean bench-intake bench-delivery bench-sla chaos bench-console types
 
 ## run: the service on an embedded PostgreSQL, migrated, with demo data, on localhost:8080.
 ## The binary is built first and replaces the recipe's shell: Ctrl-C stops it cleanly
@@ -28,6 +28,9 @@ test: vet deps
 	cli=$$PWD/.cache/supabase-cli/node_modules/.bin/supabase; [ "$$sb" = ok ] || cli=""; \
 	sw=$$(tools/npm-install .cache/standardwebhooks standardwebhooks $(STANDARDWEBHOOKS_VERSION)) || exit 1; \
 	case "$$sw" in skip:*) skipped="$$skipped\n  the webhook tests against npm standardwebhooks: $${sw#skip: }";; esac; \
+	if ! command -v chromium >/dev/null && [ ! -x /usr/bin/chromium ]; then \
+		skipped="$$skipped\n  the admin console's browser test (chromium not found: bash .ci/run installs it)"; \
+	fi; \
 	promtool=$${PROMTOOL:-$$(command -v promtool || ls $$PWD/.cache/bin/promtool 2>/dev/null)}; \
 	if [ -z "$$promtool" ]; then \
 		if [ "$$CI" = true ]; then echo "make test: promtool not found (CI=true requires it; .ci/run installs it)"; exit 1; fi; \
@@ -83,3 +86,10 @@ chaos:
 ## bench-console: the admin console's leads list at 1,000,000 leads, per filter and as a whole page; plans
 bench-console:
 	go run ./tools/withpostgres -- go test -run '^$$' -bench BenchmarkLeadsList -benchtime 1x -timeout 30m ./console/
+
+## types: regenerate supabase/types/database.ts (the API's TypeScript types) with the pinned Supabase CLI
+types:
+	@sb=$$(tools/npm-install .cache/supabase-cli supabase $(SUPABASE_CLI_VERSION)) || exit 1; \
+	[ "$$sb" = ok ] || { echo "make types: $$sb"; exit 1; }; \
+	SUPABASE_CLI=$$PWD/.cache/supabase-cli/node_modules/.bin/supabase UPDATE_TYPES=1 \
+		go run ./tools/withpostgres -- go test -count=1 -run TestGeneratedTypesAreCurrent -v ./supabase/
