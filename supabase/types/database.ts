@@ -309,11 +309,6 @@ isOneToOne: false
 "intake_limit":
 { Args: { "what": string }; Returns: number
                            },
-"intake_text_limits":
-{ Args: Record<PropertyKey, never>; Returns: {
-              "field": string,"max_chars": number
-            }[]
-                           },
 "lead_person":
 { Args: { "email": string,"phone": string }; Returns: string
                            },
