@@ -42,7 +42,7 @@ begin
   select t.response_deadline, t.warning_at
     into new.sla_response_deadline, new.sla_warning_at
     from public.sla_times(new.quality, new.created_at) t;
-  if new.status in ('closed', 'spam') then
+  if not public.lead_is_open(new.status) then
     new.closed_at := coalesce(new.closed_at, new.created_at);
   end if;
   return new;
@@ -68,7 +68,7 @@ begin
     if new.status in ('contacted', 'qualified', 'converted') then
       new.first_response_at := coalesce(new.first_response_at, now());
     end if;
-    new.closed_at := case when new.status in ('closed', 'spam') then now() end;
+    new.closed_at := case when not public.lead_is_open(new.status) then now() end;
   end if;
   return new;
 end
@@ -245,7 +245,7 @@ begin
     end if;
     -- A closed or spam lead leaves the clock, its follow-ups too: they are cancelled (and
     -- stay cancelled if the lead is reopened; the admin schedules anew).
-    if new.status in ('closed', 'spam') then
+    if not public.lead_is_open(new.status) then
       update public.follow_up_tasks f
          set status = 'cancelled'
        where f.conversation_id = new.id
