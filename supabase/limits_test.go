@@ -9,7 +9,7 @@ import (
 	"github.com/truenester/leadrelay/testkit"
 )
 
-// submit_lead's limits (intake_text_limits, intake_limit) restate the
+// submit_lead's limits (its list of text fields, intake_limit) restate the
 // tables' check constraints so that it can name every field that breaks
 // one; here each is compared with its constraint, so the two cannot drift.
 func TestIntakeLimitsAreTheTableConstraints(t *testing.T) {
@@ -41,13 +41,20 @@ func TestIntakeLimitsAreTheTableConstraints(t *testing.T) {
 		t.Fatal("found no length constraint: the pattern no longer reads pg_get_constraintdef")
 	}
 
-	rows, err = db.Query(ctx, "select field, max_chars from public.intake_text_limits()")
+	// submit_lead's own list, (values ('name', 200), ...) as f (field, max_chars), read
+	// from its definition as the server holds it.
+	rows, err = db.Query(ctx, `select m[1], m[2]::integer
+		from regexp_matches(substring(pg_get_functiondef('public.submit_lead(jsonb)'::regprocedure) from $1), $2, 'g') m`,
+		`\(values (.*?)\) as f \(field, max_chars\)`, `\('(\w+)', (\d+)\)`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	limits, err := pgx.CollectRows(rows, pgx.RowToStructByPos[bound])
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(limits) < 10 {
+		t.Fatalf("read %d text limits from submit_lead: the pattern no longer finds its list", len(limits))
 	}
 	// Where a field is stored, when not in the column of its name; enums
 	// have no length of their own to agree with.
@@ -62,7 +69,7 @@ func TestIntakeLimitsAreTheTableConstraints(t *testing.T) {
 			col = "conversations." + c
 		}
 		if got, ok := constraint[col]; !ok || got != l.Max {
-			t.Errorf("intake_text_limits says %s holds %d characters; the constraint on %s says %d (found: %v)", l.Column, l.Max, col, got, ok)
+			t.Errorf("submit_lead says %s holds %d characters; the constraint on %s says %d (found: %v)", l.Column, l.Max, col, got, ok)
 		}
 	}
 	for what, cols := range map[string][]string{
