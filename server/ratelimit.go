@@ -123,6 +123,7 @@ func clientKey(a netip.Addr) netip.Prefix {
 // limitRate answers 429 with Retry-After when the client's bucket is empty.
 func (s *server) limitRate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.warnUntrustedProxy(r)
 		if ok, wait := s.limiter.allow(s.clientAddress(r)); !ok {
 			s.respondError(w, r, &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Message: "too many requests from this address; retry after the time in Retry-After", RetryAfter: wait})
 			return
@@ -170,6 +171,21 @@ func (s *server) clientAddress(r *http.Request) netip.Addr {
 		return client
 	}
 	return peer
+}
+
+// warnUntrustedProxy logs, once per process, a proxy header that came from
+// a peer outside TRUSTED_PROXIES: a client writing it (ignored, as it should
+// be), or a proxy missing from the list, which makes every visitor share the
+// proxy's bucket.
+func (s *server) warnUntrustedProxy(r *http.Request) {
+	header := map[config.ProxyHeader]string{config.ProxyFly: "Fly-Client-IP", config.ProxyXForwardedFor: "X-Forwarded-For"}[s.Edge.TrustProxyHeaders]
+	if header == "" || r.Header.Get(header) == "" || s.proxyWarned.Load() {
+		return
+	}
+	if peer := remoteAddr(r); !s.trustedProxy(peer) && s.proxyWarned.CompareAndSwap(false, true) {
+		s.Logger.WarnContext(r.Context(), "a proxy header came from a peer outside TRUSTED_PROXIES and is ignored; if that peer is your proxy, add it to TRUSTED_PROXIES (logged once)",
+			"header", header, "peer", peer.String())
+	}
 }
 
 func (s *server) trustedProxy(a netip.Addr) bool {

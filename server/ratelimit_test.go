@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -17,6 +18,10 @@ func TestASpoofedXForwardedForGetsNoFreshBucket(t *testing.T) {
 	b.post(t, "/api/submit-contact", `{"email": "s1@example.com"}`, "X-Forwarded-For", "198.51.100.1").lead(t, http.StatusCreated)
 	b.post(t, "/api/submit-contact", `{"email": "s2@example.com"}`, "X-Forwarded-For", "198.51.100.2").error(t, http.StatusTooManyRequests, "rate_limited")
 	b.post(t, "/api/submit-contact", `{"email": "s3@example.com"}`, "X-Forwarded-For", "198.51.100.3, 10.0.0.1").error(t, http.StatusTooManyRequests, "rate_limited")
+	// The operator hears of it once: a forger, or a proxy missing from the list.
+	if n := strings.Count(b.logs.String(), "outside TRUSTED_PROXIES"); n != 1 {
+		t.Errorf("the untrusted proxy header was logged %d times, want once", n)
+	}
 }
 
 // Behind a trusted proxy (loopback is trusted by default), each address the

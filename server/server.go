@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -95,6 +96,9 @@ type server struct {
 	Deps
 	limiter *clientLimiter
 	origins map[string]bool // FRONTEND_URL's origins
+	// proxyWarned: a proxy header from a peer outside TRUSTED_PROXIES was
+	// logged once.
+	proxyWarned atomic.Bool
 }
 
 // handlerFunc is a handler that returns its error to the one responder.
