@@ -272,3 +272,26 @@ func TestThePeersRefuseWhatTheProvidersRefuse(t *testing.T) {
 		t.Errorf("Telegram peer refused 4,096 shown characters: %d %s", reply.Status, reply.Body)
 	}
 }
+
+// SMS and WhatsApp: Twilio refuses a body over 1,600 characters (UTF-16),
+// so 500-emoji fields once cost the alert.
+func TestTwilioDeliversHostileContentWithinItsLimit(t *testing.T) {
+	t.Parallel()
+	for name, a := range hostileAlerts() {
+		peer := newTwilioPeer(t)
+		s, err := NewSMS(peer.config("+971501234567"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Send(t.Context(), a); err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		peer.mu.Lock()
+		body := peer.received[0].Get("Body")
+		peer.mu.Unlock()
+		if utf16Len(body) > twilioBodyMax || strings.ContainsFunc(body, invisible) {
+			t.Errorf("%s: a body of %d characters, or with invisible ones", name, utf16Len(body))
+		}
+	}
+}

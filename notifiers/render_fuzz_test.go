@@ -18,7 +18,8 @@ import (
 // FuzzRenderers renders an alert of arbitrary content for every channel and
 // judges each rendering as the provider would (the peers' own checks): the
 // Block Kit message and its plain-text fallback pass Slack's limits, the HTML
-// and plain texts pass Telegram's parser and its 4,096 characters, the email
+// and plain texts pass Telegram's parser and its 4,096 characters, an SMS
+// keeps to Twilio's 1,600, the email
 // keeps RFC 5322's line lengths and a Subject that reads as the headline, and
 // no channel shows a bidi or zero-width character. The seeds, the issue's
 // cases among them, live in testdata/fuzz/FuzzRenderers and run with every
@@ -58,6 +59,10 @@ func FuzzRenderers(f *testing.F) {
 			if strings.ContainsFunc(text, invisible) {
 				t.Errorf("Telegram's %q text shows invisible characters", mode)
 			}
+		}
+
+		if sms := clipEscaped(m.plainText(), twilioBodyMax, plain, utf16Len); utf16Len(sms) > 1600 || strings.ContainsFunc(sms, invisible) {
+			t.Errorf("Twilio refuses an SMS of %d characters, or it shows invisible ones", utf16Len(sms))
 		}
 
 		data, err := email.compose(m, a.EventID, time.Unix(1_790_000_000, 0))

@@ -61,7 +61,8 @@ func twilioAddress(ch leadrelay.Channel, number string) string {
 func (t *Twilio) Channel() leadrelay.Channel { return t.channel }
 
 // A message longer than this is split by Twilio into many billed segments
-// (and refused past 1,600 characters).
+// (and refused past 1,600 characters, counted in UTF-16 code units: an
+// emoji is two).
 const twilioBodyMax = 1500
 
 // twilioError is the body of a failed Messages API call.
@@ -74,7 +75,7 @@ type twilioError struct {
 // Send stops at the first recipient that fails; a retry sends again to the
 // recipients before it.
 func (t *Twilio) Send(ctx context.Context, a Alert) error {
-	text := clip(render(a).plainText(), twilioBodyMax)
+	text := clipEscaped(render(a).plainText(), twilioBodyMax, plain, utf16Len)
 	header := http.Header{}
 	header.Set("Authorization", t.auth)
 	for _, to := range t.to {

@@ -58,6 +58,9 @@ func (p *twilioPeer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	to := r.PostForm.Get("To")
 	switch {
+	case utf16Len(r.PostForm.Get("Body")) > 1600:
+		fail(http.StatusBadRequest, 21617, "The concatenated message body exceeds the 1600 character limit.")
+		return
 	case to == "":
 		fail(http.StatusBadRequest, 21604, "A 'To' phone number is required.")
 		return
