@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -560,4 +561,38 @@ func apiGet(t *testing.T, url string, dst any) {
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	testkit.WaitFor(t, 10*time.Second, what, testkit.Until(cond))
+}
+
+// Where LISTEN is off (a pooler in transaction mode), the hub polls the timeline: a new lead
+// and a change to another are announced all the same.
+func TestThePollAnnouncesWhatLISTENWould(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { b.hub.Poll(ctx, b.db, 50*time.Millisecond) })
+	t.Cleanup(func() { stop(); wg.Wait() })
+	changes, unsubscribe := b.hub.Subscribe()
+	defer unsubscribe()
+	old := insertLead(t, b.db, "Older Lead", "older@example.com", "", "", time.Hour)
+	next := func(what string, match func(console.Change) bool) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case c := <-changes:
+				if match(c) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("the poll never announced %s", what)
+			}
+		}
+	}
+	fresh := insertLead(t, b.db, "Polled Lead", "polled@example.com", "", "", 0)
+	next("the new lead", func(c console.Change) bool { return c.NewLead == fresh })
+	if _, err := b.db.Exec(context.Background(), "update conversations set status = 'contacted' where id = $1", old); err != nil {
+		t.Fatal(err)
+	}
+	next("the older lead's change", func(c console.Change) bool { return slices.Contains(c.IDs, old) })
 }

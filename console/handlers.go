@@ -396,7 +396,8 @@ func (c *Console) reportPage(w http.ResponseWriter, r *http.Request, s Session) 
 	if err != nil {
 		return err
 	}
-	v := &view{Title: "SLA report", Session: s, Now: now, Report: newReport(rows), From: from, To: to}
+	v := &view{Title: "SLA report", Session: s, Now: now, Report: newReport(rows), From: from, To: to,
+		ToDate: to.Add(-time.Nanosecond).UTC().Format(time.DateOnly)}
 	return c.renderPage(w, r, "report", v)
 }
 

@@ -46,6 +46,7 @@ type view struct {
 	// report
 	Report   *report
 	From, To time.Time
+	ToDate   string // the last day the report covers, for the form
 
 	Statuses, Qualities, Channels, SLAStates []string
 }

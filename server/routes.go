@@ -37,8 +37,14 @@ func (s *server) routes(r *httprouter.Router) {
 	r.Handler(http.MethodGet, "/admin/api/deliveries", admin(s.apiDeliveries))
 	r.Handler(http.MethodPost, "/admin/api/deliveries/replay", admin(s.apiReplayFailed))
 
-	// The admin console's pages (session cookie and CSRF token): package console.
+	// The admin console's pages (session cookie and CSRF token): package console. Sign-in
+	// attempts count against the client address's rate limit, so a key cannot be guessed
+	// at speed.
 	for _, rt := range s.Console.Routes() {
-		r.Handler(rt.Method, rt.Path, rt.Handler)
+		h := rt.Handler
+		if rt.Method == http.MethodPost && rt.Path == "/admin/login" {
+			h = s.limitRate(h)
+		}
+		r.Handler(rt.Method, rt.Path, h)
 	}
 }

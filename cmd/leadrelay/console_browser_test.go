@@ -41,6 +41,16 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
+// windowSize is the browser's window: LEADRELAY_BROWSER_SIZE (e.g. 390x844, a phone), else
+// a laptop's 1280x1000.
+func windowSize() (int, int) {
+	var w, h int
+	if _, err := fmt.Sscanf(os.Getenv("LEADRELAY_BROWSER_SIZE"), "%dx%d", &w, &h); err == nil && w > 0 && h > 0 {
+		return w, h
+	}
+	return 1280, 1000
+}
+
 // newBrowser starts a headless Chromium for the test, closed when it ends. The whole
 // browser session has the given deadline.
 func newBrowser(t *testing.T, deadline time.Duration) context.Context {
@@ -55,7 +65,7 @@ func newBrowser(t *testing.T, deadline time.Duration) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("no-first-run", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1280, 1000),
+		chromedp.WindowSize(windowSize()),
 		chromedp.UserDataDir(t.TempDir()),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
@@ -269,6 +279,15 @@ func TestConsoleInABrowser(t *testing.T) {
 	if !strings.Contains(string(msgs[0].Body), "Browser Lead") {
 		t.Errorf("the replayed Slack message does not name the lead: %s", msgs[0].Body)
 	}
+
+	step(t, browser, "the deliveries page lists the breach alert that still fails",
+		chromedp.Navigate(base+"/admin/deliveries"),
+		chromedp.WaitVisible(chromedp.CSS(`tr.delivery.d-failed button.replay`)),
+	)
+	step(t, browser, "the SLA report draws its chart",
+		chromedp.Navigate(base+"/admin/report"),
+		chromedp.WaitVisible(chromedp.CSS(`svg.chart rect.breached`)),
+	)
 
 	step(t, browser, "sign out",
 		chromedp.Click(chromedp.ID("#sign-out")),
