@@ -309,6 +309,9 @@ isOneToOne: false
 "intake_limit":
 { Args: { "what": string }; Returns: number
                            },
+"lead_is_open":
+{ Args: { "status": Database["public"]['Enums']["conversation_status"] }; Returns: boolean
+                           },
 "lead_person":
 { Args: { "email": string,"phone": string }; Returns: string
                            },
