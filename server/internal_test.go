@@ -244,3 +244,31 @@ func TestAnErrorAnswerListsAtMostTwentyFieldsInOrder(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLimiterFlood is the cost of one request during a flood from more
+// addresses than the table holds: every request evicts the least recently
+// seen address. go test -run '^$' -bench BenchmarkLimiterFlood ./server/
+func BenchmarkLimiterFlood(b *testing.B) {
+	clock := &fakeClock{t: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
+	l := newClientLimiter(20, 10, clock.now)
+	for i := range maxTrackedClients {
+		l.allow(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
+	}
+	for i := 0; b.Loop(); i++ {
+		l.allow(netip.AddrFrom4([4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)}))
+	}
+	b.ReportMetric(float64(l.tracked()), "tracked")
+}
+
+// BenchmarkLimiterKnownClient is the cost of one request from an address
+// the table holds, among 100,000.
+func BenchmarkLimiterKnownClient(b *testing.B) {
+	clock := &fakeClock{t: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
+	l := newClientLimiter(20, 10, clock.now)
+	for i := range maxTrackedClients {
+		l.allow(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
+	}
+	for i := 0; b.Loop(); i++ {
+		l.allow(netip.AddrFrom4([4]byte{10, byte(i % maxTrackedClients >> 16), byte(i % maxTrackedClients >> 8), byte(i % maxTrackedClients)}))
+	}
+}
