@@ -49,11 +49,11 @@ func TestNewRefusesWhatItCannotRunWith(t *testing.T) {
 		"batch too large":         {dispatch.Config{Replica: "a", BatchSize: 10001}, "NOTIFY_BATCH_SIZE"},
 		"a negative retry wait":   {dispatch.Config{Replica: "a", RetryDelays: []time.Duration{-time.Second}}, "NOTIFY_RETRY_DELAYS"},
 	} {
-		if _, err := dispatch.New(nil, nil, nil, c.cfg, time.Now, quiet()); err == nil || !strings.Contains(err.Error(), c.mention) {
+		if _, err := dispatch.New(nil, nil, nil, c.cfg, nil, quiet()); err == nil || !strings.Contains(err.Error(), c.mention) {
 			t.Errorf("%s: %v, want an error naming %s", name, err, c.mention)
 		}
 	}
-	if _, err := dispatch.New(nil, nil, nil, dispatch.Config{Replica: "a"}, time.Now, quiet()); err != nil {
+	if _, err := dispatch.New(nil, nil, nil, dispatch.Config{Replica: "a"}, nil, quiet()); err != nil {
 		t.Errorf("the defaults: %v", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/truenester/leadrelay"
 	"github.com/truenester/leadrelay/health"
 	"github.com/truenester/leadrelay/notifiers"
@@ -116,7 +117,7 @@ type Dispatcher struct {
 	senders  map[leadrelay.Channel]notifiers.Sender
 	channels []leadrelay.Channel // the configured channels, for the SQL routes
 	console  notifiers.Sender    // when no channel is configured
-	now      func() time.Time
+	clock    clockwork.Clock
 	log      *slog.Logger
 	wake     chan struct{}
 
@@ -131,9 +132,13 @@ type Dispatcher struct {
 
 // New returns a Dispatcher delivering through senders. With no sender of a
 // real channel, alerts go to console instead (make run's default), routed as
-// production would route them.
-func New(store *outbox.Store, senders []notifiers.Sender, console notifiers.Sender, cfg Config, now func() time.Time, log *slog.Logger) (*Dispatcher, error) {
+// production would route them. Every time it records comes from clock (nil:
+// the real one).
+func New(store *outbox.Store, senders []notifiers.Sender, console notifiers.Sender, cfg Config, clock clockwork.Clock, log *slog.Logger) (*Dispatcher, error) {
 	cfg = cfg.WithDefaults()
+	if clock == nil {
+		clock = clockwork.NewRealClock()
+	}
 	if cfg.Replica == "" {
 		return nil, errors.New("dispatch: Replica (this replica's name in leases) is empty")
 	}
@@ -144,7 +149,7 @@ func New(store *outbox.Store, senders []notifiers.Sender, console notifiers.Send
 		cfg:      cfg,
 		store:    store,
 		senders:  map[leadrelay.Channel]notifiers.Sender{},
-		now:      now,
+		clock:    clock,
 		log:      log,
 		wake:     make(chan struct{}, 1),
 		slots:    map[leadrelay.Channel]chan struct{}{},
@@ -363,7 +368,7 @@ func (d *Dispatcher) claim(ctx context.Context, limits []int, sends *sync.WaitGr
 	// A claim runs to its end even when ctx ends meanwhile: what it took is
 	// then handed back at once rather than left leased.
 	claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.SendTimeout)
-	deliveries, opened, err := d.store.Claim(claimCtx, d.cfg.Replica, d.cfg.Lease, d.channels, limits, d.openLimit(limits), d.now())
+	deliveries, opened, err := d.store.Claim(claimCtx, d.cfg.Replica, d.cfg.Lease, d.channels, limits, d.openLimit(limits), d.clock.Now())
 	cancel()
 	got := map[leadrelay.Channel]int{}
 	for _, dl := range deliveries {
@@ -420,7 +425,7 @@ func (d *Dispatcher) RenewLeases(ctx context.Context) (int, error) {
 	if len(list) == 0 {
 		return 0, nil
 	}
-	return d.store.Renew(ctx, d.cfg.Replica, list, d.cfg.Lease, d.now())
+	return d.store.Renew(ctx, d.cfg.Replica, list, d.cfg.Lease, d.clock.Now())
 }
 
 func (d *Dispatcher) renew(ctx context.Context) {
@@ -485,7 +490,7 @@ func (d *Dispatcher) next(attempts int, err error) (leadrelay.DeliveryStatus, ti
 	if ra := notifiers.RetryAfter(err); ra > wait {
 		wait = ra
 	}
-	return leadrelay.DeliveryPending, d.now().Add(wait)
+	return leadrelay.DeliveryPending, d.clock.Now().Add(wait)
 }
 
 // recorder writes outcomes as they come, batching those that arrive while a
@@ -563,7 +568,7 @@ func (d *Dispatcher) write(ctx context.Context, batch []*pending) error {
 	wait := 50 * time.Millisecond
 	for {
 		writeCtx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
-		_, err := d.store.Record(writeCtx, outs, d.channels, d.now())
+		_, err := d.store.Record(writeCtx, outs, d.channels, d.clock.Now())
 		cancel()
 		if err == nil || time.Now().Add(wait).After(deadline) {
 			return err
@@ -581,7 +586,7 @@ func (d *Dispatcher) write(ctx context.Context, batch []*pending) error {
 // consoleOnce takes up to BatchSize new events and prints those production
 // would send somewhere, naming the channels. It returns how many it took.
 func (d *Dispatcher) consoleOnce(ctx context.Context) (int, error) {
-	events, err := d.store.ClaimConsole(ctx, d.cfg.BatchSize, d.now())
+	events, err := d.store.ClaimConsole(ctx, d.cfg.BatchSize, d.clock.Now())
 	if err != nil {
 		return 0, err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jonboulle/clockwork"
 
 	"github.com/truenester/leadrelay"
 	"github.com/truenester/leadrelay/dbtest"
@@ -26,9 +27,13 @@ import (
 )
 
 // clock is the dispatcher's time: the real time plus an offset the test moves.
-type clock struct{ offset atomic.Int64 }
+// clock is the real clock moved forward by the test.
+type clock struct {
+	clockwork.Clock
+	offset atomic.Int64
+}
 
-func (c *clock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) Now() time.Time          { return c.Clock.Now().Add(time.Duration(c.offset.Load())) }
 func (c *clock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 func quiet() *slog.Logger                { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 func ctxT(t *testing.T) context.Context {
@@ -49,7 +54,7 @@ type bundle struct {
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	b := &bundle{t: t, url: dbtest.NewURL(t), slack: notifierstest.NewSlack(t), telegram: notifierstest.NewTelegram(t), clock: &clock{}}
+	b := &bundle{t: t, url: dbtest.NewURL(t), slack: notifierstest.NewSlack(t), telegram: notifierstest.NewTelegram(t), clock: &clock{Clock: clockwork.NewRealClock()}}
 	b.db = b.pool(t)
 	slack, err := notifiers.NewSlack(notifiers.SlackConfig{WebhookURL: b.slack.URL})
 	if err != nil {
@@ -90,7 +95,7 @@ func (b *bundle) dispatcherOn(db *pgxpool.Pool, name string, tune ...func(*dispa
 	for _, f := range tune {
 		f(&cfg)
 	}
-	d, err := dispatch.New(outbox.New(db), b.senders, nil, cfg, b.clock.now, quiet())
+	d, err := dispatch.New(outbox.New(db), b.senders, nil, cfg, b.clock, quiet())
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -227,7 +232,7 @@ func TestOutageRetriesOnlyThatChannelUntilItRecovers(t *testing.T) {
 	if l := logs["slack"]; l.Status != "pending" || l.Attempts != 1 || l.Next == nil {
 		t.Fatalf("slack after a 503 = %+v, want pending with a next attempt", l)
 	}
-	if wait := logs["slack"].Next.Sub(b.clock.now()); wait < 20*time.Second || wait > 40*time.Second {
+	if wait := logs["slack"].Next.Sub(b.clock.Now()); wait < 20*time.Second || wait > 40*time.Second {
 		t.Errorf("first retry in %s, want 30s ± 20%%", wait)
 	}
 	if b.processed(t, id) {
@@ -308,7 +313,7 @@ func TestRetriesAreBoundedAndTheTimelineSaysSo(t *testing.T) {
 	if err := b.db.QueryRow(ctxT(t), "select id from lead_events where conversation_id = $1", id).Scan(&eventID); err != nil {
 		t.Fatal(err)
 	}
-	n, err := outbox.New(b.db).Replay(ctxT(t), eventID, b.clock.now())
+	n, err := outbox.New(b.db).Replay(ctxT(t), eventID, b.clock.Now())
 	if err != nil || n != 1 {
 		t.Fatalf("replay = %d, %v; want 1 channel", n, err)
 	}
@@ -333,7 +338,7 @@ func TestTooManyRequestsWaitIsHonoured(t *testing.T) {
 	if l.Status != "pending" || l.Next == nil {
 		t.Fatalf("telegram = %+v, want pending", l)
 	}
-	if wait := l.Next.Sub(b.clock.now()); wait < 590*time.Second {
+	if wait := l.Next.Sub(b.clock.Now()); wait < 590*time.Second {
 		t.Fatalf("retry in %s, want the 600s Telegram asked for", wait)
 	}
 }
@@ -353,7 +358,7 @@ func TestAReplicaThatDiesCostsOnlyItsSendsInFlight(t *testing.T) {
 	// Replica "dead" opens every event, claims three sends per channel (its
 	// concurrency) and dies before recording them.
 	store := outbox.New(b.db)
-	claimed, opened, err := store.Claim(ctxT(t), "dead", time.Minute, []leadrelay.Channel{leadrelay.ChannelSlack, leadrelay.ChannelTelegram}, []int{inFlight, inFlight}, leads, b.clock.now())
+	claimed, opened, err := store.Claim(ctxT(t), "dead", time.Minute, []leadrelay.Channel{leadrelay.ChannelSlack, leadrelay.ChannelTelegram}, []int{inFlight, inFlight}, leads, b.clock.Now())
 	if err != nil || len(claimed) != 2*inFlight || opened != leads {
 		t.Fatalf("claim = %d deliveries, %d events opened, %v", len(claimed), opened, err)
 	}
@@ -601,7 +606,7 @@ func TestConsoleWhenNoChannelIsConfigured(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t)
 	var out testkit.Buffer
-	d, err := dispatch.New(outbox.New(db), nil, notifiers.NewConsole(&out), dispatch.Config{Replica: "dev"}, time.Now, quiet())
+	d, err := dispatch.New(outbox.New(db), nil, notifiers.NewConsole(&out), dispatch.Config{Replica: "dev"}, nil, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/truenester/leadrelay"
 	"github.com/truenester/leadrelay/webhook"
 )
@@ -43,10 +44,11 @@ func missing(variable, when string) error {
 
 // FromEnv builds a sender for every channel whose settings are present, in
 // the order of leadrelay.Channels(). offReasons says, for each channel left off, why
-// (log each once). err joins every invalid setting, each naming its
+// (log each once). Every sender reads the time from clock (nil: the real
+// one). err joins every invalid setting, each naming its
 // variable, so one start-up shows them all. With no sender at all, a
 // developer wants NewConsole.
-func FromEnv(getenv func(string) string) (senders []Sender, offReasons []string, err error) {
+func FromEnv(getenv func(string) string, clock clockwork.Clock) (senders []Sender, offReasons []string, err error) {
 	var errs []error
 	add := func(s Sender, err error) {
 		switch {
@@ -61,31 +63,37 @@ func FromEnv(getenv func(string) string) (senders []Sender, offReasons []string,
 	if cfg, err := SlackConfigFromEnv(getenv); err != nil {
 		add(nil, err)
 	} else {
+		cfg.Clock = clock
 		add(NewSlack(cfg))
 	}
 	if cfg, err := EmailConfigFromEnv(getenv); err != nil {
 		add(nil, err)
 	} else {
+		cfg.Clock = clock
 		add(NewEmail(cfg))
 	}
 	if cfg, err := TelegramConfigFromEnv(getenv); err != nil {
 		add(nil, err)
 	} else {
+		cfg.Clock = clock
 		add(NewTelegram(cfg))
 	}
 	if cfg, err := WhatsAppConfigFromEnv(getenv); err != nil {
 		add(nil, err)
 	} else {
+		cfg.Clock = clock
 		add(NewWhatsApp(cfg))
 	}
 	if cfg, err := SMSConfigFromEnv(getenv); err != nil {
 		add(nil, err)
 	} else {
+		cfg.Clock = clock
 		add(NewSMS(cfg))
 	}
 	if cfg, err := CRMConfigFromEnv(getenv); err != nil {
 		add(nil, err)
 	} else {
+		cfg.Clock = clock
 		add(NewCRM(cfg))
 	}
 	return senders, offReasons, errors.Join(errs...)
@@ -93,8 +101,9 @@ func FromEnv(getenv func(string) string) (senders []Sender, offReasons []string,
 
 // SlackConfig configures the Slack incoming-webhook sender.
 type SlackConfig struct {
-	WebhookURL string       // SLACK_WEBHOOK_URL
-	Client     *http.Client // nil: a client of its own (NewHTTPClient); the context bounds each send
+	WebhookURL string          // SLACK_WEBHOOK_URL
+	Client     *http.Client    // nil: a client of its own (NewHTTPClient); the context bounds each send
+	Clock      clockwork.Clock // the time the sender reads; nil: the real clock
 }
 
 func SlackConfigFromEnv(getenv func(string) string) (SlackConfig, error) {
@@ -115,6 +124,7 @@ type TelegramConfig struct {
 	ChatID     string // TELEGRAM_CHAT_ID: a number (-100123456789) or @channelname
 	APIBaseURL string // TELEGRAM_API_BASE_URL, default https://api.telegram.org
 	Client     *http.Client
+	Clock      clockwork.Clock
 }
 
 const defaultTelegramAPI = "https://api.telegram.org"
@@ -172,6 +182,8 @@ type EmailConfig struct {
 	// TLS verifies the server; nil means the system's roots. Tests set
 	// RootCAs to trust their own certificate.
 	TLS *tls.Config
+	// Clock dates each message; nil: the real clock.
+	Clock clockwork.Clock
 }
 
 const defaultSMTPPort = 587
@@ -236,6 +248,7 @@ type TwilioConfig struct {
 	From       string   // TWILIO_SMS_FROM or TWILIO_WHATSAPP_FROM: E.164, +15551234567
 	To         []string // SMS_TO or WHATSAPP_TO: comma-separated E.164 numbers
 	Client     *http.Client
+	Clock      clockwork.Clock
 }
 
 const defaultTwilioAPI = "https://api.twilio.com"
@@ -305,6 +318,7 @@ type CRMConfig struct {
 	// after "whsec_", as the Standard Webhooks libraries read it.
 	Secret string
 	Client *http.Client
+	Clock  clockwork.Clock // stamps webhook-timestamp; nil: the real clock
 }
 
 func CRMConfigFromEnv(getenv func(string) string) (CRMConfig, error) {

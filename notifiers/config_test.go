@@ -56,7 +56,7 @@ var fullEnv = map[string]string{
 
 func TestFromEnvEverythingConfigured(t *testing.T) {
 	t.Parallel()
-	senders, off, err := FromEnv(env(fullEnv))
+	senders, off, err := FromEnv(env(fullEnv), nil)
 	if err != nil || len(off) != 0 {
 		t.Fatalf("FromEnv: off %q, err %v", off, err)
 	}
@@ -71,7 +71,7 @@ func TestFromEnvEverythingConfigured(t *testing.T) {
 
 func TestFromEnvNothingConfiguredIsAllOff(t *testing.T) {
 	t.Parallel()
-	senders, off, err := FromEnv(env(nil))
+	senders, off, err := FromEnv(env(nil), nil)
 	if err != nil || len(senders) != 0 {
 		t.Fatalf("senders %v, err %v, want none and no error", senders, err)
 	}
@@ -91,7 +91,7 @@ func TestFromEnvNothingConfiguredIsAllOff(t *testing.T) {
 func TestFromEnvFeatureFlagFalseIsOff(t *testing.T) {
 	t.Parallel()
 	vars := map[string]string{"FEATURE_CRM_ENABLED": "false", "CRM_WEBHOOK_URL": "https://crm.example.com"}
-	senders, off, err := FromEnv(env(vars))
+	senders, off, err := FromEnv(env(vars), nil)
 	if err != nil || len(senders) != 0 || !slices.Contains(off, "crm: off: FEATURE_CRM_ENABLED is false") {
 		t.Errorf("senders %v off %q err %v, want crm off", senders, off, err)
 	}
@@ -133,7 +133,7 @@ func TestFromEnvNamesEveryBadVariable(t *testing.T) {
 		for k, v := range tt.change {
 			vars[k] = v
 		}
-		_, _, err := FromEnv(env(vars))
+		_, _, err := FromEnv(env(vars), nil)
 		if got := configVariables(err); !slices.Equal(got, tt.want) {
 			t.Errorf("%s: err %v names %q, want %q", tt.name, err, got, tt.want)
 		}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/truenester/leadrelay"
 	"github.com/truenester/leadrelay/webhook"
 )
@@ -19,7 +20,7 @@ type CRM struct {
 	url    string
 	key    []byte
 	client *http.Client
-	now    func() time.Time
+	clock  clockwork.Clock
 }
 
 func NewCRM(cfg CRMConfig) (*CRM, error) {
@@ -27,7 +28,7 @@ func NewCRM(cfg CRMConfig) (*CRM, error) {
 		return nil, fmt.Errorf("crm: %w", err)
 	}
 	key, _ := webhook.Key(cfg.Secret) // validate checked it
-	return &CRM{url: cfg.WebhookURL, key: key, client: clientOrDefault(cfg.Client), now: time.Now}, nil
+	return &CRM{url: cfg.WebhookURL, key: key, client: clientOrDefault(cfg.Client), clock: clockOrReal(cfg.Clock)}, nil
 }
 
 func (c *CRM) Channel() leadrelay.Channel { return leadrelay.ChannelCRM }
@@ -40,7 +41,7 @@ type crmPayload struct {
 }
 
 func (c *CRM) Send(ctx context.Context, a Alert) error {
-	now := c.now()
+	now := c.clock.Now()
 	body, err := json.Marshal(crmPayload{Type: a.EventType, Timestamp: now.UTC(), Data: a})
 	if err != nil {
 		return &DeliveryError{Channel: leadrelay.ChannelCRM, Permanent: true, Err: fmt.Errorf("encode: %w", err)}
@@ -59,5 +60,5 @@ func (c *CRM) Send(ctx context.Context, a Alert) error {
 	if reply.Status >= 200 && reply.Status < 300 {
 		return nil
 	}
-	return httpFailure(leadrelay.ChannelCRM, reply.Status, string(reply.Body), retryAfterHeader(reply.Header, time.Now()))
+	return httpFailure(leadrelay.ChannelCRM, reply.Status, string(reply.Body), retryAfterHeader(reply.Header, now))
 }

@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/truenester/leadrelay"
 	"github.com/truenester/leadrelay/webhook"
 	"github.com/truenester/leadrelay/webhook/webhooktest"
@@ -185,5 +187,27 @@ func TestTheReferenceLibraryAcceptsWhatTheCRMSigns(t *testing.T) {
 		if err := ref.Verify(t, base64.StdEncoding.EncodeToString([]byte("another CRM's key")), r.header, r.body); err == nil {
 			t.Errorf("secret %.10s...: the reference library accepted it under another key", secret)
 		}
+	}
+}
+
+// The CRM stamps webhook-timestamp and the envelope's timestamp with its
+// clock, the one the whole process reads.
+func TestTheCRMReadsItsClock(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 24, 9, 30, 0, 0, time.UTC)
+	headers := make(chan http.Header, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		headers <- r.Header.Clone()
+	}))
+	t.Cleanup(srv.Close)
+	c, err := NewCRM(CRMConfig{WebhookURL: srv.URL, Secret: crmSecret, Clock: clockwork.NewFakeClockAt(at)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send(t.Context(), testAlert()); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if got := (<-headers).Get("webhook-timestamp"); got != strconv.FormatInt(at.Unix(), 10) {
+		t.Errorf("webhook-timestamp %s, want %d", got, at.Unix())
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/truenester/leadrelay"
 )
 
@@ -42,6 +43,7 @@ type Email struct {
 	to          []*mail.Address
 	implicitTLS bool
 	tls         *tls.Config
+	clock       clockwork.Clock // the Date of each message
 }
 
 func NewEmail(cfg EmailConfig) (*Email, error) {
@@ -55,6 +57,7 @@ func NewEmail(cfg EmailConfig) (*Email, error) {
 		pass:        cfg.Pass,
 		implicitTLS: cfg.ImplicitTLS,
 		tls:         &tls.Config{MinVersion: tls.VersionTLS12},
+		clock:       clockOrReal(cfg.Clock),
 	}
 	if cfg.TLS != nil {
 		e.tls = cfg.TLS.Clone()
@@ -75,7 +78,7 @@ func (e *Email) Channel() leadrelay.Channel { return leadrelay.ChannelEmail }
 func (e *Email) Send(ctx context.Context, a Alert) error {
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
-	msg, err := e.compose(render(a), a.EventID, time.Now())
+	msg, err := e.compose(render(a), a.EventID, e.clock.Now())
 	if err != nil {
 		return &DeliveryError{Channel: leadrelay.ChannelEmail, Permanent: true, Err: fmt.Errorf("compose: %w", err)}
 	}

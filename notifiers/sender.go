@@ -9,6 +9,7 @@ package notifiers
 import (
 	"context"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/truenester/leadrelay"
 )
 
@@ -18,4 +19,12 @@ type Sender interface {
 	// Send delivers one alert. ctx bounds the whole attempt; without a
 	// deadline, DefaultSendTimeout applies. A failure is a *DeliveryError.
 	Send(ctx context.Context, a Alert) error
+}
+
+// clockOrReal is a sender's clock: the one given, or the real one.
+func clockOrReal(c clockwork.Clock) clockwork.Clock {
+	if c == nil {
+		return clockwork.NewRealClock()
+	}
+	return c
 }

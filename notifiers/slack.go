@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/truenester/leadrelay"
 )
 
@@ -21,13 +21,14 @@ import (
 type Slack struct {
 	url    string
 	client *http.Client
+	clock  clockwork.Clock
 }
 
 func NewSlack(cfg SlackConfig) (*Slack, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("slack: %w", err)
 	}
-	return &Slack{url: cfg.WebhookURL, client: clientOrDefault(cfg.Client)}, nil
+	return &Slack{url: cfg.WebhookURL, client: clientOrDefault(cfg.Client), clock: clockOrReal(cfg.Clock)}, nil
 }
 
 func (s *Slack) Channel() leadrelay.Channel { return leadrelay.ChannelSlack }
@@ -58,7 +59,7 @@ func (s *Slack) post(ctx context.Context, msg slackMessage) error {
 	}
 	// Slack answers an error with a short code as plain text
 	// ("invalid_token", "channel_is_archived").
-	return httpFailure(leadrelay.ChannelSlack, reply.Status, string(reply.Body), retryAfterHeader(reply.Header, time.Now()))
+	return httpFailure(leadrelay.ChannelSlack, reply.Status, string(reply.Body), retryAfterHeader(reply.Header, s.clock.Now()))
 }
 
 // slackContentRefused says Slack refused what the message holds, not who

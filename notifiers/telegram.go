@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/truenester/leadrelay"
 )
 
@@ -23,6 +24,7 @@ type Telegram struct {
 	url    string // <base>/bot<token>/sendMessage: holds the token, never shown
 	chatID string
 	client *http.Client
+	clock  clockwork.Clock
 }
 
 func NewTelegram(cfg TelegramConfig) (*Telegram, error) {
@@ -33,6 +35,7 @@ func NewTelegram(cfg TelegramConfig) (*Telegram, error) {
 		url:    strings.TrimRight(cfg.APIBaseURL, "/") + "/bot" + cfg.BotToken + "/sendMessage",
 		chatID: cfg.ChatID,
 		client: clientOrDefault(cfg.Client),
+		clock:  clockOrReal(cfg.Clock),
 	}, nil
 }
 
@@ -90,7 +93,7 @@ func (t *Telegram) post(ctx context.Context, text, parseMode string) error {
 		if reply.Status >= 200 && reply.Status < 300 {
 			return &DeliveryError{Channel: leadrelay.ChannelTelegram, Status: reply.Status, Err: errors.New("sendMessage: reply is not Bot API JSON")}
 		}
-		return httpFailure(leadrelay.ChannelTelegram, reply.Status, string(reply.Body), retryAfterHeader(reply.Header, time.Now()))
+		return httpFailure(leadrelay.ChannelTelegram, reply.Status, string(reply.Body), retryAfterHeader(reply.Header, t.clock.Now()))
 	}
 	if r.OK {
 		return nil
@@ -106,7 +109,7 @@ func (t *Telegram) post(ctx context.Context, text, parseMode string) error {
 	}
 	wait := time.Duration(r.Parameters.RetryAfter) * time.Second
 	if wait == 0 {
-		wait = retryAfterHeader(reply.Header, time.Now())
+		wait = retryAfterHeader(reply.Header, t.clock.Now())
 	}
 	return httpFailure(leadrelay.ChannelTelegram, status, r.Description, wait)
 }

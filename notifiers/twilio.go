@@ -8,8 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/truenester/leadrelay"
 )
 
@@ -26,6 +26,7 @@ type Twilio struct {
 	from    string
 	to      []string
 	client  *http.Client
+	clock   clockwork.Clock
 }
 
 func NewSMS(cfg TwilioConfig) (*Twilio, error) { return newTwilio(leadrelay.ChannelSMS, cfg) }
@@ -44,6 +45,7 @@ func newTwilio(ch leadrelay.Channel, cfg TwilioConfig) (*Twilio, error) {
 		auth:    "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.AccountSID+":"+cfg.AuthToken)),
 		from:    twilioAddress(ch, cfg.From),
 		client:  clientOrDefault(cfg.Client),
+		clock:   clockOrReal(cfg.Clock),
 	}
 	for _, to := range cfg.To {
 		t.to = append(t.to, twilioAddress(ch, to))
@@ -92,7 +94,7 @@ func (t *Twilio) Send(ctx context.Context, a Alert) error {
 		if json.Unmarshal(reply.Body, &te) == nil && te.Message != "" {
 			response = fmt.Sprintf("%s (Twilio error %d)", te.Message, te.Code)
 		}
-		return httpFailure(t.channel, reply.Status, response, retryAfterHeader(reply.Header, time.Now()))
+		return httpFailure(t.channel, reply.Status, response, retryAfterHeader(reply.Header, t.clock.Now()))
 	}
 	return nil
 }

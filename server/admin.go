@@ -52,7 +52,7 @@ func (s *server) replayEvent(w http.ResponseWriter, r *http.Request, p httproute
 // slaAlerts lists the leads approaching or past their deadline, unanswered,
 // soonest first: what the admin panel's SLA banner shows.
 func (s *server) slaAlerts(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-	alerts, err := sla.Alerts(r.Context(), s.DB, s.Now())
+	alerts, err := sla.Alerts(r.Context(), s.DB, s.Clock.Now())
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func (s *server) slaAlerts(w http.ResponseWriter, r *http.Request, _ httprouter.
 // RFC 3339 times; default the last 30 days), how leads were answered.
 func (s *server) slaSummary(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	q := r.URL.Query()
-	from, to, err := parsePeriod(q.Get("from"), q.Get("to"), s.Now())
+	from, to, err := parsePeriod(q.Get("from"), q.Get("to"), s.Clock.Now())
 	if err != nil {
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidPeriod, Message: err.Error()}
 	}

@@ -71,7 +71,7 @@ func (s *server) apiLeads(w http.ResponseWriter, r *http.Request, _ httprouter.P
 	if bad := f.Check(); bad != nil {
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidFilter, Message: "some filters are not valid", Fields: bad}
 	}
-	page, err := s.Console.Store().Leads(r.Context(), f, s.Now())
+	page, err := s.Console.Store().Leads(r.Context(), f, s.Clock.Now())
 	if err != nil {
 		return err
 	}

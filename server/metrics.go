@@ -39,7 +39,7 @@ func (s *server) metrics(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 		Status  string
 		Value   float64
 	}
-	rows, _ := s.DB.Query(ctx, metricsQuery, s.Now())
+	rows, _ := s.DB.Query(ctx, metricsQuery, s.Clock.Now())
 	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
 	if err != nil {
 		return &Error{Status: http.StatusServiceUnavailable, Code: CodeDatabaseUnavailable, Message: "cannot read the metrics", Err: err}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jonboulle/clockwork"
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/truenester/leadrelay/config"
@@ -39,8 +40,10 @@ type Deps struct {
 	// Console is the admin console (/admin) and the JSON admin API's actions; nil means
 	// one with the admin key alone and no live updates.
 	Console *console.Console
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock is the one clock every time the edge reads comes from (the
+	// process's, shared with the dispatcher, the SLA engine and the
+	// channels); nil means the real one.
+	Clock clockwork.Clock
 	// Health is what the process's background parts say of themselves
 	// (the dispatcher, LISTEN, the SLA engine): /readyz fails while one
 	// does not work. nil: only the database is checked.
@@ -59,17 +62,17 @@ func New(d Deps) http.Handler {
 	if d.Doorbell == nil {
 		d.Doorbell = func() {}
 	}
-	if d.Now == nil {
-		d.Now = time.Now
+	if d.Clock == nil {
+		d.Clock = clockwork.NewRealClock()
 	}
 	// Every line logged with a request's context carries its request id.
 	d.Logger = slog.New(requestIDLogHandler{d.Logger.Handler()})
 	if d.Console == nil {
-		d.Console = console.New(console.Deps{DB: d.DB, Logger: d.Logger, AdminKey: d.Edge.AdminAPIKey, Now: d.Now, Doorbell: d.Doorbell})
+		d.Console = console.New(console.Deps{DB: d.DB, Logger: d.Logger, AdminKey: d.Edge.AdminAPIKey, Now: d.Clock.Now, Doorbell: d.Doorbell})
 	}
 	s := &server{
 		Deps:    d,
-		limiter: newClientLimiter(d.Edge.RateLimitPerMinute, d.Edge.RateLimitBurst, d.Now),
+		limiter: newClientLimiter(d.Edge.RateLimitPerMinute, d.Edge.RateLimitBurst, d.Clock.Now),
 		origins: make(map[string]bool, len(d.Edge.FrontendOrigins)),
 	}
 	for _, o := range d.Edge.FrontendOrigins {

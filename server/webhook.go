@@ -31,7 +31,7 @@ func (s *server) leadEventWebhook(w http.ResponseWriter, r *http.Request, _ http
 	if err != nil {
 		return &Error{Status: http.StatusBadRequest, Code: CodeUnreadableBody, Message: "the body could not be read", Err: err}
 	}
-	id, err := webhook.Verify(s.Edge.WebhookKey, r.Header, body, s.Now())
+	id, err := webhook.Verify(s.Edge.WebhookKey, r.Header, body, s.Clock.Now())
 	if err != nil {
 		return &Error{Status: http.StatusUnauthorized, Code: CodeInvalidSignature, Message: err.Error()}
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jonboulle/clockwork"
 
 	"github.com/truenester/leadrelay/config"
 	"github.com/truenester/leadrelay/console"
@@ -84,14 +85,15 @@ type settings struct {
 	sla         sla.Config
 	listener    net.Listener // the HTTP port, opened before anything starts; nil: serve opens PORT
 	supabase    console.SupabaseConfig
+	clock       clockwork.Clock // the one clock every part reads the time from
 }
 
 // loadSettings reads every setting and names every bad variable at once.
 func loadSettings(getenv func(string) string) (settings, error) {
-	var st settings
+	st := settings{clock: clockwork.NewRealClock()}
 	var errs [5]error
 	st.Config, errs[0] = config.Load(getenv)
-	st.senders, st.channelsOff, errs[1] = notifiers.FromEnv(getenv)
+	st.senders, st.channelsOff, errs[1] = notifiers.FromEnv(getenv, st.clock)
 	st.dispatch, st.sweep, errs[2] = dispatch.ConfigFromEnv(getenv)
 	st.sla, errs[3] = sla.ConfigFromEnv(getenv)
 	st.supabase, errs[4] = console.SupabaseConfigFromEnv(getenv)
@@ -112,7 +114,7 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 	defer pools.close()
 	parts := health.New(logger)
 	databaseUp := parts.Part("database")
-	deps := server.Deps{Logger: logger, DB: pools.intake, Schema: supabase.FS, Edge: st.Edge,
+	deps := server.Deps{Logger: logger, DB: pools.intake, Schema: supabase.FS, Edge: st.Edge, Clock: st.clock,
 		Outbox: outbox.New(pools.intake), Health: parts}
 
 	// The workers outlive ctx by the time it takes to finish their round.
@@ -122,7 +124,7 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 	var startWork func() error
 	if st.NotificationWorker {
 		st.dispatch.Health = parts
-		d, err := dispatch.New(outbox.New(pools.dispatch), st.senders, notifiers.NewConsole(stdout), st.dispatch, time.Now, logger)
+		d, err := dispatch.New(outbox.New(pools.dispatch), st.senders, notifiers.NewConsole(stdout), st.dispatch, st.clock, logger)
 		if err != nil {
 			return err
 		}
@@ -136,7 +138,7 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 		st.sla.Health = parts
 		// The SLA jobs run on one replica at a time (a lease in the
 		// database); every delivering replica campaigns.
-		engine, err := sla.New(pools.sla, st.sla, nil, logger)
+		engine, err := sla.New(pools.sla, st.sla, st.clock, logger)
 		if err != nil {
 			return err
 		}
@@ -174,7 +176,7 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 	}
 	deps.Console = console.New(console.Deps{
 		DB: pools.console, Logger: logger, AdminKey: st.AdminAPIKey, Hub: hub, Doorbell: deps.Doorbell,
-		Supabase: console.NewSupabase(st.supabase, nil, time.Now),
+		Now: st.clock.Now, Supabase: console.NewSupabase(st.supabase, nil, st.clock.Now),
 	})
 
 	srv := &http.Server{
