@@ -47,6 +47,18 @@ func TestOneMinuteWindowWarnsAtHalfAndBreachesAtDeadlineOnce(t *testing.T) {
 	if got := b.timeline(t, lead); !slices.Equal(got, want) {
 		t.Errorf("timeline %v, want %v", got, want)
 	}
+	// Each event is due at its tick's time, the clock the dispatcher is
+	// given too, not at the database's now().
+	var warningDue, breachDue time.Time
+	if err := b.db.QueryRow(testkit.Context(t), `select
+			max(available_at) filter (where event_type = 'sla.warning'),
+			max(available_at) filter (where event_type = 'sla.breached')
+		from lead_events where conversation_id = $1`, lead).Scan(&warningDue, &breachDue); err != nil {
+		t.Fatal(err)
+	}
+	if !warningDue.Equal(t0.Add(30*time.Second)) || !breachDue.Equal(t0.Add(time.Minute)) {
+		t.Errorf("events due at %s and %s, want the ticks' times %s and %s", warningDue, breachDue, t0.Add(30*time.Second), t0.Add(time.Minute))
+	}
 	f := b.flags(t, lead)
 	if !timeIs(f.WarningSentAt, t0.Add(30*time.Second)) || !f.Breached || !timeIs(f.BreachedAt, t0.Add(time.Minute)) {
 		t.Errorf("flags %+v, want warned at 30 s and breached at 60 s", f)

@@ -50,7 +50,7 @@ begin
     returning c.id, c.quality, c.created_at, c.sla_response_deadline
   ),
   event as (
-    insert into public.lead_events (event_type, conversation_id, payload, idempotency_key)
+    insert into public.lead_events (event_type, conversation_id, payload, idempotency_key, available_at)
     select 'sla.breached',
            b.id,
            jsonb_build_object(
@@ -58,7 +58,8 @@ begin
              'sla_response_deadline', b.sla_response_deadline,
              'breached_at', p_now
            ),
-           'sla.breached:' || b.id
+           'sla.breached:' || b.id,
+           p_now -- due when the tick says, by the clock the dispatcher is given
       from breached b
     on conflict (idempotency_key) do nothing
     returning id, conversation_id
@@ -110,7 +111,7 @@ begin
     returning c.id, c.quality, c.sla_warning_at, c.sla_response_deadline
   ),
   event as (
-    insert into public.lead_events (event_type, conversation_id, payload, idempotency_key)
+    insert into public.lead_events (event_type, conversation_id, payload, idempotency_key, available_at)
     select 'sla.warning',
            w.id,
            jsonb_build_object(
@@ -119,7 +120,8 @@ begin
              'sla_response_deadline', w.sla_response_deadline,
              'seconds_left', floor(extract(epoch from w.sla_response_deadline - p_now))::bigint
            ),
-           'sla.warning:' || w.id
+           'sla.warning:' || w.id,
+           p_now -- due when the tick says, by the clock the dispatcher is given
       from warned w
     on conflict (idempotency_key) do nothing
     returning id, conversation_id
@@ -185,7 +187,7 @@ begin
     returning f.id, f.conversation_id, f.follow_up_date, f.sla_deadline, f.assigned_to
   ),
   event as (
-    insert into public.lead_events (event_type, conversation_id, follow_up_task_id, payload, idempotency_key)
+    insert into public.lead_events (event_type, conversation_id, follow_up_task_id, payload, idempotency_key, available_at)
     select 'followup.overdue',
            m.conversation_id,
            m.id,
@@ -195,7 +197,8 @@ begin
              'overdue_at', p_now,
              'assigned_to', m.assigned_to
            ),
-           'followup.overdue:' || m.id
+           'followup.overdue:' || m.id,
+           p_now -- due when the tick says, by the clock the dispatcher is given
       from marked m
     on conflict (idempotency_key) do nothing
     returning id, follow_up_task_id
@@ -238,7 +241,7 @@ begin
     returning f.id, f.conversation_id, f.follow_up_date, f.sla_deadline, f.assigned_to
   ),
   event as (
-    insert into public.lead_events (event_type, conversation_id, follow_up_task_id, payload, idempotency_key)
+    insert into public.lead_events (event_type, conversation_id, follow_up_task_id, payload, idempotency_key, available_at)
     select 'followup.due',
            m.conversation_id,
            m.id,
@@ -247,7 +250,8 @@ begin
              'sla_deadline', m.sla_deadline,
              'assigned_to', m.assigned_to
            ),
-           'followup.due:' || m.id
+           'followup.due:' || m.id,
+           p_now -- due when the tick says, by the clock the dispatcher is given
       from marked m
     on conflict (idempotency_key) do nothing
     returning id, follow_up_task_id
