@@ -596,3 +596,88 @@ func TestThePollAnnouncesWhatLISTENWould(t *testing.T) {
 	}
 	next("the older lead's change", func(c console.Change) bool { return slices.Contains(c.IDs, old) })
 }
+
+// apiDo sends a JSON admin API request with the admin key and decodes the answer.
+func apiDo(t *testing.T, method, url, body string, want int) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var got map[string]any
+	raw, _ := io.ReadAll(res.Body)
+	_ = json.Unmarshal(raw, &got)
+	if res.StatusCode != want {
+		t.Fatalf("%s %s: %d %s, want %d", method, url, res.StatusCode, raw, want)
+	}
+	return got
+}
+
+// Every action of the JSON admin API, each on the lead's timeline by the admin key.
+func TestTheJSONAdminAPIActs(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	lead := insertLead(t, b.db, "Json Lead", "json@example.com", "+971500000001", "warm", time.Minute)
+	base := b.url + "/admin/api/leads/" + lead
+	if got := apiDo(t, "POST", base+"/contacted", "", 200); got["changed"] != true {
+		t.Errorf("contacted: %v", got)
+	}
+	apiDo(t, "POST", base+"/status", `{"status":"qualified"}`, 200)
+	apiDo(t, "POST", base+"/status", `{"status":"won"}`, 400)
+	apiDo(t, "POST", base+"/quality", `{"quality":"hot"}`, 200)
+	apiDo(t, "POST", base+"/assignee", `{"assignee":"6f1c2a9e-0000-4000-8000-000000000001"}`, 200)
+	apiDo(t, "POST", base+"/assignee", `{}`, 400)
+	apiDo(t, "POST", base+"/assignee", `{"assignee":null}`, 200)
+	apiDo(t, "POST", base+"/assignee", `{"assignee":"6f1c2a9e-0000-4000-8000-000000000002"}`, 200)
+	apiDo(t, "POST", base+"/notes", `{"body":"Wants a viewing on Saturday"}`, 201)
+	apiDo(t, "POST", base+"/notes", `{"body":"  "}`, 400)
+	apiDo(t, "POST", base+"/replies", `{"body":"Saturday at 10 works"}`, 201)
+	apiDo(t, "POST", base+"/notes", `{"body":"x","unknown":1}`, 400)
+	task := apiDo(t, "POST", base+"/followups", fmt.Sprintf(`{"follow_up_date":%q,"notes":"Confirm the viewing"}`, time.Now().Add(24*time.Hour).UTC().Format(time.RFC3339)), 201)["id"].(string)
+	apiDo(t, "POST", b.url+"/admin/api/followups/"+task+"/complete", "", 200)
+	apiDo(t, "POST", b.url+"/admin/api/followups/"+task+"/cancel", "", 409)
+	apiDo(t, "POST", b.url+"/admin/api/followups/00000000-0000-4000-8000-000000000000/complete", "", 404)
+	apiDo(t, "POST", b.url+"/admin/api/leads/00000000-0000-4000-8000-000000000000/notes", `{"body":"x"}`, 404)
+	apiDo(t, "GET", b.url+"/admin/api/leads?sla=soon", "", 400)
+
+	var lead2 console.Lead
+	apiGet(t, base, &lead2)
+	if lead2.Status != "qualified" || lead2.Quality != "hot" || lead2.AssignedTo == nil || len(lead2.Messages) != 1 || len(lead2.FollowUps) != 1 {
+		t.Fatalf("the lead after the actions: status %s, quality %s, assignee %v, %d messages, %d follow-ups",
+			lead2.Status, lead2.Quality, lead2.AssignedTo, len(lead2.Messages), len(lead2.FollowUps))
+	}
+	kinds := map[string]int{}
+	for _, e := range lead2.Entries {
+		if e.ActorID != nil && *e.ActorID == "admin key" {
+			kinds[e.EventType]++
+		}
+	}
+	for _, k := range []string{"status_changed", "quality_changed", "assigned", "note", "message", "first_response", "followup_scheduled", "followup_completed"} {
+		if kinds[k] == 0 {
+			t.Errorf("no %s entry by the admin key on the timeline: %v", k, kinds)
+		}
+	}
+
+	// Deliveries: a failed one is listed and replayed.
+	if _, err := b.db.Exec(context.Background(), `insert into notification_logs (lead_event_id, conversation_id, channel, status, attempts, last_error)
+		select id, conversation_id, 'telegram', 'failed', 4, 'telegram: 400' from lead_events where conversation_id = $1 and event_type = 'lead.created'`, lead); err != nil {
+		t.Fatal(err)
+	}
+	list := apiDo(t, "GET", b.url+"/admin/api/deliveries?channel=telegram", "", 200)["deliveries"].([]any)
+	if len(list) != 1 {
+		t.Fatalf("failed telegram deliveries: %v", list)
+	}
+	apiDo(t, "GET", b.url+"/admin/api/deliveries?channel=pigeon", "", 400)
+	if got := apiDo(t, "POST", b.url+"/admin/api/deliveries/replay", `{"channel":"slack"}`, 202); got["channels_queued"] != float64(0) {
+		t.Errorf("replay of slack's failures: %v", got)
+	}
+	if got := apiDo(t, "POST", b.url+"/admin/api/deliveries/replay", `{"channel":"telegram"}`, 202); got["channels_queued"] != float64(1) {
+		t.Errorf("replay of telegram's failures: %v", got)
+	}
+}

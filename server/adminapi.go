@@ -92,10 +92,10 @@ func (s *server) apiLead(w http.ResponseWriter, r *http.Request, p httprouter.Pa
 func (s *server) apiLeadAction(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
 	store, actor, id, ctx := s.Console.Store(), actorOf(r.Context()), p.ByName("id"), r.Context()
 	var body struct {
-		Status   string  `json:"status"`
-		Quality  string  `json:"quality"`
-		Assignee *string `json:"assignee"`
-		Body     string  `json:"body"`
+		Status   string          `json:"status"`
+		Quality  string          `json:"quality"`
+		Assignee json.RawMessage `json:"assignee"` // a user id, or null to unassign
+		Body     string          `json:"body"`
 		console.NewFollowUp
 	}
 	if p.ByName("action") != "contacted" || r.ContentLength > 0 {
@@ -117,10 +117,15 @@ func (s *server) apiLeadAction(w http.ResponseWriter, r *http.Request, p httprou
 	case "quality":
 		changed, err = store.SetQuality(ctx, actor, id, body.Quality)
 	case "assignee":
-		if body.Assignee == nil {
-			return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "assignee is required (a user id, or null to unassign)"}
+		var assignee *string
+		if body.Assignee == nil || json.Unmarshal(body.Assignee, &assignee) != nil {
+			return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "assignee is required: a user id, or null to unassign"}
 		}
-		changed, err = store.Assign(ctx, actor, id, *body.Assignee)
+		unassigned := ""
+		if assignee == nil {
+			assignee = &unassigned
+		}
+		changed, err = store.Assign(ctx, actor, id, *assignee)
 	case "notes":
 		newID, err = store.AddNote(ctx, actor, id, body.Body)
 		status = http.StatusCreated
