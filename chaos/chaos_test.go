@@ -217,8 +217,8 @@ type ack struct {
 
 type attempt struct {
 	replica string
-	at      time.Time
-	status  int // 0: no answer (refused, timed out)
+	at, end time.Time // asked, answered
+	status  int       // 0: no answer (refused, timed out)
 	live    bool
 }
 
@@ -562,7 +562,8 @@ func (c *chaos) postLead(ctx context.Context, client *http.Client, i int) {
 			}
 		}
 		// Live: neither killed nor paused when asked, nor by the answer.
-		a.live = r.isLive(at) && r.isLive(time.Now())
+		a.end = time.Now()
+		a.live = r.isLive(at) && r.isLive(a.end)
 		c.mu.Lock()
 		c.attempts = append(c.attempts, a)
 		if (a.status == http.StatusCreated || a.status == http.StatusOK) && id != "" {
@@ -764,9 +765,11 @@ func (c *chaos) report(ctx context.Context, loadEnd, drained time.Time) {
 	pgDown := slices.Clone(c.pgDown)
 	kills, unacked := c.kills, c.unacked
 	c.mu.Unlock()
-	inPgRestart := func(at time.Time) bool {
+	// A request overlapping a restart (asked just before it, answered
+	// during it) counts as during it.
+	inPgRestart := func(a attempt) bool {
 		for _, w := range pgDown {
-			if !at.Before(w[0]) && at.Before(w[1]) {
+			if a.at.Before(w[1]) && !a.end.Before(w[0]) {
 				return true
 			}
 		}
@@ -784,7 +787,7 @@ func (c *chaos) report(ctx context.Context, loadEnd, drained time.Time) {
 			continue
 		}
 		switch {
-		case a.status == http.StatusServiceUnavailable && inPgRestart(a.at):
+		case a.status == http.StatusServiceUnavailable && inPgRestart(a):
 			live503Restart++
 		case a.status == http.StatusServiceUnavailable:
 			live503++
