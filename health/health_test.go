@@ -1,39 +1,21 @@
 package health_test
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/truenester/leadrelay/health"
+	"github.com/truenester/leadrelay/testkit"
 )
-
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) lines(level string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Count(b.buf.String(), "level="+level)
-}
 
 // A part is not ready until it reports; a failing part fails the whole
 // check, and each change of state is logged once however often the part
 // reports it.
 func TestAPartFailsTheCheckAndIsLoggedOncePerChange(t *testing.T) {
 	t.Parallel()
-	var logs logBuffer
+	var logs testkit.Buffer
 	r := health.New(slog.New(slog.NewTextHandler(&logs, nil)))
 	dispatcher := r.Part("dispatcher")
 	sla := r.Part("sla")
@@ -63,7 +45,7 @@ func TestAPartFailsTheCheckAndIsLoggedOncePerChange(t *testing.T) {
 	if err := r.Check(); err != nil {
 		t.Fatalf("the SLA engine recovered: %v", err)
 	}
-	if warn, info := logs.lines("WARN"), logs.lines("INFO"); warn != 1 || info != 1 {
-		t.Errorf("%d warnings and %d infos logged for one failure and one recovery, want 1 and 1:\n%s", warn, info, logs.buf.String())
+	if warn, info := strings.Count(logs.String(), "level=WARN"), strings.Count(logs.String(), "level=INFO"); warn != 1 || info != 1 {
+		t.Errorf("%d warnings and %d infos logged for one failure and one recovery, want 1 and 1:\n%s", warn, info, logs.String())
 	}
 }
