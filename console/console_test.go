@@ -411,6 +411,26 @@ func TestTheLeadsListFiltersSearchesAndPages(t *testing.T) {
 		t.Errorf("bad filters: %d\n%.300s", res.StatusCode, body)
 	}
 
+	// The HTML pager: "Older leads" links carry the filters, two leads a page.
+	nextLink := regexp.MustCompile(`<a href="([^"]+)" rel="next">`)
+	var paged []string
+	path := "/admin/leads?quality=cold&limit=2"
+	for range 10 {
+		_, page := br.get(path)
+		paged = append(paged, leadIDs(page)...)
+		m := nextLink.FindStringSubmatch(page)
+		if m == nil {
+			break
+		}
+		path = strings.ReplaceAll(m[1], "&amp;", "&")
+		if !strings.Contains(path, "quality=cold") || !strings.Contains(path, "limit=2") {
+			t.Fatalf("the next page's link lost the filters: %s", path)
+		}
+	}
+	if want := newestFirst(5, 4, 2, 1); strings.Join(paged, ",") != strings.Join(want, ",") {
+		t.Errorf("the HTML pages held %v, want %v", paged, want)
+	}
+
 	// Keyset pages through the JSON API: 3, 3, then 1, no lead twice, none missed, even
 	// with a lead arriving between the pages.
 	seen := map[string]bool{}

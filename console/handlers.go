@@ -177,10 +177,16 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request, _ Session) erro
 }
 
 func filterFromQuery(q url.Values) Filter {
-	return Filter{
+	f := Filter{
 		Status: q.Get("status"), Quality: q.Get("quality"), Source: strings.TrimSpace(q.Get("source")),
 		Assignee: q.Get("assignee"), SLA: q.Get("sla"), Query: q.Get("q"), After: q.Get("after"),
 	}
+	if v := q.Get("limit"); v != "" {
+		if _, err := fmt.Sscanf(v, "%d", &f.Limit); err != nil {
+			f.Limit = -1 // Check names it
+		}
+	}
+	return f
 }
 
 func (c *Console) leadsPage(w http.ResponseWriter, r *http.Request, s Session) error {

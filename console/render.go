@@ -113,16 +113,21 @@ var funcs = template.FuncMap{
 		s := strings.TrimSpace(string(raw))
 		return s == "" || s == "{}" || s == "null"
 	},
-	"query": func(f Filter, key, value string) string {
+	// query is the list's query string with key set to value; its parts are escaped here,
+	// so it is a trusted URL piece (html/template would escape the & and = again).
+	"query": func(f Filter, key, value string) template.URL {
 		q := map[string]string{"status": f.Status, "quality": f.Quality, "source": f.Source, "assignee": f.Assignee, "sla": f.SLA, "q": f.Query}
+		if f.Limit != 0 && f.Limit != DefaultPageSize {
+			q["limit"] = fmt.Sprint(f.Limit)
+		}
 		q[key] = value
 		var parts []string
-		for _, k := range []string{"status", "quality", "source", "assignee", "sla", "q", "after"} {
+		for _, k := range []string{"status", "quality", "source", "assignee", "sla", "q", "limit", "after"} {
 			if v := q[k]; v != "" {
 				parts = append(parts, k+"="+template.URLQueryEscaper(v))
 			}
 		}
-		return strings.Join(parts, "&")
+		return template.URL(strings.Join(parts, "&"))
 	},
 	"seconds": func(f *float64) string {
 		if f == nil {
