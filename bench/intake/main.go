@@ -75,6 +75,7 @@ type options struct {
 	target      string
 	rounds      int
 	cpuProfile  string
+	statements  bool
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -89,6 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs.StringVar(&o.target, "target", "", "base URL of a leadrelay already serving on loopback (default: start one in-process)")
 	fs.IntVar(&o.rounds, "rounds", 3, "the phases alternate this many times, each for duration/rounds, so a neighbour's load falls on both alike")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (server and load) during the last intake phase to this file")
+	fs.BoolVar(&o.statements, "statements", false, "also track the statements submit_lead and its triggers run, and print where each lead's SQL time and WAL go (throwaway PostgreSQL only)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -112,8 +114,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	dbURL := o.databaseURL
 	if dbURL == "" {
 		fmt.Fprintln(stdout, "starting a throwaway PostgreSQL...")
+		track := "top"
+		if o.statements {
+			track = "all"
+		}
 		pg, err := devpostgres.Start(ctx, devpostgres.Options{Settings: []string{
-			"shared_preload_libraries=pg_stat_statements", "pg_stat_statements.track=top",
+			"shared_preload_libraries=pg_stat_statements", "pg_stat_statements.track=" + track,
 		}})
 		if err != nil {
 			return fmt.Errorf("throwaway postgres: %w", err)
@@ -242,6 +248,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		fmt.Fprintf(stdout, "per lead (pg_stat_statements, both phases, %d calls): SQL %.3f ms (goal <= %.1f: %s), %.0f WAL bytes, %.2f transactions\n",
 			all.calls, all.msPerCall(), goalSQLPerLead, sqlVerdict, all.perCall(all.walBytes), all.perCall(all.commits))
+		if o.statements {
+			if err := stats.printStatements(ctx, stdout, all.calls); err != nil {
+				return err
+			}
+		}
 	} else {
 		fmt.Fprintln(stdout, "per lead SQL time: pg_stat_statements is not loaded in this database (the throwaway one has it)")
 	}
@@ -546,8 +557,8 @@ func (s *sqlStats) read(ctx context.Context) sqlCost {
 		return c
 	}
 	err := s.conn.QueryRow(ctx, `select
-			coalesce((select sum(calls)::bigint from pg_stat_statements where query like '%submit_lead%' and query not like '%pg_stat_statements%'), 0),
-			coalesce((select sum(total_exec_time) from pg_stat_statements where query like '%submit_lead%' and query not like '%pg_stat_statements%'), 0),
+			coalesce((select sum(calls)::bigint from pg_stat_statements where toplevel and query like '%submit_lead%' and query not like '%pg_stat_statements%'), 0),
+			coalesce((select sum(total_exec_time) from pg_stat_statements where toplevel and query like '%submit_lead%' and query not like '%pg_stat_statements%'), 0),
 			(select wal_bytes::float8 from pg_stat_wal),
 			(select xact_commit::float8 from pg_stat_database where datname = current_database())`).
 		Scan(&c.calls, &c.execMS, &c.walBytes, &c.commits)
@@ -556,6 +567,45 @@ func (s *sqlStats) read(ctx context.Context) sqlCost {
 		s.conn = nil
 	}
 	return c
+}
+
+// printStatements prints the statements that cost the most time per lead,
+// with their WAL per lead, over the whole run (warm-ups included): where a
+// lead's SQL time goes, nested statements counted inside their callers.
+func (s *sqlStats) printStatements(ctx context.Context, stdout io.Writer, leads int64) error {
+	rows, err := s.conn.Query(ctx, `select total_exec_time, wal_bytes::float8, calls, regexp_replace(query, '\s+', ' ', 'g')
+		from pg_stat_statements
+		where query not like '%pg_stat_%'
+		order by total_exec_time desc
+		limit 15`)
+	if err != nil {
+		return fmt.Errorf("read pg_stat_statements: %w", err)
+	}
+	type statement struct {
+		ExecMS   float64
+		WALBytes float64
+		Calls    int64
+		Query    string
+	}
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[statement])
+	if err != nil {
+		return fmt.Errorf("read pg_stat_statements: %w", err)
+	}
+	var total int64
+	if err := s.conn.QueryRow(ctx, `select coalesce(sum(calls), 0)::bigint from pg_stat_statements
+		where toplevel and query like '%submit_lead%' and query not like '%pg_stat_%'`).Scan(&total); err != nil || total == 0 {
+		return fmt.Errorf("count submit_lead calls: %v", err)
+	}
+	fmt.Fprintf(stdout, "where the SQL goes, per lead (%d calls of submit_lead, warm-ups included):\n", total)
+	for _, st := range list {
+		q := st.Query
+		if len(q) > 100 {
+			q = q[:100] + "..."
+		}
+		fmt.Fprintf(stdout, "  %7.3f ms %6.0f WAL B %5.2f calls  %s\n",
+			st.ExecMS/float64(total), st.WALBytes/float64(total), float64(st.Calls)/float64(total), q)
+	}
+	return nil
 }
 
 func migrateDatabase(ctx context.Context, dbURL string) error {

@@ -6,7 +6,7 @@
 // compare the two on every region's example numbers.
 //
 // Run from the repository root when the library is upgraded, into a new
-// migration that replaces the rows:
+// migration that replaces the table:
 //
 //	go run ./tools/phonemeta > supabase/migrations/<timestamp>_phone_metadata.sql
 package main
@@ -58,7 +58,10 @@ func run(w io.Writer) error {
 -- go run ./tools/phonemeta: the rules public.parse_phone checks a phone number against.
 -- Generated; do not edit. A newer library version is a new migration that replaces the rows.
 
-create table if not exists leadrelay_private.phone_regions (
+-- The table is made anew (cascade: the functions taking its rows are created again by
+-- functions-sql after the migrations).
+drop table if exists leadrelay_private.phone_regions cascade;
+create table leadrelay_private.phone_regions (
   region text primary key,                   -- ISO 3166 alpha-2
   country_code integer not null,
   ord integer not null,                      -- libphonenumber's order among the regions of the code (main first)
@@ -70,12 +73,13 @@ create table if not exists leadrelay_private.phone_regions (
   general_pattern text not null,             -- anchored
   general_lengths integer[] not null,
   local_lengths integer[] not null,
-  types jsonb not null                       -- [{"p": anchored pattern, "l": [lengths]}], one per number type
+  -- A valid national number in one match: the general description's lengths and pattern,
+  -- then any number type's (lengths as lookahead constraints, then its pattern).
+  valid_pattern text not null
 );
-create index if not exists phone_regions_country_code_idx on leadrelay_private.phone_regions (country_code, ord);
+create index phone_regions_country_code_idx on leadrelay_private.phone_regions (country_code, ord);
 revoke all on leadrelay_private.phone_regions from public, anon, authenticated, service_role;
 
-truncate leadrelay_private.phone_regions;
 insert into leadrelay_private.phone_regions values
 `, version)
 	var rows []string
@@ -103,16 +107,20 @@ insert into leadrelay_private.phone_regions values
 		var types []string
 		for _, d := range []*phonenumbers.PhoneNumberDesc{m.PremiumRate, m.TollFree, m.SharedCost, m.Voip,
 			m.PersonalNumber, m.Pager, m.Uan, m.Voicemail, m.FixedLine, m.Mobile} {
-			if d == nil || d.GetNationalNumberPattern() == "" {
-				continue
+			if d == nil || d.GetNationalNumberPattern() == "" || d.GetNationalNumberPattern() == "NA" || slices.Contains(d.PossibleLength, -1) {
+				continue // a type the region does not have
 			}
-			types = append(types, fmt.Sprintf(`{"p": %s, "l": %s}`, jsonString(anchored(d.GetNationalNumberPattern())), jsonInts(d.PossibleLength)))
+			types = append(types, lengthsAhead(d.PossibleLength)+"(?:"+d.GetNationalNumberPattern()+")")
+		}
+		valid := "^" + lengthsAhead(general.PossibleLength) + "(?=(?:" + general.GetNationalNumberPattern() + ")$)(?:" + strings.Join(types, "|") + ")$"
+		if len(types) == 0 {
+			valid = "^$.^" // no number type: nothing is valid
 		}
 		rows = append(rows, fmt.Sprintf("  (%s, %d, %d, %s, %s, %d, %s, %t, %s, %s, %s, %s)",
 			sqlString(region), cc, ord, sqlNullable(m.GetLeadingDigits()),
 			sqlNullable(anchoredStart(prefix)), groups, sqlNullable(transform), prefix == "" || prefixSupported(prefix),
 			sqlString(anchored(general.GetNationalNumberPattern())), sqlInts(general.PossibleLength), sqlInts(general.PossibleLengthLocalOnly),
-			sqlString("["+strings.Join(types, ", ")+"]")))
+			sqlString(valid)))
 	}
 	slices.Sort(rows)
 	fmt.Fprintln(w, strings.Join(rows, ",\n")+";")
@@ -145,12 +153,16 @@ func sqlInts(v []int32) string {
 	return "'{" + strings.Join(parts, ",") + "}'"
 }
 
-func jsonInts(v []int32) string {
-	parts := make([]string, len(v))
-	for i, n := range v {
-		parts[i] = strconv.Itoa(int(n))
+// lengthsAhead is a lookahead constraint that the whole number has one of
+// lengths digits ("" when any length will do, as libphonenumber reads an
+// empty list).
+func lengthsAhead(lengths []int32) string {
+	if len(lengths) == 0 {
+		return ""
 	}
-	return "[" + strings.Join(parts, ", ") + "]"
+	parts := make([]string, len(lengths))
+	for i, n := range lengths {
+		parts[i] = fmt.Sprintf("[0-9]{%d}$", n)
+	}
+	return "(?=" + strings.Join(parts, "|") + ")"
 }
-
-func jsonString(s string) string { return strconv.Quote(s) }
