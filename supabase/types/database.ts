@@ -335,9 +335,6 @@ isOneToOne: false
 "parse_phone":
 { Args: { "raw": string,"region": string }; Returns: Record<string, unknown>
                            },
-"phone_number_type_matches":
-{ Args: { "meta": unknown,"nsn": string }; Returns: boolean
-                           },
 "prune_intake":
 { Args: { "max_rows"?: number,"now": string }; Returns: number
                            },
