@@ -355,11 +355,11 @@ func (d *Dispatcher) freeSlot(ch leadrelay.Channel) {
 	}
 }
 
-// openLimit is how many new events a claim opens: enough to fill the
-// channel with the most free slots (an event has a delivery per channel).
-func (d *Dispatcher) openLimit(limits []int) int {
-	return min(d.cfg.BatchSize, max(slices.Max(limits), 1))
-}
+// openLimit is how many new events a claim opens at most. Opening is cheap
+// per event and done in bulk, ahead of the slots: under a backlog the opened
+// deliveries wait, due, for the next claims, which then only take them; with
+// no backlog there is a lead or two to open.
+func (d *Dispatcher) openLimit() int { return d.cfg.BatchSize }
 
 // claim opens new events and claims up to limits deliveries, then starts a
 // send for each; the slots reserved beyond what came back are freed. It
@@ -368,7 +368,7 @@ func (d *Dispatcher) claim(ctx context.Context, limits []int, sends *sync.WaitGr
 	// A claim runs to its end even when ctx ends meanwhile: what it took is
 	// then handed back at once rather than left leased.
 	claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.SendTimeout)
-	deliveries, opened, err := d.store.Claim(claimCtx, d.cfg.Replica, d.cfg.Lease, d.channels, limits, d.openLimit(limits), d.clock.Now())
+	deliveries, opened, err := d.store.Claim(claimCtx, d.cfg.Replica, d.cfg.Lease, d.channels, limits, d.openLimit(), d.clock.Now())
 	cancel()
 	got := map[leadrelay.Channel]int{}
 	for _, dl := range deliveries {

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -177,6 +178,9 @@ func startService(b *testing.B, bin string, vars map[string]string) *service {
 }
 
 func (s *service) stop() {
+	if s.cmd.ProcessState != nil {
+		return
+	}
 	s.cmd.Process.Signal(os.Interrupt)
 	done := make(chan struct{})
 	go func() { s.cmd.Wait(); close(done) }()
@@ -188,31 +192,31 @@ func (s *service) stop() {
 	}
 }
 
-// usage is the process's CPU time so far and its RSS now and at peak.
-func (s *service) usage() (cpu time.Duration, rss, peak int64) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
-	if err == nil {
-		// Fields after the command name, which is in parentheses.
-		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
-		utime, _ := strconv.ParseInt(f[11], 10, 64)
-		stime, _ := strconv.ParseInt(f[12], 10, 64)
-		cpu = time.Duration(utime+stime) * (time.Second / 100) // USER_HZ
-	}
+// rss is the process's resident memory now.
+func (s *service) rss() int64 {
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	if err == nil {
-		for _, line := range strings.Split(string(status), "\n") {
-			f := strings.Fields(line)
-			if len(f) >= 2 && (f[0] == "VmRSS:" || f[0] == "VmHWM:") {
-				kb, _ := strconv.ParseInt(f[1], 10, 64)
-				if f[0] == "VmRSS:" {
-					rss = kb << 10
-				} else {
-					peak = kb << 10
-				}
-			}
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
 		}
 	}
-	return cpu, rss, peak
+	return 0
+}
+
+// usage is a stopped process's CPU time and peak RSS.
+func (s *service) usage() (cpu time.Duration, peak int64) {
+	st := s.cmd.ProcessState
+	if st == nil {
+		return 0, 0
+	}
+	if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
+		peak = ru.Maxrss << 10
+	}
+	return st.UserTime() + st.SystemTime(), peak
 }
 
 var benchName = regexp.MustCompile(`Bench [0-9]+`)
@@ -350,7 +354,6 @@ func backlogRun(b *testing.B, pg *devpostgres.Server, bl benchBuild, leads int) 
 		"TELEGRAM_API_BASE_URL": telegram.BaseURL,
 	})
 	defer svc.stop()
-	cpu0, _, _ := svc.usage()
 	slack.WaitFor(b, leads, 5*time.Minute)
 	telegram.WaitFor(b, leads, 5*time.Minute)
 	elapsed := time.Since(start)
@@ -367,15 +370,17 @@ func backlogRun(b *testing.B, pg *devpostgres.Server, bl benchBuild, leads int) 
 		}
 		time.Sleep(20 * time.Millisecond) // polling the database; nothing to wait on
 	}
-	cpu, rss, peak := svc.usage()
 	after := readCounters(b, conn)
+	rss := svc.rss()
+	svc.stop()
+	cpu, peak := svc.usage()
 	n := float64(leads)
 	fmt.Printf("%-16s backlog of %d leads to Slack and Telegram: %d deliveries in %s = %.0f deliveries/s (start-up included)\n",
 		bl.name, leads, 2*leads, elapsed.Round(time.Millisecond), float64(2*leads)/elapsed.Seconds())
-	fmt.Printf("%-16s per lead: SQL %.3f ms in %.1f calls (%.1f rows), %.2f transactions, %.0f WAL bytes; service CPU %.3f ms; RSS %.1f MiB (peak %.1f MiB)\n",
+	fmt.Printf("%-16s per lead: SQL %.3f ms in %.2f calls (%.1f rows), %.2f transactions, %.0f WAL bytes; service CPU %.3f ms (start-up included); RSS %.1f MiB (peak %.1f MiB)\n",
 		bl.name, (after.sqlMS-before.sqlMS)/n, float64(after.calls-before.calls)/n, float64(after.rows-before.rows)/n,
 		float64(after.transactions-before.transactions)/n, (after.walBytes-before.walBytes)/n,
-		float64((cpu-cpu0).Microseconds())/1000/n, float64(rss)/(1<<20), float64(peak)/(1<<20))
+		float64(cpu.Microseconds())/1000/n, float64(rss)/(1<<20), float64(peak)/(1<<20))
 }
 
 // plans prints the plans of the delivery functions' statements, through
