@@ -213,7 +213,9 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	// they asked for. A channel with no free slot keeps its mark until one
 	// frees.
 	maybe := map[leadrelay.Channel]bool{}
+	wakes := 0 // a claim that started before the last wake cannot clear its marks
 	wakeAll := func() {
+		wakes++
 		for _, ch := range d.channels {
 			maybe[ch] = true
 		}
@@ -223,6 +225,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	// on its way to the database does not hold back the next: each takes
 	// only the slots free when it starts.
 	type claimed struct {
+		wakes  int
 		limits []int
 		got    map[leadrelay.Channel]int
 		opened int
@@ -242,9 +245,10 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		if running < maxClaims {
 			if limits, asked := d.reserve(maybe); asked > 0 {
 				running++
+				started := wakes
 				go func() {
 					got, opened, err := d.claim(ctx, limits, &sends)
-					results <- claimed{limits, got, opened, err}
+					results <- claimed{started, limits, got, opened, err}
 				}()
 				continue
 			}
@@ -263,6 +267,9 @@ func (d *Dispatcher) Run(ctx context.Context) {
 				return
 			}
 			report(r.err)
+			if r.wakes != wakes {
+				continue // woken since it started: what it found may be stale
+			}
 			if r.err != nil {
 				clear(maybe)
 				continue

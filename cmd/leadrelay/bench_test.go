@@ -413,8 +413,9 @@ func plans(b *testing.B, pg *devpostgres.Server, bl benchBuild) {
 	waiting := func(n int) {
 		exec("set session_replication_role = replica")
 		exec(`with c as (
-				insert into conversations (form, name, email, sla_response_deadline)
-				select 'contact_form', 'Plan ' || g, 'plan' || g || '@example.com', now() + interval '1 day' from generate_series(1, $1) g
+				insert into conversations (form, name, email, quality, lead_score, sla_response_deadline, sla_warning_at)
+				select 'contact_form', 'Plan ' || g, 'plan' || g || '@example.com', 'cold', 0, now() + interval '1 day', now() + interval '23 hours'
+				  from generate_series(1, $1) g
 				returning id)
 			insert into lead_events (event_type, conversation_id, idempotency_key)
 			select 'lead.created', c.id, 'lead.created:' || c.id from c`, n)
@@ -424,8 +425,9 @@ func plans(b *testing.B, pg *devpostgres.Server, bl benchBuild) {
 	delivered := func(n int) {
 		exec("set session_replication_role = replica")
 		exec(`with c as (
-				insert into conversations (form, name, email, sla_response_deadline)
-				select 'contact_form', 'Done ' || g, 'done' || g || '@example.com', now() + interval '1 day' from generate_series(1, $1) g
+				insert into conversations (form, name, email, quality, lead_score, sla_response_deadline, sla_warning_at)
+				select 'contact_form', 'Done ' || g, 'done' || g || '@example.com', 'cold', 0, now() + interval '1 day', now() + interval '23 hours'
+				  from generate_series(1, $1) g
 				returning id)
 			insert into lead_events (event_type, conversation_id, idempotency_key, available_at)
 			select 'lead.created', c.id, 'lead.created:' || c.id, now() - interval '1 hour' from c`, n)
@@ -475,17 +477,36 @@ func plans(b *testing.B, pg *devpostgres.Server, bl benchBuild) {
 		exec("select record_deliveries($1::jsonb, '{slack,telegram}', now())", "["+strings.Join(outcomes, ",")+"]")
 		exec("set auto_explain.log_min_duration = -1")
 		fmt.Printf("plans %s (opened %d events, claimed and recorded %d deliveries):\n", title, opened, len(outcomes))
+		// The functions' own statements; not the foreign-key checks and
+		// one-line helpers they call.
 		for _, n := range notices {
-			if !strings.Contains(n, "duration:") {
+			if !strings.Contains(n, "duration:") || !slices.ContainsFunc([]string{
+				"with fresh as", "with picked as", "with outcome as", "update public.lead_events e", "SELECT from public.lead_events",
+			}, func(s string) bool { return strings.Contains(n, s) }) {
 				continue
 			}
-			fmt.Println("  " + strings.ReplaceAll(strings.TrimSpace(n), "\n", "\n  "))
+			head, plan, _ := strings.Cut(n, "\n")
+			if i := strings.Index(plan, "\n"); strings.HasPrefix(plan, "Query Text:") && i > 0 {
+				// Keep the plan; the statement is in 60_delivery.sql.
+				for _, marker := range []string{"\nAggregate", "\nUpdate", "\nLockRows", "\nNested Loop", "\nHash", "\nCTE Scan", "\nResult", "\nInsert"} {
+					if j := strings.Index(plan, marker); j > 0 {
+						plan = plan[j+1:]
+						break
+					}
+				}
+			}
+			fmt.Println("  " + head)
+			fmt.Println("    " + strings.ReplaceAll(strings.TrimSpace(plan), "\n", "\n    "))
 		}
 	}
 	waiting(20000)
 	explain("at 20,000 waiting events")
 	delivered(200000)
-	explain("after 200,000 delivered (dead tuples not vacuumed), 20,000 waiting")
+	// The first scans after a burst step over its dead index entries once and
+	// mark them dead for everyone (LP_DEAD); the scans after read only live
+	// entries, as vacuum would leave them.
+	explain("after 200,000 delivered (dead tuples not vacuumed), 20,000 waiting: the first claim")
+	explain("after 200,000 delivered (dead tuples not vacuumed), 20,000 waiting: the next claim")
 }
 
 func pct(sorted []time.Duration, p float64) string {

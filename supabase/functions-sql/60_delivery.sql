@@ -30,6 +30,7 @@ create or replace function public.event_channels(
 returns setof public.notification_channel
 language sql
 stable
+rows 3
 set search_path = ''
 as $$
   select r.channel from public.notification_routes r
@@ -49,6 +50,7 @@ create or replace function public.open_lead_events(
 returns integer
 language sql
 set search_path = ''
+set jit = off -- a few rows each: compiling the plan would cost more than running it
 as $$
   with fresh as (
     select e.id, e.conversation_id, e.event_type
@@ -70,12 +72,13 @@ as $$
     on conflict (lead_event_id, channel) do nothing
   ),
   marked as (
+    -- By key, through an array: joined to fresh, the planner would trust its guess for
+    -- "limit p_limit" (a tenth of the table) and hash a full scan of lead_events.
     update public.lead_events e
        set deliveries_opened_at = p_now,
-           processed = not exists (select from routed r where r.id = e.id),
-           processed_at = case when exists (select from routed r where r.id = e.id) then null else p_now end
-      from fresh f
-     where e.id = f.id
+           processed = e.id not in (select r.id from routed r),
+           processed_at = case when e.id in (select r.id from routed r) then null else p_now end
+     where e.id = any (array(select f.id from fresh f))
     returning e.id
   )
   select count(*)::integer from marked;
@@ -117,6 +120,7 @@ returns table (
 )
 language sql
 set search_path = ''
+set jit = off -- a few rows each: compiling the plan would cost more than running it
 as $$
   with picked as (
     select d.id, d.lease_owner as cut_off
@@ -133,14 +137,16 @@ as $$
           for update skip locked
      ) d
   ),
-  claimed as (
+  updated as (
     update public.notification_logs l
        set attempts = l.attempts + 1,
            lease_owner = p_worker,
            lease_expires_at = p_now + p_lease
-      from picked p
-     where l.id = p.id
-    returning l.id, l.lead_event_id, l.conversation_id, l.channel, l.attempts, p.cut_off
+     where l.id = any (array(select p.id from picked p)) -- by key, whatever the guess for the limits
+    returning l.id, l.lead_event_id, l.conversation_id, l.channel, l.attempts
+  ),
+  claimed as (
+    select u.*, p.cut_off from updated u join picked p on p.id = u.id
   ),
   noted as (
     insert into public.conversation_timeline (conversation_id, event_type, title, description, actor_type, actor_id, metadata, created_at)
@@ -172,6 +178,12 @@ $$;
 -- its timeline entry; one that gave up for good opens its route's fallback channels among
 -- p_channels; an event whose deliveries have all ended is processed. Returns the number of
 -- outcomes recorded.
+--
+-- Its lookups say "not ended" rather than status = 'pending' on purpose: that predicate matches
+-- the partial queue index, and with statistics from before a burst (autovacuum analyzes a
+-- minute later at best) the planner reads that whole index, every pending entry and every dead
+-- one, for each outcome and each event (issue #14). Written this way only the primary key and
+-- the (lead_event_id, channel) key can serve them: a few rows each, whatever the backlog.
 create or replace function public.record_deliveries(
   p_outcomes jsonb,
   p_channels public.notification_channel[],
@@ -180,11 +192,14 @@ create or replace function public.record_deliveries(
 returns integer
 language plpgsql
 set search_path = ''
+set jit = off -- a few rows each: compiling the plan would cost more than running it
 as $$
 declare
   recorded integer;
   ended uuid[];
+  ids uuid[];
 begin
+  select array_agg(o.log_id) into ids from jsonb_to_recordset(p_outcomes) as o(log_id uuid);
   with outcome as (
     select o.log_id, o.attempt, o.status, left(o.error, 2000) as error, left(o.response, 2000) as response, o.next_attempt_at
       from jsonb_to_recordset(p_outcomes)
@@ -201,9 +216,10 @@ begin
            lease_expires_at = null,
            updated_at = p_now
       from outcome o
-     where l.id = o.log_id
+     where l.id = any (ids) -- the primary key finds them, however many rows the function is guessed to return
+       and l.id = o.log_id
        and l.attempts = o.attempt
-       and l.status = 'pending'
+       and l.status not in ('sent', 'delivered', 'failed') -- pending; see above
     returning l.conversation_id, l.lead_event_id, l.channel, l.status, l.attempts, l.last_error
   ),
   ended_here as (
@@ -262,7 +278,7 @@ begin
        and not exists (
          select from public.notification_logs l
           where l.lead_event_id = e.id
-            and l.status = 'pending');
+            and l.status not in ('sent', 'delivered', 'failed'));
   end if;
   return recorded;
 end
@@ -279,7 +295,7 @@ as $$
     update public.notification_logs l
        set attempts = l.attempts - 1, lease_owner = null, lease_expires_at = null
       from unnest(p_log_ids, p_attempts) as r(id, attempt)
-     where l.id = r.id and l.attempts = r.attempt and l.lease_owner = p_worker and l.status = 'pending'
+     where l.id = r.id and l.attempts = r.attempt and l.lease_owner = p_worker
     returning l.id
   )
   select count(*)::integer from released;
@@ -302,7 +318,7 @@ as $$
     update public.notification_logs l
        set lease_expires_at = p_now + p_lease
       from unnest(p_log_ids, p_attempts) as r(id, attempt)
-     where l.id = r.id and l.attempts = r.attempt and l.lease_owner = p_worker and l.status = 'pending'
+     where l.id = r.id and l.attempts = r.attempt and l.lease_owner = p_worker
     returning l.id
   )
   select count(*)::integer from renewed;
@@ -332,6 +348,7 @@ returns table (
 )
 language sql
 set search_path = ''
+set jit = off -- a few rows each: compiling the plan would cost more than running it
 as $$
   with fresh as (
     select e.id
