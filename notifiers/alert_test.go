@@ -33,13 +33,13 @@ func testAlert() Alert {
 
 // wantFields is what render makes of testAlert, unescaped.
 var wantFields = []field{
-	{"Email", "zoe+test@example.com"},
-	{"Phone", "+971 50 123 4567"},
-	{"Source", "property_inquiry / property-detail"},
-	{"Property", "Marina View <2BR> & Pool (prop-42)"},
-	{"Quality", "HOT"},
-	{"Why", "budget > 2M AED; wants a viewing this week"},
-	{"Answer by", "Fri 14 Mar 2025, 09:30 UTC"},
+	{Label: "Email", Value: "zoe+test@example.com"},
+	{Label: "Phone", Value: "+971 50 123 4567"},
+	{Label: "Source", Value: "property_inquiry / property-detail"},
+	{Label: "Property", Value: "Marina View <2BR> & Pool (prop-42)"},
+	{Label: "Quality", Value: "HOT"},
+	{Label: "Why", Value: "budget > 2M AED; wants a viewing this week"},
+	{Label: "Answer by", Value: "Fri 14 Mar 2025, 09:30 UTC"},
 }
 
 const wantLink = "https://truenester.com/admin/conversations/0b8e6f7a-58a4-4d0e-8d55-3f2a1c9b7e10"
@@ -92,7 +92,7 @@ func TestRenderFollowUpDeadlineLabelAndEmptyFields(t *testing.T) {
 	if m.Headline != "Follow-up overdue: (no name)" {
 		t.Errorf("headline = %q", m.Headline)
 	}
-	want := []field{{"Follow-up due", "Fri 14 Mar 2025, 09:30 UTC"}}
+	want := []field{{Label: "Follow-up due", Value: "Fri 14 Mar 2025, 09:30 UTC"}}
 	if len(m.Fields) != 1 || m.Fields[0] != want[0] {
 		t.Errorf("fields = %q, want only %q", m.Fields, want)
 	}
@@ -136,5 +136,47 @@ func TestPlainText(t *testing.T) {
 		"\n\nOpen in admin panel: " + wantLink
 	if got != want {
 		t.Errorf("plainText =\n%s\nwant\n%s", got, want)
+	}
+}
+
+// A verified phone (the database stores E.164 only when valid) is a tel:
+// link where the channel has links; one shown as typed is not.
+func TestAVerifiedPhoneIsTappable(t *testing.T) {
+	t.Parallel()
+	phoneField := func(m message) field {
+		for _, f := range m.Fields {
+			if f.Label == "Phone" {
+				return f
+			}
+		}
+		t.Fatalf("no Phone field in %q", m.Fields)
+		return field{}
+	}
+	a := testAlert()
+	a.Phone = "+971501234567"
+	m := render(a)
+	if f := phoneField(m); f.Tel != "tel:+971501234567" || f.Value != "+971501234567" {
+		t.Errorf("phone field = %+v, want a tel: link to +971501234567", f)
+	}
+	var slackPhone string
+	for _, f := range slackPayload(m).Blocks[1].Fields {
+		if strings.HasPrefix(f.Text, "*Phone*") {
+			slackPhone = f.Text
+		}
+	}
+	if want := "*Phone*\n<tel:+971501234567|+971501234567>"; slackPhone != want {
+		t.Errorf("Slack phone field = %q, want %q", slackPhone, want)
+	}
+	if html := emailHTML(m); !strings.Contains(html, `<a href="tel:+971501234567">+971501234567</a>`) {
+		t.Errorf("email HTML has no tel: link:\n%s", html)
+	}
+
+	a.Phone = "050 123 4567 (not verified)"
+	m = render(a)
+	if f := phoneField(m); f.Tel != "" {
+		t.Errorf("an unverified phone became a link: %+v", f)
+	}
+	if html := emailHTML(m); strings.Contains(html, "tel:") {
+		t.Errorf("email HTML links an unverified phone:\n%s", html)
 	}
 }

@@ -461,7 +461,11 @@ func emailHTML(m message) string {
 	b.WriteString("<!DOCTYPE html>\n<html><body style=\"font-family: sans-serif\">\n")
 	b.WriteString("<h2>" + html.EscapeString(m.Headline) + "</h2>\n<table cellpadding=\"4\">\n")
 	for _, f := range m.Fields {
-		b.WriteString("<tr><th align=\"left\">" + html.EscapeString(f.Label) + "</th><td>" + html.EscapeString(f.Value) + "</td></tr>\n")
+		value := html.EscapeString(f.Value)
+		if f.Tel != "" {
+			value = "<a href=\"" + f.Tel + "\">" + value + "</a>"
+		}
+		b.WriteString("<tr><th align=\"left\">" + html.EscapeString(f.Label) + "</th><td>" + value + "</td></tr>\n")
 	}
 	b.WriteString("</table>\n")
 	if m.Link != "" {

@@ -3,6 +3,7 @@ package notifiers
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf16"
@@ -22,6 +23,7 @@ type message struct {
 type field struct {
 	Label string
 	Value string
+	Tel   string // the number to dial, where Value is a verified E.164 phone
 }
 
 const linkLabel = "Open in admin panel"
@@ -33,6 +35,10 @@ const (
 	maxNameRunes  = 200
 	maxValueRunes = 500
 )
+
+// e164 is a phone the database verified: it stores E.164 only when valid,
+// and an unverified number as typed with " (not verified)", never tappable.
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
 const deadlineLayout = "Mon 2 Jan 2006, 15:04 MST"
 
@@ -52,6 +58,9 @@ func render(a Alert) message {
 	}
 	add("Email", a.Email)
 	add("Phone", a.Phone)
+	if len(m.Fields) > 0 && m.Fields[len(m.Fields)-1].Label == "Phone" && e164.MatchString(a.Phone) {
+		m.Fields[len(m.Fields)-1].Tel = "tel:" + a.Phone
+	}
 	add("Source", joinNonEmpty(" / ", a.Source, a.Form))
 	property := a.PropertyTitle
 	if a.PropertyID != "" {

@@ -114,10 +114,11 @@ func slackPayload(m message) slackMessage {
 				break
 			}
 			label := "*" + f.Label + "*\n"
-			section.Fields = append(section.Fields, slackText{
-				Type: "mrkdwn",
-				Text: label + clipEscaped(f.Value, slackFieldMax-utf16Len(label), slackEscape, utf16Len),
-			})
+			text := label + clipEscaped(f.Value, slackFieldMax-utf16Len(label), slackEscape, utf16Len)
+			if f.Tel != "" { // a verified E.164 number: short, only + and digits
+				text = label + "<" + f.Tel + "|" + f.Value + ">"
+			}
+			section.Fields = append(section.Fields, slackText{Type: "mrkdwn", Text: text})
 		}
 		msg.Blocks = append(msg.Blocks, section)
 	}
