@@ -38,7 +38,7 @@ test: vet deps
 	fi; \
 	SUPABASE_CLI="$$cli" PROMTOOL="$$promtool" go run ./tools/withpostgres -- sh -c '\
 		go test -count=1 ./... && \
-		TEST_QUERY_EXEC_MODE=exec go test -count=1 ./server/ ./dispatch/ ./sla/ ./cmd/... ./bench/...'; \
+		TEST_QUERY_EXEC_MODE=exec go test -count=1 ./server/ ./dispatch/ ./sla/ ./console/ ./cmd/... ./bench/...'; \
 	status=$$?; \
 	if [ -n "$$skipped" ]; then printf "make test: skipped:$$skipped\n"; else echo "make test: nothing skipped"; fi; \
 	exit $$status
