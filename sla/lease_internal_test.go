@@ -2,6 +2,7 @@ package sla
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -171,22 +172,14 @@ func TestAPausedLeaderHoldsOffTheSuccessorOnlyUntilItsTransactionIsEnded(t *test
 	mustExec(t, db, "update leader_leases set expires_at = clock_timestamp() - interval '1 second' where name = $1", LeaseName)
 
 	tries := 0
-	deadline := time.Now().Add(30 * time.Second)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	testkit.WaitFor(t, 30*time.Second, "b to take the lease from a paused leader", func() (bool, error) {
 		tries++
 		if err := b.try(ctx); err != nil {
-			t.Fatalf("b's try %d: %v", tries, err)
+			return false, fmt.Errorf("b's try %d: %w", tries, err)
 		}
-		if _, ok := b.current(); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("b did not take the lease from a paused leader within 30s (%d tries)", tries)
-		}
-		<-tick.C // b's next try (its campaign waits a second)
-	}
+		_, ok := b.current()
+		return ok, nil
+	})
 	t.Logf("b took over after %d tries", tries)
 
 	// a wakes up: its job's transaction is gone, and its next job is fenced.

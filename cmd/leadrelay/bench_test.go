@@ -22,6 +22,7 @@ import (
 
 	"github.com/truenester/leadrelay/devpostgres"
 	"github.com/truenester/leadrelay/notifiers/notifierstest"
+	"github.com/truenester/leadrelay/testkit"
 )
 
 // BenchmarkDelivery measures delivery end to end through the real program
@@ -160,21 +161,22 @@ func startService(b *testing.B, bin string, vars map[string]string) *service {
 		b.Fatal(err)
 	}
 	s := &service{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		res, err := http.Get(s.base + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
+	ready := false
+	b.Cleanup(func() {
+		if !ready { // the wait failed: the caller never got s to stop
 			s.stop()
-			b.Fatalf("%s serve did not become ready: %v", bin, err)
 		}
-		time.Sleep(20 * time.Millisecond) // polling a process we started; nothing else to wait on
-	}
+	})
+	testkit.WaitFor(b, time.Minute, bin+" serve to become ready", func() (bool, error) {
+		res, err := http.Get(s.base + "/readyz")
+		if err != nil {
+			return false, nil // not listening yet
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK, nil
+	})
+	ready = true
+	return s
 }
 
 func (s *service) stop() {
@@ -357,19 +359,8 @@ func backlogRun(b *testing.B, pg *devpostgres.Server, bl benchBuild, leads int) 
 	slack.WaitFor(b, leads, 5*time.Minute)
 	telegram.WaitFor(b, leads, 5*time.Minute)
 	elapsed := time.Since(start)
-	for deadline := time.Now().Add(time.Minute); ; {
-		var left int
-		if err := conn.QueryRow(ctx, "select count(*) from lead_events where not processed").Scan(&left); err != nil {
-			b.Fatal(err)
-		}
-		if left == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%d events still unprocessed a minute after their alerts arrived", left)
-		}
-		time.Sleep(20 * time.Millisecond) // polling the database; nothing to wait on
-	}
+	testkit.WaitForQuery(b, conn, time.Minute, "every event processed after its alerts arrived",
+		"select not exists (select from lead_events where not processed)")
 	after := readCounters(b, conn)
 	rss := svc.rss()
 	svc.stop()
