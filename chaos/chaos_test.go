@@ -82,6 +82,7 @@ const (
 	replicas    = 3
 	slaLease    = 3 * time.Second
 	notifyLease = 30 * time.Second
+	concurrency = 8 // NOTIFY_CONCURRENCY, sends in flight per channel and replica
 	// The retry schedule spans the Slack outage with room to spare.
 	retryDelays = "1s,2s,4s,8s,15s,30s,30s,30s,30s,30s"
 )
@@ -149,6 +150,7 @@ func TestChaos(t *testing.T) {
 		"NOTIFY_SWEEP_INTERVAL=1s",
 		"NOTIFY_SEND_TIMEOUT=5s",
 		"NOTIFY_LEASE=" + notifyLease.String(),
+		"NOTIFY_CONCURRENCY=" + strconv.Itoa(concurrency),
 		"SLA_LEADER_LEASE=" + slaLease.String(),
 		"SLA_TICK_INTERVAL=500ms",
 	}
@@ -743,6 +745,7 @@ func (c *chaos) report(ctx context.Context, loadEnd, drained time.Time) {
 	}
 	c.mu.Unlock()
 	repeatsAfter := map[string]int{}
+	perKill := map[time.Time]int{} // repeats after each SIGKILL
 	for _, at := range arrivals {
 		slices.SortFunc(at, time.Time.Compare)
 		for _, repeat := range at[1:] {
@@ -755,7 +758,14 @@ func (c *chaos) report(ctx context.Context, loadEnd, drained time.Time) {
 				}
 			}
 			repeatsAfter[cause]++
+			if cause == "kill" {
+				perKill[when]++
+			}
 		}
+	}
+	var killCounts []int
+	for _, k := range faultsAt["kill"] {
+		killCounts = append(killCounts, perKill[k])
 	}
 
 	// 503s and other failures from live replicas.
@@ -776,8 +786,9 @@ func (c *chaos) report(ctx context.Context, loadEnd, drained time.Time) {
 		return false
 	}
 	var live503, live503Restart, liveNoAnswer, total int
-	var outside []string    // the first 503s from live replicas outside a restart
-	var worst time.Duration // the longest run of 503s from one live replica outside a restart
+	var outside []string            // the first 503s from live replicas outside a restart
+	var first503, last503 time.Time // the 503s around the restart, from asked to answered
+	var worst time.Duration         // the longest run of 503s from one live replica outside a restart
 	runStart := map[string]time.Time{}
 	slices.SortFunc(attempts, func(a, b attempt) int { return a.at.Compare(b.at) })
 	for _, a := range attempts {
@@ -789,6 +800,10 @@ func (c *chaos) report(ctx context.Context, loadEnd, drained time.Time) {
 		switch {
 		case a.status == http.StatusServiceUnavailable && inPgRestart(a):
 			live503Restart++
+			if first503.IsZero() {
+				first503 = a.at
+			}
+			last503 = a.end
 		case a.status == http.StatusServiceUnavailable:
 			live503++
 			if len(outside) < 10 {
@@ -865,14 +880,14 @@ func (c *chaos) report(ctx context.Context, loadEnd, drained time.Time) {
 		dupTotal += f.duplicated
 		missingTotal += f.missing
 	}
-	perKill := 0.0
+	meanPerKill := 0.0
 	if kills > 0 {
-		perKill = float64(dupTotal) / float64(kills)
+		meanPerKill = float64(dupTotal) / float64(kills)
 	}
-	fmt.Fprintf(&b, "duplicates: %d over %d SIGKILLs = %.1f per kill (bound: the sends in flight, NOTIFY_CONCURRENCY 8 per channel, 24 per replica); by the fault they followed: %v\n",
-		dupTotal, kills, perKill, repeatsAfter)
-	fmt.Fprintf(&b, "intake: %d requests; from live replicas: %d 503s outside the Postgres restart (longest run %s), %d during it, %d unanswered\n",
-		total, live503, worst.Round(time.Millisecond), live503Restart, liveNoAnswer)
+	fmt.Fprintf(&b, "duplicates: %d over %d SIGKILLs = %.1f per kill, each kill's %v (bound: the sends in flight, NOTIFY_CONCURRENCY %d per channel, %d per replica); by the fault they followed: %v\n",
+		dupTotal, kills, meanPerKill, killCounts, concurrency, 3*concurrency, repeatsAfter)
+	fmt.Fprintf(&b, "intake: %d requests; from live replicas: %d 503s outside the Postgres restart (longest run %s), %d during it (over %s, asked to answered), %d unanswered\n",
+		total, live503, worst.Round(time.Millisecond), live503Restart, last503.Sub(first503).Round(time.Millisecond), liveNoAnswer)
 	var token int64
 	if err := c.db.QueryRow(ctx, "select token from leader_leases where name = 'sla'").Scan(&token); err != nil {
 		t.Error(err)
@@ -902,6 +917,11 @@ func (c *chaos) report(ctx context.Context, loadEnd, drained time.Time) {
 	for kind, l := range late {
 		if m := pct(l.created, 100); m > bound {
 			t.Errorf("LATE: an %s alert was created %s after its time (bound: two leases and a tick, %s)", kind, m, bound)
+		}
+	}
+	for i, n := range killCounts {
+		if n > 3*concurrency {
+			t.Errorf("REPEATED: kill %d was followed by %d repeats, more than the %d sends one replica may have in flight", i+1, n, 3*concurrency)
 		}
 	}
 	if n := repeatsAfter["no fault"]; n > 0 {
