@@ -119,6 +119,9 @@ func TestPgNetWebhookRingsTheDispatcher(t *testing.T) {
 		"ENABLE_LISTEN":         "false",
 		"NOTIFY_SWEEP_INTERVAL": "1h",
 	})
+	// Ready: the dispatcher has made its start-up round, so only a doorbell
+	// can deliver the lead posted next.
+	waitAnswer(t, base+"/readyz", http.StatusOK, nil)
 
 	postLead(t, base, "Layla Hassan")
 	reqs := takeQueue(t, db)
