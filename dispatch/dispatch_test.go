@@ -36,11 +36,6 @@ type clock struct {
 func (c *clock) Now() time.Time          { return c.Clock.Now().Add(time.Duration(c.offset.Load())) }
 func (c *clock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 func quiet() *slog.Logger                { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 type bundle struct {
 	t        *testing.T
@@ -71,7 +66,7 @@ func setup(t *testing.T) *bundle {
 // pool opens a pool of its own on the test's database, as a replica would.
 func (b *bundle) pool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	p, err := pgxpool.New(ctxT(t), b.url)
+	p, err := pgxpool.New(testkit.Context(t), b.url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +102,7 @@ func (b *bundle) lead(t *testing.T, name string) string {
 	t.Helper()
 	var id string
 	email := strings.ReplaceAll(strings.ToLower(name), " ", ".") + "@example.com"
-	if err := b.db.QueryRow(ctxT(t), "insert into conversations (form, name, email) values ('contact_form', $1, $2) returning id", name, email).Scan(&id); err != nil {
+	if err := b.db.QueryRow(testkit.Context(t), "insert into conversations (form, name, email) values ('contact_form', $1, $2) returning id", name, email).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
 	return id
@@ -123,18 +118,17 @@ type logRow struct {
 
 func (b *bundle) logs(t *testing.T, leadID string) map[string]logRow {
 	t.Helper()
-	rows, err := b.db.Query(ctxT(t), `select l.channel::text, l.status::text, l.attempts, l.last_error, l.next_attempt_at
+	rows, err := b.db.Query(testkit.Context(t), `select l.channel::text, l.status::text, l.attempts, l.last_error, l.next_attempt_at
 		from notification_logs l where l.conversation_id = $1`, leadID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[logRow])
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := map[string]logRow{}
-	for rows.Next() {
-		var r logRow
-		if err := rows.Scan(&r.Channel, &r.Status, &r.Attempts, &r.LastError, &r.Next); err != nil {
-			t.Fatal(err)
-		}
+	for _, r := range list {
 		out[r.Channel] = r
 	}
 	return out
@@ -143,7 +137,7 @@ func (b *bundle) logs(t *testing.T, leadID string) map[string]logRow {
 func (b *bundle) processed(t *testing.T, leadID string) bool {
 	t.Helper()
 	var p bool
-	if err := b.db.QueryRow(ctxT(t), "select processed from lead_events where conversation_id = $1 and event_type = 'lead.created'", leadID).Scan(&p); err != nil {
+	if err := b.db.QueryRow(testkit.Context(t), "select processed from lead_events where conversation_id = $1 and event_type = 'lead.created'", leadID).Scan(&p); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -151,20 +145,12 @@ func (b *bundle) processed(t *testing.T, leadID string) bool {
 
 func (b *bundle) timeline(t *testing.T, leadID string) []string {
 	t.Helper()
-	rows, err := b.db.Query(ctxT(t), "select title from conversation_timeline where conversation_id = $1 and event_type in ('notification_sent', 'notification_failed') order by created_at, title", leadID)
+	rows, err := b.db.Query(testkit.Context(t), "select title from conversation_timeline where conversation_id = $1 and event_type in ('notification_sent', 'notification_failed') order by created_at, title", leadID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	var titles []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		titles = append(titles, s)
-	}
-	if err := rows.Err(); err != nil {
+	titles, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
 		t.Fatal(err)
 	}
 	return titles
@@ -172,7 +158,7 @@ func (b *bundle) timeline(t *testing.T, leadID string) []string {
 
 func runOnce(t *testing.T, d *dispatch.Dispatcher) int {
 	t.Helper()
-	n, err := d.RunOnce(ctxT(t))
+	n, err := d.RunOnce(testkit.Context(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,10 +296,10 @@ func TestRetriesAreBoundedAndTheTimelineSaysSo(t *testing.T) {
 	// The admin replays it once Slack is back.
 	b.slack.Recover()
 	var eventID string
-	if err := b.db.QueryRow(ctxT(t), "select id from lead_events where conversation_id = $1", id).Scan(&eventID); err != nil {
+	if err := b.db.QueryRow(testkit.Context(t), "select id from lead_events where conversation_id = $1", id).Scan(&eventID); err != nil {
 		t.Fatal(err)
 	}
-	n, err := outbox.New(b.db).Replay(ctxT(t), eventID, b.clock.Now())
+	n, err := outbox.New(b.db).Replay(testkit.Context(t), eventID, b.clock.Now())
 	if err != nil || n != 1 {
 		t.Fatalf("replay = %d, %v; want 1 channel", n, err)
 	}
@@ -351,14 +337,14 @@ func TestAReplicaThatDiesCostsOnlyItsSendsInFlight(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	const leads, inFlight = 20, 3
-	if _, err := b.db.Exec(ctxT(t), `insert into conversations (form, name, email)
+	if _, err := b.db.Exec(testkit.Context(t), `insert into conversations (form, name, email)
 		select 'contact_form', 'Lead ' || g, 'lead' || g || '@example.com' from generate_series(1, $1) g`, leads); err != nil {
 		t.Fatal(err)
 	}
 	// Replica "dead" opens every event, claims three sends per channel (its
 	// concurrency) and dies before recording them.
 	store := outbox.New(b.db)
-	claimed, opened, err := store.Claim(ctxT(t), "dead", time.Minute, []leadrelay.Channel{leadrelay.ChannelSlack, leadrelay.ChannelTelegram}, []int{inFlight, inFlight}, leads, b.clock.Now())
+	claimed, opened, err := store.Claim(testkit.Context(t), "dead", time.Minute, []leadrelay.Channel{leadrelay.ChannelSlack, leadrelay.ChannelTelegram}, []int{inFlight, inFlight}, leads, b.clock.Now())
 	if err != nil || len(claimed) != 2*inFlight || opened != leads {
 		t.Fatalf("claim = %d deliveries, %d events opened, %v", len(claimed), opened, err)
 	}
@@ -400,13 +386,13 @@ func TestASendSlowerThanItsLeaseIsNotRepeated(t *testing.T) {
 	a, other := b.dispatcher("a"), b.dispatcherOn(b.pool(t), "other")
 
 	done := make(chan error, 1)
-	go func() { _, err := a.RunOnce(ctxT(t)); done <- err }()
+	go func() { _, err := a.RunOnce(testkit.Context(t)); done <- err }()
 	testkit.WaitFor(t, time.Minute, "Slack to hold the send", testkit.Until(func() bool { return b.slack.Requests() == 1 }))
 	testkit.WaitForQuery(t, b.db, time.Minute, "Telegram's outcome to be recorded",
 		"select exists (select from notification_logs where conversation_id = $1 and channel = 'telegram' and status = 'sent')", id)
 
 	b.clock.advance(2 * time.Minute) // twice the lease, while Slack holds the send
-	if n, err := a.RenewLeases(ctxT(t)); err != nil || n != 1 {
+	if n, err := a.RenewLeases(testkit.Context(t)); err != nil || n != 1 {
 		t.Fatalf("heartbeat renewed %d leases, %v; want the one send in flight", n, err)
 	}
 	if n := runOnce(t, other); n != 0 {
@@ -437,7 +423,7 @@ func TestSendsInFlightStayWithinTheConcurrency(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	const leads, concurrency = 30, 3
-	if _, err := b.db.Exec(ctxT(t), `insert into conversations (form, name, email)
+	if _, err := b.db.Exec(testkit.Context(t), `insert into conversations (form, name, email)
 		select 'contact_form', 'Lead ' || g, 'lead' || g || '@example.com' from generate_series(1, $1) g`, leads); err != nil {
 		t.Fatal(err)
 	}
@@ -486,7 +472,7 @@ func TestAChannelThatGivesUpFallsBackToEmail(t *testing.T) {
 	b.senders = append(b.senders, email)
 	b.slack.Down(notifierstest.Answer{Status: 404, Body: "no_service"})
 	id := b.lead(t, "Fallback Lead")
-	if _, err := b.db.Exec(ctxT(t), "insert into lead_events (event_type, conversation_id, idempotency_key) values ('sla.warning', $1::uuid, 'sla.warning:' || $1::text)", id); err != nil {
+	if _, err := b.db.Exec(testkit.Context(t), "insert into lead_events (event_type, conversation_id, idempotency_key) values ('sla.warning', $1::uuid, 'sla.warning:' || $1::text)", id); err != nil {
 		t.Fatal(err)
 	}
 	d := b.dispatcher("a")
@@ -500,7 +486,7 @@ func TestAChannelThatGivesUpFallsBackToEmail(t *testing.T) {
 		t.Fatalf("the SMTP server got %d messages, want 2 (lead.created, and sla.warning as Slack's fallback)", len(msgs))
 	}
 	var fallback string
-	if err := b.db.QueryRow(ctxT(t), `select l.fallback_for::text from notification_logs l join lead_events e on e.id = l.lead_event_id
+	if err := b.db.QueryRow(testkit.Context(t), `select l.fallback_for::text from notification_logs l join lead_events e on e.id = l.lead_event_id
 		where e.conversation_id = $1 and e.event_type = 'sla.warning' and l.channel = 'email' and l.status = 'sent'`, id).Scan(&fallback); err != nil || fallback != "slack" {
 		t.Fatalf("sla.warning's email delivery: fallback_for %q, %v; want sent as Slack's fallback", fallback, err)
 	}
@@ -543,7 +529,7 @@ func TestAnHourLongOutageCostsNoAlert(t *testing.T) {
 func countRows(t *testing.T, b *bundle, query string) int {
 	t.Helper()
 	var n int
-	if err := b.db.QueryRow(ctxT(t), query).Scan(&n); err != nil {
+	if err := b.db.QueryRow(testkit.Context(t), query).Scan(&n); err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
 	return n
@@ -551,7 +537,7 @@ func countRows(t *testing.T, b *bundle, query string) int {
 
 func (b *bundle) timelineAll(t *testing.T, leadID string) []string {
 	t.Helper()
-	rows, _ := b.db.Query(ctxT(t), "select title from conversation_timeline where conversation_id = $1 order by created_at, title", leadID)
+	rows, _ := b.db.Query(testkit.Context(t), "select title from conversation_timeline where conversation_id = $1 order by created_at, title", leadID)
 	titles, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		t.Fatal(err)
@@ -563,7 +549,7 @@ func TestThreeReplicasDeliverEachOfAThousandAlertsOnce(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	const leads = 1000
-	if _, err := b.db.Exec(ctxT(t), `insert into conversations (form, name, email)
+	if _, err := b.db.Exec(testkit.Context(t), `insert into conversations (form, name, email)
 		select 'contact_form', 'Lead ' || g, 'lead' || g || '@example.com' from generate_series(1, $1) g`, leads); err != nil {
 		t.Fatal(err)
 	}
@@ -594,7 +580,7 @@ func TestThreeReplicasDeliverEachOfAThousandAlertsOnce(t *testing.T) {
 		t.Fatalf("telegram got %d messages, want %d", n, leads)
 	}
 	var sent int
-	if err := b.db.QueryRow(ctxT(t), "select count(*) filter (where status = 'sent' and attempts = 1) from notification_logs").Scan(&sent); err != nil {
+	if err := b.db.QueryRow(testkit.Context(t), "select count(*) filter (where status = 'sent' and attempts = 1) from notification_logs").Scan(&sent); err != nil {
 		t.Fatal(err)
 	}
 	if sent != 2*leads {
@@ -615,7 +601,7 @@ func TestConsoleWhenNoChannelIsConfigured(t *testing.T) {
 	// Routed as production routes: notification_routes has lead.created and
 	// sla.warning, not followup.due nor lead.status_changed.
 	for _, typ := range []string{"sla.warning", "followup.due", "lead.status_changed"} {
-		if _, err := db.Exec(ctxT(t), "insert into lead_events (event_type, conversation_id, idempotency_key) values ($1::lead_event_type, $2::uuid, $1::text || ':' || $2::text)", typ, id); err != nil {
+		if _, err := db.Exec(testkit.Context(t), "insert into lead_events (event_type, conversation_id, idempotency_key) values ($1::lead_event_type, $2::uuid, $1::text || ':' || $2::text)", typ, id); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -667,30 +653,34 @@ func TestEventsGoToTheirRoutedChannels(t *testing.T) {
 	d := b.dispatcher("a")
 	runOnce(t, d) // lead.created: all three
 	for _, typ := range []string{"sla.warning", "sla.breached", "lead.status_changed"} {
-		if _, err := b.db.Exec(ctxT(t), "insert into lead_events (event_type, conversation_id, idempotency_key) values ($1::lead_event_type, $2::uuid, $1::text || ':' || $2::text)", typ, id); err != nil {
+		if _, err := b.db.Exec(testkit.Context(t), "insert into lead_events (event_type, conversation_id, idempotency_key) values ($1::lead_event_type, $2::uuid, $1::text || ':' || $2::text)", typ, id); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if n := runOnce(t, d); n != 5 {
 		t.Fatalf("claimed %d deliveries, want 5 (sla.warning to 2 channels, sla.breached to 3)", n)
 	}
-	rows, err := b.db.Query(ctxT(t), `select e.event_type::text, coalesce(string_agg(l.channel::text, ',' order by l.channel::text), ''), bool_and(e.processed)
+	rows, err := b.db.Query(testkit.Context(t), `select e.event_type::text, coalesce(string_agg(l.channel::text, ',' order by l.channel::text), ''), bool_and(e.processed)
 		from lead_events e left join notification_logs l on l.lead_event_id = e.id and l.status = 'sent'
 		where e.conversation_id = $1 group by e.event_type`, id)
 	if err != nil {
 		t.Fatal(err)
 	}
+	type routed struct {
+		EventType string
+		Channels  string
+		Processed bool
+	}
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[routed])
+	if err != nil {
+		t.Fatal(err)
+	}
 	got := map[string]string{}
-	for rows.Next() {
-		var typ, channels string
-		var processed bool
-		if err := rows.Scan(&typ, &channels, &processed); err != nil {
-			t.Fatal(err)
+	for _, r := range list {
+		if !r.Processed {
+			t.Errorf("%s not processed", r.EventType)
 		}
-		if !processed {
-			t.Errorf("%s not processed", typ)
-		}
-		got[typ] = channels
+		got[r.EventType] = r.Channels
 	}
 	want := map[string]string{
 		"lead.created":        "email,slack,telegram",
