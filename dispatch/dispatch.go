@@ -209,9 +209,9 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	defer heartbeat.Stop()
 
 	// Channels that may have due work: all of them when woken or when a
-	// claim opened new events; after a claim, those that filled every slot
-	// they asked for. A channel with no free slot keeps its mark until one
-	// frees.
+	// claim opened as many new events as it could; after a claim, those that
+	// filled every slot they asked for. A channel with no free slot keeps its
+	// mark until one frees.
 	maybe := map[leadrelay.Channel]bool{}
 	wakes := 0 // a claim that started before the last wake cannot clear its marks
 	wakeAll := func() {
@@ -279,8 +279,11 @@ func (d *Dispatcher) Run(ctx context.Context) {
 					maybe[ch] = r.got[ch] == r.limits[i]
 				}
 			}
-			if r.opened > 0 {
-				wakeAll() // their deliveries may be on any channel
+			if r.opened == d.openLimit() {
+				// More new events may be waiting. (Fewer opened means every
+				// due event is open, and the claim, after the opening in the
+				// same transaction, took what its limits allowed.)
+				wakeAll()
 			}
 		}
 	}
@@ -500,19 +503,25 @@ func (d *Dispatcher) next(attempts int, err error) (leadrelay.DeliveryStatus, ti
 	return leadrelay.DeliveryPending, d.clock.Now().Add(wait)
 }
 
-// recorder writes outcomes as they come, batching those that arrive while a
-// write is under way (group commit): one transaction for a lone outcome, a
-// few for a burst. Whoever finds no write under way writes; a writer whose
-// own outcome is written hands the next batch to one of the waiters.
+// recorder writes outcomes as they come, batching those that arrive while
+// writes are under way (group commit): one transaction for a lone outcome, a
+// few for a burst, at most maxWriters transactions at once. An outcome that
+// finds a writer free writes; a writer whose own outcome is written hands
+// what is waiting to one of the waiters, so its send's slot frees at once.
 type recorder struct {
 	mu      sync.Mutex
 	queue   []*pending
-	writing bool
+	writers int
 }
 
+// maxWriters is how many outcome transactions a dispatcher has on their way
+// at once.
+const maxWriters = 2
+
 type pending struct {
-	out  outbox.Outcome
-	done chan result
+	out    outbox.Outcome
+	done   chan result
+	writer bool // its own goroutine is a writer: it waits for no lead
 }
 
 type result struct {
@@ -524,7 +533,10 @@ func (r *recorder) record(ctx context.Context, d *Dispatcher, out outbox.Outcome
 	p := &pending{out: out, done: make(chan result, 1)}
 	r.mu.Lock()
 	r.queue = append(r.queue, p)
-	if r.writing {
+	if r.writers < maxWriters {
+		r.writers++
+		p.writer = true
+	} else {
 		r.mu.Unlock()
 		res := <-p.done
 		if !res.lead {
@@ -532,7 +544,6 @@ func (r *recorder) record(ctx context.Context, d *Dispatcher, out outbox.Outcome
 		}
 		r.mu.Lock()
 	}
-	r.writing = true
 	for {
 		n := min(len(r.queue), maxRecordBatch)
 		batch := slices.Clone(r.queue[:n])
@@ -548,16 +559,20 @@ func (r *recorder) record(ctx context.Context, d *Dispatcher, out outbox.Outcome
 			b.done <- result{err: err}
 		}
 		r.mu.Lock()
-		if len(r.queue) == 0 {
-			r.writing = false
+		if len(r.queue) == 0 || mine {
+			// Hand over to a waiter, if one waits; else one writer fewer.
+			if i := slices.IndexFunc(r.queue, func(q *pending) bool { return !q.writer }); mine && i >= 0 {
+				r.queue[i].writer = true // under the lock: no second writer hands it the lead
+				r.queue[i].done <- result{lead: true}
+			} else {
+				r.writers--
+			}
 			r.mu.Unlock()
-			return err
-		}
-		if mine {
-			// Ours is written: a waiter takes over, so this send's slot
-			// frees now.
-			r.queue[0].done <- result{lead: true}
-			r.mu.Unlock()
+			if !mine {
+				// Another writer took ours into its batch; its result
+				// comes from there.
+				return (<-p.done).err
+			}
 			return err
 		}
 	}
