@@ -233,6 +233,9 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	}
 	results := make(chan claimed, maxClaims)
 	running := 0
+	// The start-up claim runs alone: when it reports (and /readyz says the
+	// dispatcher works), no other claim begun before that is still looking.
+	settled := false
 	defer func() {
 		for ; running > 0; running-- {
 			<-results
@@ -242,7 +245,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if running < maxClaims {
+		if running < maxClaims && (settled || running == 0) {
 			if limits, asked := d.reserve(maybe); asked > 0 {
 				running++
 				started := wakes
@@ -263,6 +266,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			d.renew(ctx)
 		case r := <-results:
 			running--
+			settled = true
 			if ctx.Err() != nil {
 				return
 			}
