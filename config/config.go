@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -91,6 +92,11 @@ type Edge struct {
 	// ADMIN_API_KEY: the Bearer token of the /admin endpoints; empty turns
 	// them off.
 	AdminAPIKey string
+	// METRICS_ADDR: a listen address of its own for /metrics (e.g. :9091,
+	// Fly.io's private metrics port); METRICS_TOKEN: a Bearer token /metrics
+	// requires. With neither, no port serves metrics.
+	MetricsAddr  string
+	MetricsToken string
 }
 
 // DBSettings size the connection pools and bound every session. Each part
@@ -237,6 +243,15 @@ func LoadEdge(getenv func(string) string) (Edge, error) {
 	}
 	if v := c.AdminAPIKey; v != "" && len(v) < 16 {
 		errs = append(errs, errors.New("ADMIN_API_KEY is shorter than 16 characters; use a long random value"))
+	}
+	if v := getenv("METRICS_ADDR"); v != "" {
+		if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("METRICS_ADDR=%q is not a listen address such as :9091 or 127.0.0.1:9091", v))
+		}
+		c.MetricsAddr = v
+	}
+	if c.MetricsToken = getenv("METRICS_TOKEN"); c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		errs = append(errs, errors.New("METRICS_TOKEN is shorter than 16 characters; use a long random value"))
 	}
 	return c, errors.Join(errs...)
 }

@@ -39,6 +39,8 @@ type Config struct {
 	// Health hears whether claiming ("dispatcher") and LISTEN ("listen")
 	// work; it logs their changes of state. nil: nobody listens.
 	Health *health.Registry
+	// Observer hears of every attempt (metrics); nil: none.
+	Observer Observer
 }
 
 // DefaultRetryDelays span well over an hour (82.5 minutes, 7 attempts), so an
@@ -453,7 +455,9 @@ func (d *Dispatcher) renew(ctx context.Context) {
 // deliver sends one claimed delivery, records its outcome and frees its slot
 // once the outcome is committed (until then it counts as in flight).
 func (d *Dispatcher) deliver(ctx context.Context, dl outbox.Delivery) {
+	start := time.Now()
 	out := d.attempt(ctx, dl)
+	d.observe(dl.Channel, out.Status, start)
 	if err := d.rec.record(ctx, d, out); err != nil {
 		d.log.ErrorContext(ctx, "recording a delivery's outcome failed; it is sent again when its lease runs out",
 			"channel", dl.Channel, "event", dl.EventID, "attempt", dl.Attempt, "status", out.Status, "err", err)

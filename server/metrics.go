@@ -1,72 +1,63 @@
 package server
 
 import (
-	"context"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/julienschmidt/httprouter"
+
+	"github.com/truenester/leadrelay/metrics"
 )
 
-// metricsQuery reads the figures Prometheus scrapes from the database itself,
-// so every replica reports the same truth and nothing resets on a restart.
-const metricsQuery = `
-select 'events_waiting', '', '', count(*)::float8
-  from public.lead_events where not processed
-union all
-select 'oldest_waiting_seconds', '', '', coalesce(extract(epoch from $1::timestamptz - min(created_at)), 0)::float8
-  from public.lead_events where not processed
-union all
-select 'deliveries', channel::text, status::text, count(*)::float8
-  from public.notification_logs group by channel, status
-union all
-select 'sla_warnings', '', '', count(*)::float8
-  from public.conversations where sla_warning_sent_at is not null
-union all
-select 'sla_breaches', '', '', count(*)::float8
-  from public.conversations where sla_breached`
-
-// metrics answers Prometheus' text format.
+// metrics serves Prometheus' scrape on the service's own port only behind
+// METRICS_TOKEN: the figures are the business's, and a public scrape would
+// be free load. METRICS_ADDR serves them on an address of their own instead.
 func (s *server) metrics(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	type row struct {
-		Name    string
-		Channel string
-		Status  string
-		Value   float64
+	if s.Metrics == nil || s.Edge.MetricsToken == "" || s.Edge.MetricsAddr != "" {
+		return &Error{Status: http.StatusNotFound, Code: CodeNotFound,
+			Message: "metrics are not served on this port (METRICS_ADDR serves them on an address of their own; METRICS_TOKEN here, behind a Bearer token)"}
 	}
-	rows, _ := s.DB.Query(ctx, metricsQuery, s.Clock.Now())
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
-	if err != nil {
-		return &Error{Status: http.StatusServiceUnavailable, Code: CodeDatabaseUnavailable, Message: "cannot read the metrics", Err: err}
+	metrics.Guard(s.Edge.MetricsToken, s.Metrics.Handler()).ServeHTTP(w, r)
+	return nil
+}
+
+// measure counts every answer by method, route and status, and times it.
+// The route is the router's pattern (/admin/events/:id/replay), so a path
+// full of ids makes no new series; paths no route matches count as one.
+func (s *server) measure(router *httprouter.Router, next http.Handler) http.Handler {
+	if s.Metrics == nil {
+		return next
 	}
-	var b strings.Builder
-	help := map[string]string{
-		"events_waiting":         "gauge|Outbox events not yet processed.",
-		"oldest_waiting_seconds": "gauge|Age of the oldest unprocessed outbox event.",
-		"deliveries":             "gauge|Notification deliveries by channel and status.",
-		"sla_warnings":           "counter|Leads warned of their SLA deadline.",
-		"sla_breaches":           "counter|Leads that passed their SLA deadline unanswered.",
-	}
-	described := map[string]bool{}
-	for _, m := range list {
-		name := "leadrelay_" + m.Name
-		if !described[name] {
-			kind, text, _ := strings.Cut(help[m.Name], "|")
-			fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, kind)
-			described[name] = true
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
 		}
-		if m.Channel != "" {
-			fmt.Fprintf(&b, "%s{channel=%q,status=%q} %g\n", name, m.Channel, m.Status, m.Value)
-		} else {
-			fmt.Fprintf(&b, "%s %g\n", name, m.Value)
+		s.Metrics.ObserveRequest(r.Method, routeOf(router, r), rec.status, time.Since(start))
+	})
+}
+
+// routeOf is the pattern of the route r matches, or "unmatched".
+func routeOf(router *httprouter.Router, r *http.Request) string {
+	method := r.Method
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	h, params, _ := router.Lookup(method, r.URL.Path)
+	if h == nil {
+		return "unmatched"
+	}
+	segments := strings.Split(r.URL.Path, "/")
+	for _, p := range params {
+		for i, seg := range segments {
+			if seg == p.Value && !strings.HasPrefix(seg, ":") {
+				segments[i] = ":" + p.Key
+				break
+			}
 		}
 	}
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	_, err = w.Write([]byte(b.String()))
-	return err
+	return strings.Join(segments, "/")
 }

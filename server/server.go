@@ -18,6 +18,7 @@ import (
 	"github.com/truenester/leadrelay/config"
 	"github.com/truenester/leadrelay/console"
 	"github.com/truenester/leadrelay/health"
+	"github.com/truenester/leadrelay/metrics"
 	"github.com/truenester/leadrelay/outbox"
 )
 
@@ -48,6 +49,9 @@ type Deps struct {
 	// (the dispatcher, LISTEN, the SLA engine): /readyz fails while one
 	// does not work. nil: only the database is checked.
 	Health *health.Registry
+	// Metrics counts every request and serves /metrics behind
+	// METRICS_TOKEN; nil: neither.
+	Metrics *metrics.Metrics
 }
 
 // DefaultDBTimeout is long enough for a busy database and short enough for
@@ -92,7 +96,7 @@ func New(d Deps) http.Handler {
 	// Outermost first: every answer, a recovered panic's and refusals
 	// included, carries the request id and is logged; CORS headers go on
 	// every answer a browser reads.
-	return s.withRequestID(s.logAccess(s.recoverPanics(s.cors(router))))
+	return s.measure(router, s.withRequestID(s.logAccess(s.recoverPanics(s.cors(router)))))
 }
 
 type server struct {

@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -116,6 +117,9 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 	databaseUp := parts.Part("database")
 	deps := server.Deps{Logger: logger, DB: pools.intake, Schema: supabase.FS, Edge: st.Edge, Clock: st.clock,
 		Outbox: outbox.New(pools.intake), Health: parts}
+	var engineRef atomic.Pointer[sla.Engine] // the SLA engine, once it runs: the leader gauge
+	deps.Metrics = newMetrics(st, pools.dispatch, &engineRef)
+	st.dispatch.Observer = deps.Metrics
 
 	// The workers outlive ctx by the time it takes to finish their round.
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -142,6 +146,7 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 		if err != nil {
 			return err
 		}
+		engineRef.Store(engine)
 		startWork = func() error {
 			sweep, err := d.Sweep(st.sweep)
 			if err != nil {
@@ -198,6 +203,11 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 	logger.Info("listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	stopMetrics, err := serveMetrics(st.Edge, deps.Metrics, logger)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 
 	stop := func() error {
 		logger.Info("shutting down: finishing in-flight requests, then deliveries")
