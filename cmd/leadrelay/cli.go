@@ -65,6 +65,8 @@ func commands() []command {
 		serveCommand,
 		migrateCommand,
 		replayCommand,
+		doctorCommand,
+		statusCommand,
 		devCommand,
 		versionCommand,
 	}

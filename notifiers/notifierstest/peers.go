@@ -186,6 +186,12 @@ func (p *httpPeer) Connections() int { return int(p.conns.Load()) }
 func (p *httpPeer) MaxInFlight() int { return int(p.maxBusy.Load()) }
 
 func (p *httpPeer) serve(proto protocol, w http.ResponseWriter, r *http.Request) {
+	// Calls that send nothing (Telegram's getMe) are answered apart.
+	if u, ok := proto.(interface {
+		serveUncounted(http.ResponseWriter, *http.Request) bool
+	}); ok && u.serveUncounted(w, r) {
+		return
+	}
 	busy := p.busy.Add(1)
 	defer p.busy.Add(-1)
 	for m := p.maxBusy.Load(); busy > m && !p.maxBusy.CompareAndSwap(m, busy); m = p.maxBusy.Load() {

@@ -26,6 +26,8 @@ type SMTPOptions struct {
 	STARTTLS    bool   // offer STARTTLS, with a self-signed certificate (see ClientTLS)
 	ImplicitTLS bool   // speak TLS from the first byte, as on port 465
 	User, Pass  string // require AUTH PLAIN with these before MAIL FROM
+	// InsecureAuth offers AUTH without TLS (clients allow it on loopback).
+	InsecureAuth bool
 }
 
 // SMTP is a real SMTP server (emersion/go-smtp). It refuses MAIL FROM with
@@ -66,6 +68,7 @@ func NewSMTP(t testing.TB, opts SMTPOptions) *SMTP {
 		return &smtpSession{peer: s, conn: c}, nil
 	}))
 	srv.Domain = "localhost"
+	srv.AllowInsecureAuth = opts.InsecureAuth
 	srv.ErrorLog = log.New(io.Discard, "", 0)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

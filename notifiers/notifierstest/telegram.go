@@ -28,7 +28,9 @@ type Telegram struct {
 	ChatID string // the one chat the bot is in
 }
 
-// NewTelegram starts a Telegram peer, stopped when the test ends.
+// NewTelegram starts a Telegram peer, stopped when the test ends. It also
+// answers getMe (the bot "leadrelay_test_bot"; 401 to another token), which
+// sends nothing and is not counted among the requests or messages.
 func NewTelegram(t testing.TB) *Telegram {
 	tg := &Telegram{Token: "123456:AAF-s3cr3t_token", ChatID: "-100123"}
 	tg.httpPeer = newHTTPPeer(t, telegram{tg})
@@ -37,6 +39,21 @@ func NewTelegram(t testing.TB) *Telegram {
 }
 
 type telegram struct{ *Telegram }
+
+// serveUncounted answers getMe.
+func (tg telegram) serveUncounted(w http.ResponseWriter, r *http.Request) bool {
+	if !strings.HasSuffix(r.URL.Path, "/getMe") {
+		return false
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if r.URL.Path != "/bot"+tg.Token+"/getMe" {
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"ok":false,"error_code":401,"description":"Unauthorized"}`)
+		return true
+	}
+	io.WriteString(w, `{"ok":true,"result":{"id":123456,"is_bot":true,"first_name":"leadrelay","username":"leadrelay_test_bot"}}`)
+	return true
+}
 
 func (tg telegram) check(r *http.Request, body []byte) *Answer {
 	if r.URL.Path != "/bot"+tg.Token+"/sendMessage" {

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/truenester/leadrelay/metrics"
+)
+
+var statusCommand = command{
+	name:    "status",
+	summary: "the pipeline now: outbox depth and oldest event, failed deliveries, the SLA leader, breaches today",
+	details: `Reads DATABASE_URL only; every figure is the database's, so any replica (or a
+laptop) shows the same. "Breached today" counts the leads whose deadline fell
+on today's UTC date and that sla_lead_outcomes calls breached.`,
+	setup: func(fs *flag.FlagSet) func(context.Context, cli, []string) error {
+		asJSON := fs.Bool("json", false, "print one JSON object, for scripts")
+		return noArgs(func(ctx context.Context, c cli) error {
+			url, err := databaseURL(c.getenv)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			conn, err := connectDB(ctx, url)
+			if err != nil {
+				return err
+			}
+			defer conn.Close(context.WithoutCancel(ctx))
+			st, err := readStatus(ctx, conn, time.Now())
+			if err != nil {
+				return fmt.Errorf("status: %w", err)
+			}
+			if *asJSON {
+				enc := json.NewEncoder(c.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			printStatus(c.stdout, st)
+			return nil
+		})
+	},
+}
+
+// pipelineStatus is what `leadrelay status` reports.
+type pipelineStatus struct {
+	At     time.Time `json:"at"`
+	Outbox struct {
+		EventsWaiting int64 `json:"events_waiting"`
+		// AtLeast: the count stopped at metrics.WaitingCap.
+		AtLeast          bool       `json:"at_least"`
+		OldestWaitingAt  *time.Time `json:"oldest_waiting_at"`
+		OldestAgeSeconds float64    `json:"oldest_age_seconds"`
+	} `json:"outbox"`
+	FailedLastHour map[string]int64 `json:"failed_deliveries_last_hour"` // by channel
+	SLALeader      struct {
+		Holder    *string    `json:"holder"`
+		Token     int64      `json:"token"`
+		ExpiresAt *time.Time `json:"expires_at"`
+		Held      bool       `json:"held"` // the lease has not expired
+	} `json:"sla_leader"`
+	BreachedToday int64 `json:"leads_breached_today"`
+}
+
+func readStatus(ctx context.Context, conn *pgx.Conn, now time.Time) (pipelineStatus, error) {
+	var st pipelineStatus
+	st.At = now.UTC()
+	o := &st.Outbox
+	err := conn.QueryRow(ctx, `select s.events_waiting, s.oldest_waiting_seconds,
+			(select min(created_at) from public.lead_events where not processed)
+		from leadrelay_private.metrics_snapshot($1::timestamptz, $2::integer) s`, now, metrics.WaitingCap).
+		Scan(&o.EventsWaiting, &o.OldestAgeSeconds, &o.OldestWaitingAt)
+	if err != nil {
+		return st, fmt.Errorf("outbox: %w", err)
+	}
+	o.AtLeast = o.EventsWaiting >= metrics.WaitingCap
+
+	rows, _ := conn.Query(ctx, `select channel::text, count(*) from public.notification_logs
+		where status = 'failed' and updated_at > $1::timestamptz - interval '1 hour' group by 1 order by 1`, now)
+	st.FailedLastHour = map[string]int64{}
+	var channel string
+	var n int64
+	if _, err := pgx.ForEachRow(rows, []any{&channel, &n}, func() error {
+		st.FailedLastHour[channel] = n
+		return nil
+	}); err != nil {
+		return st, fmt.Errorf("failed deliveries: %w", err)
+	}
+
+	l := &st.SLALeader
+	err = conn.QueryRow(ctx, `select holder, token, case when holder is null then null else expires_at end, expires_at > $1::timestamptz
+		from public.leader_leases where name = 'sla'`, now).Scan(&l.Holder, &l.Token, &l.ExpiresAt, &l.Held)
+	if err != nil && err != pgx.ErrNoRows {
+		return st, fmt.Errorf("SLA leader: %w", err)
+	}
+
+	err = conn.QueryRow(ctx, `select count(*) from public.sla_lead_outcomes
+		where breached
+		  and sla_response_deadline >= date_trunc('day', $1::timestamptz, 'UTC')
+		  and sla_response_deadline < date_trunc('day', $1::timestamptz, 'UTC') + interval '1 day'`, now).Scan(&st.BreachedToday)
+	if err != nil {
+		return st, fmt.Errorf("breaches today: %w", err)
+	}
+	return st, nil
+}
+
+func printStatus(w io.Writer, st pipelineStatus) {
+	o := st.Outbox
+	switch {
+	case o.EventsWaiting == 0:
+		fmt.Fprintln(w, "outbox: no event waiting")
+	default:
+		more := ""
+		if o.AtLeast {
+			more = " or more"
+		}
+		fmt.Fprintf(w, "outbox: %d%s event(s) waiting; the oldest since %s (%s ago)\n",
+			o.EventsWaiting, more, o.OldestWaitingAt.UTC().Format("2006-01-02 15:04:05 MST"), (time.Duration(o.OldestAgeSeconds) * time.Second).String())
+	}
+	if len(st.FailedLastHour) == 0 {
+		fmt.Fprintln(w, "failed deliveries in the last hour: none")
+	} else {
+		var parts []string
+		for _, ch := range []string{"slack", "email", "telegram", "whatsapp", "sms", "crm"} {
+			if n, ok := st.FailedLastHour[ch]; ok {
+				parts = append(parts, fmt.Sprintf("%s %d", ch, n))
+			}
+		}
+		fmt.Fprintf(w, "failed deliveries in the last hour: %s (`leadrelay replay --failed` sends them again)\n", strings.Join(parts, ", "))
+	}
+	l := st.SLALeader
+	switch {
+	case l.Holder == nil:
+		fmt.Fprintln(w, "SLA leader: none yet (no replica has taken the lease)")
+	case l.Held:
+		fmt.Fprintf(w, "SLA leader: %s (token %d), lease until %s (in %s)\n", *l.Holder, l.Token,
+			l.ExpiresAt.UTC().Format("15:04:05 MST"), l.ExpiresAt.Sub(st.At).Round(100*time.Millisecond))
+	default:
+		fmt.Fprintf(w, "SLA leader: none: %s's lease (token %d) expired at %s; no replica runs the SLA jobs\n", *l.Holder, l.Token,
+			l.ExpiresAt.UTC().Format("2006-01-02 15:04:05 MST"))
+	}
+	fmt.Fprintf(w, "leads breached today (UTC): %d\n", st.BreachedToday)
+}
