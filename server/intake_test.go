@@ -416,9 +416,7 @@ func TestAPoolWithNoFreeConnectionGets503AndARetryGetsOneLead(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	// Long enough for the retry's call on a loaded machine; the refused
-	// call waits it out once.
-	b := setupWithPool(t, pool, nil, func(d *server.Deps) { d.DBTimeout = 2 * time.Second })
+	b := setupWithPool(t, pool, nil, func(d *server.Deps) { d.DBTimeout = 200 * time.Millisecond })
 
 	busy, err := pool.Acquire(context.Background())
 	if err != nil {
