@@ -279,3 +279,49 @@ func BenchmarkScrape(b *testing.B) {
 		}
 	}
 }
+
+// Counting never waits on another transaction: with every counter row held
+// by an open transaction (a paused SLA leader's batch, say), a lead
+// answered late still commits at once, and both counts are kept.
+func TestCountingNeverWaits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := dbtest.New(t)
+	var lead string
+	if err := db.QueryRow(ctx, `insert into conversations (form, name, email, created_at) values ('contact_form', 'Late', 'late@example.com', now() - interval '2 days') returning id`).Scan(&lead); err != nil {
+		t.Fatal(err)
+	}
+	paused, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer paused.Rollback(ctx)
+	if _, err := paused.Exec(ctx, `select leadrelay_private.metric_counter_add('sla_breaches', 5)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := paused.Exec(ctx, `select from leadrelay_private.metric_counters for update`); err != nil {
+		t.Fatal(err)
+	}
+
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `set local lock_timeout = '2s'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `update conversations set status = 'contacted' where id = $1::uuid`, lead); err != nil {
+		t.Fatalf("a late answer waited on the held counters: %v", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := paused.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fams := families(t, metrics.New(metrics.Options{DB: db}))
+	if got := value(t, fams, "leadrelay_sla_breaches_total"); got != 6 {
+		t.Errorf("leadrelay_sla_breaches_total = %v, want 5 + 1", got)
+	}
+}

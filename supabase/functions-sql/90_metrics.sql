@@ -1,16 +1,33 @@
 -- Counters for the metrics endpoint, kept as things happen (the table and its definition:
 -- supabase/migrations/20261129060000_metrics.sql).
 
--- Adds n to a counter, in the slot of this backend.
+-- Adds n to a counter without ever waiting on another transaction: it takes a slot row no
+-- other transaction holds (this backend's own first, so a busy transaction keeps to one row),
+-- and only when every slot is held, say by a paused SLA leader's open batch, starts a new one.
+-- A reader sums the slots, so their number does not matter.
 create or replace function leadrelay_private.metric_counter_add(p_name text, p_n bigint)
 returns void
-language sql
+language plpgsql
 security definer
 set search_path = ''
 as $$
-  insert into leadrelay_private.metric_counters as m (name, slot, value)
-  values (p_name, (pg_backend_pid() % 8)::smallint, p_n)
-  on conflict (name, slot) do update set value = m.value + excluded.value;
+declare
+  free smallint;
+begin
+  select m.slot into free
+    from leadrelay_private.metric_counters m
+   where m.name = p_name
+   order by m.slot <> (pg_backend_pid() % 8), m.slot
+   limit 1
+   for update skip locked;
+  if free is null then
+    insert into leadrelay_private.metric_counters (name, slot, value)
+    values (p_name, (8 + floor(random() * 32000))::smallint, p_n)
+    on conflict (name, slot) do update set value = leadrelay_private.metric_counters.value + excluded.value;
+  else
+    update leadrelay_private.metric_counters set value = value + p_n where name = p_name and slot = free;
+  end if;
+end
 $$;
 
 revoke all on function leadrelay_private.metric_counter_add(text, bigint) from public, anon, authenticated, service_role;

@@ -4,8 +4,8 @@
 -- SLA warnings and breaches are counted as they happen (by a trigger in
 -- supabase/functions-sql/90_metrics.sql), with the definition of public.sla_lead_outcomes:
 -- a lead is breached when the engine declared it or its first answer came after the
--- deadline; spam is no lead. Each counter is spread over a few slots (by backend pid) so
--- that concurrent writers seldom wait on one row; a reader sums the slots.
+-- deadline; spam is no lead. Each counter is spread over slot rows that writers take with
+-- SKIP LOCKED, so no writer waits on another's open transaction; a reader sums the slots.
 create table leadrelay_private.metric_counters (
   name text not null,
   slot smallint not null,
@@ -22,7 +22,9 @@ insert into leadrelay_private.metric_counters (name, slot, value)
 select 'sla_warnings', 0, count(*) from public.conversations
  where sla_warning_sent_at is not null and status <> 'spam'
 union all
-select 'sla_breaches', 0, count(*) from public.sla_lead_outcomes where breached;
+select 'sla_breaches', 0, count(*) from public.sla_lead_outcomes where breached
+union all
+select n.name, g::smallint, 0 from (values ('sla_warnings'), ('sla_breaches')) n(name), generate_series(1, 7) g;
 
 -- The oldest waiting event, read without scanning the backlog.
 create index lead_events_waiting_created_idx on public.lead_events (created_at) where not processed;
