@@ -12,7 +12,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 ## run: the service on an embedded PostgreSQL, migrated, with demo data, on localhost:8080.
 ## The binary is built first and replaces the recipe's shell: Ctrl-C stops it cleanly
 ## (claims and the SLA lease released, the embedded PostgreSQL removed) with no make error.
-## Set ADMIN_API_KEY (16+ characters) for the admin API: ADMIN_API_KEY=$$(openssl rand -hex 16) make run
+## It prints the console's URL and an admin key made for the run, unless ADMIN_API_KEY names one (16+ characters).
 run: build
 	@exec bin/leadrelay dev
 

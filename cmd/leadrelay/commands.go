@@ -93,8 +93,8 @@ var devCommand = command{
 supabase/seed.sql into an empty database and serves on PORT (default 8080).
 The embedded server runs from this machine's PostgreSQL binaries (as an
 unprivileged user when you are root) and is removed on Ctrl-C. With no channel
-configured, alerts are printed here. Set ADMIN_API_KEY (16+ characters) to use
-the admin API and console, e.g. ADMIN_API_KEY=$(openssl rand -hex 16) make run.`,
+configured, alerts are printed here. The admin API and console take a key made
+for the run, printed at start, unless ADMIN_API_KEY (16+ characters) names one.`,
 	setup: func(*flag.FlagSet) func(context.Context, cli, []string) error {
 		return noArgs(func(ctx context.Context, c cli) error {
 			return dev(ctx, c.getenv, c.stdout, c.stderr)
