@@ -274,7 +274,8 @@ begin
 end
 $$;
 
--- An agent's message answers the lead, once, at the time the message was sent. A bot's
+-- An agent's message goes on the timeline ("Agent replied", naming the admin where one acts)
+-- and answers the lead, once, at the time the message was sent. A bot's
 -- message does not (the trigger only fires for agents).
 create or replace function public.chat_messages_after_insert()
 returns trigger
@@ -285,6 +286,17 @@ as $$
 declare
   lead public.conversations;
 begin
+  insert into public.conversation_timeline (conversation_id, event_type, title, description, actor_type, actor_id, metadata, created_at)
+  values (
+    new.conversation_id,
+    'message',
+    'Agent replied',
+    left(new.content, 2000),
+    'agent',
+    new.sender_id,
+    jsonb_build_object('chat_message_id', new.id) || public.admin_actor_metadata(),
+    new.sent_at
+  );
   update public.conversations
      set first_response_at = new.sent_at
    where id = new.conversation_id

@@ -156,8 +156,8 @@ begin
 end
 $$;
 
--- An agent's answer to the customer: a chat message from the agent, which meets the SLA
--- (chat_messages_after_insert) and is written on the timeline (chat_messages_after_agent_insert).
+-- An agent's answer to the customer: a chat message from the agent, which meets the SLA and
+-- is written on the timeline (both by chat_messages_after_insert).
 -- Returns the message's id.
 create or replace function public.admin_reply(p_conversation_id uuid, p_body text)
 returns uuid
@@ -356,28 +356,6 @@ begin
 end
 $$;
 
-create or replace function public.chat_messages_after_agent_insert()
-returns trigger
-language plpgsql
-security definer
-set search_path = ''
-as $$
-begin
-  insert into public.conversation_timeline (conversation_id, event_type, title, description, actor_type, actor_id, metadata, created_at)
-  values (
-    new.conversation_id,
-    'message',
-    'Agent replied',
-    left(new.content, 2000),
-    'agent',
-    new.sender_id,
-    jsonb_build_object('chat_message_id', new.id) || public.admin_actor_metadata(),
-    new.sent_at
-  );
-  return null;
-end
-$$;
-
 -- The console's doorbell: after each statement that writes timeline entries, one NOTIFY on
 -- 'leadrelay_console' naming the leads that changed (at most 100; more says "all"). New
 -- leads ring the outbox's own 'lead_events' doorbell. A doorbell failure never fails a write.
@@ -418,11 +396,10 @@ create or replace trigger follow_up_tasks_after_write
   for each row
   execute function public.follow_up_tasks_after_write();
 
-create or replace trigger chat_messages_after_agent_insert
-  after insert on public.chat_messages
-  for each row
-  when (new.sender_type = 'agent')
-  execute function public.chat_messages_after_agent_insert();
+-- An agent's reply is written to the timeline by chat_messages_after_insert (20_lead_triggers),
+-- the one trigger on an agent's message; this file once had a second one.
+drop trigger if exists chat_messages_after_agent_insert on public.chat_messages;
+drop function if exists public.chat_messages_after_agent_insert();
 
 create or replace trigger conversation_timeline_console_doorbell
   after insert on public.conversation_timeline
@@ -434,7 +411,6 @@ create or replace trigger conversation_timeline_console_doorbell
 revoke execute on function
   public.conversations_after_assign(),
   public.follow_up_tasks_after_write(),
-  public.chat_messages_after_agent_insert(),
   public.conversation_timeline_console_doorbell()
 from public, anon, authenticated, service_role;
 

@@ -55,7 +55,7 @@ select set_eq(
            ('conversations_after_insert()'), ('conversations_after_update()'),
            ('chat_messages_after_insert()'), ('lead_events_doorbell()'),
            ('conversations_after_assign()'), ('follow_up_tasks_after_write()'),
-           ('chat_messages_after_agent_insert()'), ('conversation_timeline_console_doorbell()'),
+           ('conversation_timeline_console_doorbell()'),
            ('admin_replay_event(uuid)'), ('admin_replay_failed(notification_channel)')$$,
   'the security-definer functions are the intake, the triggers that write for their caller, and the admin''s replays'
 );
