@@ -23,10 +23,10 @@ run: build
 ## listed at the end (CI=true refuses to skip).
 test: vet deps
 	@skipped=""; \
-	sb=$$(tools/npm-install .cache/supabase-cli supabase $(SUPABASE_CLI_VERSION)) || exit 1; \
+	sb=$$(dev/tools/npm-install .cache/supabase-cli supabase $(SUPABASE_CLI_VERSION)) || exit 1; \
 	case "$$sb" in skip:*) skipped="$$skipped\n  the Supabase CLI compatibility test: $${sb#skip: }";; esac; \
 	cli=$$PWD/.cache/supabase-cli/node_modules/.bin/supabase; [ "$$sb" = ok ] || cli=""; \
-	sw=$$(tools/npm-install .cache/standardwebhooks standardwebhooks $(STANDARDWEBHOOKS_VERSION)) || exit 1; \
+	sw=$$(dev/tools/npm-install .cache/standardwebhooks standardwebhooks $(STANDARDWEBHOOKS_VERSION)) || exit 1; \
 	case "$$sw" in skip:*) skipped="$$skipped\n  the webhook tests against npm standardwebhooks: $${sw#skip: }";; esac; \
 	if ! command -v chromium >/dev/null && [ ! -x /usr/bin/chromium ]; then \
 		skipped="$$skipped\n  the admin console's browser test (chromium not found: bash .ci/run installs it)"; \
@@ -36,9 +36,9 @@ test: vet deps
 		if [ "$$CI" = true ]; then echo "make test: promtool not found (CI=true requires it; .ci/run installs it)"; exit 1; fi; \
 		skipped="$$skipped\n  promtool check metrics (promtool not found: bash .ci/run installs it)"; \
 	fi; \
-	SUPABASE_CLI="$$cli" PROMTOOL="$$promtool" go run ./tools/withpostgres -- sh -c '\
+	SUPABASE_CLI="$$cli" PROMTOOL="$$promtool" go run ./dev/tools/withpostgres -- sh -c '\
 		go test -count=1 ./... && \
-		TEST_QUERY_EXEC_MODE=exec go test -count=1 ./server/ ./dispatch/ ./sla/ ./console/ ./cmd/... ./bench/...'; \
+		TEST_QUERY_EXEC_MODE=exec go test -count=1 ./edge/server/ ./dispatch/ ./sla/ ./edge/console/ ./cmd/... ./dev/bench/...'; \
 	status=$$?; \
 	if [ -n "$$skipped" ]; then printf "make test: skipped:$$skipped\n"; else echo "make test: nothing skipped"; fi; \
 	exit $$status
@@ -57,7 +57,7 @@ build:
 ## bench-intake: load the intake on loopback and compare it with the database's own ceiling
 ## (a throwaway PostgreSQL unless DATABASE_URL is set); e.g. BENCH_FLAGS="-duration=30s -concurrency=16"
 bench-intake:
-	go run ./bench/intake $(BENCH_FLAGS)
+	go run ./dev/bench/intake $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin .cache
@@ -71,25 +71,25 @@ bench-delivery:
 
 ## bench-sla: the SLA tick over 1,000,000 conversations, a few hundred due: plans (EXPLAIN ANALYZE, BUFFERS) and timings
 bench-sla:
-	go run ./tools/withpostgres -- go test -v -run '^$$' -bench BenchmarkSLA -benchtime 20x -timeout 30m ./sla/
+	go run ./dev/tools/withpostgres -- go test -v -run '^$$' -bench BenchmarkSLA -benchtime 20x -timeout 30m ./sla/
 
 ## chaos: three replicas of the real binary on a private PostgreSQL, Slack/Telegram/SMTP peers that
 ## fail and hang, seven SIGKILLs, a paused SLA leader, a Slack outage and a Postgres restart; then a
 ## report (leads lost, deliveries missing and duplicated, 503s, drain time, SLA lateness). Not part of
 ## make test. Shorter: make chaos CHAOS_DURATION=90s CHAOS_SLACK_OUTAGE=30s CHAOS_PAUSE=10s
 chaos:
-	cd chaos && CHAOS_DURATION=$(CHAOS_DURATION) CHAOS_RATE=$(CHAOS_RATE) CHAOS_KILLS=$(CHAOS_KILLS) \
+	cd dev/chaos && CHAOS_DURATION=$(CHAOS_DURATION) CHAOS_RATE=$(CHAOS_RATE) CHAOS_KILLS=$(CHAOS_KILLS) \
 		CHAOS_SLACK_OUTAGE=$(CHAOS_SLACK_OUTAGE) CHAOS_PAUSE=$(CHAOS_PAUSE) CHAOS_DRAIN_TIMEOUT=$(CHAOS_DRAIN_TIMEOUT) \
 		CHAOS_HOT_WINDOW=$(CHAOS_HOT_WINDOW) \
 		go test -tags chaos -run '^TestChaos$$' -count=1 -v -timeout 60m .
 
 ## bench-console: the admin console's leads list at 1,000,000 leads, per filter and as a whole page; plans
 bench-console:
-	go run ./tools/withpostgres -- go test -run '^$$' -bench BenchmarkLeadsList -benchtime 1x -timeout 30m ./console/
+	go run ./dev/tools/withpostgres -- go test -run '^$$' -bench BenchmarkLeadsList -benchtime 1x -timeout 30m ./edge/console/
 
 ## types: regenerate supabase/types/database.ts (the API's TypeScript types) with the pinned Supabase CLI
 types:
-	@sb=$$(tools/npm-install .cache/supabase-cli supabase $(SUPABASE_CLI_VERSION)) || exit 1; \
+	@sb=$$(dev/tools/npm-install .cache/supabase-cli supabase $(SUPABASE_CLI_VERSION)) || exit 1; \
 	[ "$$sb" = ok ] || { echo "make types: $$sb"; exit 1; }; \
 	SUPABASE_CLI=$$PWD/.cache/supabase-cli/node_modules/.bin/supabase UPDATE_TYPES=1 \
-		go run ./tools/withpostgres -- go test -count=1 -run TestGeneratedTypesAreCurrent -v ./supabase/
+		go run ./dev/tools/withpostgres -- go test -count=1 -run TestGeneratedTypesAreCurrent -v ./supabase/

@@ -20,9 +20,9 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/truenester/leadrelay"
-	"github.com/truenester/leadrelay/health"
+	"github.com/truenester/leadrelay/database/outbox"
 	"github.com/truenester/leadrelay/notifiers"
-	"github.com/truenester/leadrelay/outbox"
+	"github.com/truenester/leadrelay/ops/health"
 )
 
 // Config tunes a Dispatcher; zero fields take the defaults (WithDefaults),

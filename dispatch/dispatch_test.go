@@ -18,12 +18,12 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/truenester/leadrelay"
-	"github.com/truenester/leadrelay/dbtest"
+	"github.com/truenester/leadrelay/database/outbox"
+	"github.com/truenester/leadrelay/dev/dbtest"
+	"github.com/truenester/leadrelay/dev/testkit"
 	"github.com/truenester/leadrelay/dispatch"
 	"github.com/truenester/leadrelay/notifiers"
 	"github.com/truenester/leadrelay/notifiers/notifierstest"
-	"github.com/truenester/leadrelay/outbox"
-	"github.com/truenester/leadrelay/testkit"
 )
 
 // clock is the dispatcher's time: the real time plus an offset the test moves.

@@ -9,7 +9,7 @@ import (
 	"github.com/go-co-op/gocron/v2"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/truenester/leadrelay/health"
+	"github.com/truenester/leadrelay/ops/health"
 )
 
 // Channel is the NOTIFY channel the lead_events insert trigger rings.

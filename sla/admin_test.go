@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/truenester/leadrelay/dev/testkit"
 	"github.com/truenester/leadrelay/sla"
-	"github.com/truenester/leadrelay/testkit"
 )
 
 func TestAlertsListOpenUnansweredLeadsSoonestDeadlineFirst(t *testing.T) {

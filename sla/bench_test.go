@@ -11,9 +11,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/truenester/leadrelay/dbtest"
+	"github.com/truenester/leadrelay/dev/dbtest"
+	"github.com/truenester/leadrelay/dev/testkit"
 	"github.com/truenester/leadrelay/sla"
-	"github.com/truenester/leadrelay/testkit"
 )
 
 // benchNow is the benchmark's "now": a few hundred rows come due at it.
@@ -25,7 +25,7 @@ var benchNow = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 // the functions, through auto_explain), checks that they read the due rows
 // through the partial indexes, and times the ticks and the admin reads.
 //
-//	go run ./tools/withpostgres -- go test -run '^$' -bench BenchmarkSLA -benchtime 20x -timeout 30m ./sla/
+//	go run ./dev/tools/withpostgres -- go test -run '^$' -bench BenchmarkSLA -benchtime 20x -timeout 30m ./sla/
 func BenchmarkSLA(b *testing.B) {
 	url := dbtest.NewURL(b)
 	db := pool(b, url, 4)

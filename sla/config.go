@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/truenester/leadrelay/health"
+	"github.com/truenester/leadrelay/ops/health"
 )
 
 // Defaults: a tick every second makes each alert leave within about a

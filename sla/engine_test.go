@@ -14,9 +14,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jonboulle/clockwork"
 
-	"github.com/truenester/leadrelay/dbtest"
+	"github.com/truenester/leadrelay/dev/dbtest"
+	"github.com/truenester/leadrelay/dev/testkit"
 	"github.com/truenester/leadrelay/sla"
-	"github.com/truenester/leadrelay/testkit"
 )
 
 func pool(t testing.TB, url string, maxConns int32) *pgxpool.Pool {
@@ -200,7 +200,11 @@ func TestLeaderFailoverWhenTheLeaderDies(t *testing.T) {
 	stopB := runEngine(t, b)
 
 	dueLeads(t, db, 40)
-	testkit.WaitFor(t, 10*time.Second, "a sends the first alerts", testkit.Until(func() bool { return countEvents(t, db).Breaches == 40 }))
+	// a's own count, not only the rows: the cut must not fall between a's
+	// commit and a learning of it.
+	testkit.WaitFor(t, 10*time.Second, "a sends the first alerts", testkit.Until(func() bool {
+		return a.Status().Sent.Breaches == 40 && countEvents(t, db).Breaches == 40
+	}))
 	if sent := b.Status().Sent; sent != (sla.Result{}) {
 		t.Fatalf("b sent %+v while a led", sent)
 	}

@@ -11,9 +11,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jonboulle/clockwork"
 
-	"github.com/truenester/leadrelay/dbtest"
+	"github.com/truenester/leadrelay/dev/dbtest"
+	"github.com/truenester/leadrelay/dev/testkit"
 	"github.com/truenester/leadrelay/sla"
-	"github.com/truenester/leadrelay/testkit"
 )
 
 // t0 is when the tests' leads arrive; the fake clock starts there.

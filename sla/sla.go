@@ -20,7 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jonboulle/clockwork"
 
-	"github.com/truenester/leadrelay/health"
+	"github.com/truenester/leadrelay/ops/health"
 )
 
 // maxBatches bounds one job run; whatever is left is due at the next run.

@@ -7,8 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/truenester/leadrelay/dev/testkit"
 	"github.com/truenester/leadrelay/sla"
-	"github.com/truenester/leadrelay/testkit"
 )
 
 // The issue's own scenario: with a one-minute window a lead is warned at

@@ -5,8 +5,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/truenester/leadrelay/dbtest"
-	"github.com/truenester/leadrelay/testkit"
+	"github.com/truenester/leadrelay/dev/dbtest"
+	"github.com/truenester/leadrelay/dev/testkit"
 )
 
 // submit_lead's limits (its list of text fields, intake_limit) restate the

@@ -13,7 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/truenester/leadrelay/dbtest"
+	"github.com/truenester/leadrelay/dev/dbtest"
 )
 
 // TestPgTAP runs every supabase/tests/*.sql file, each in a fresh migrated

@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/truenester/leadrelay/dbtest"
+	"github.com/truenester/leadrelay/dev/dbtest"
 )
 
 // FuzzSubmitLead calls the intake RPC the way PostgREST does for the public

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/truenester/leadrelay/dbtest"
+	"github.com/truenester/leadrelay/dev/dbtest"
 )
 
 // typesFile holds the TypeScript types of the API that TrueNester's panel uses through

@@ -14,9 +14,9 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/truenester/leadrelay/dbtest"
+	"github.com/truenester/leadrelay/dev/dbtest"
+	"github.com/truenester/leadrelay/dev/testkit"
 	"github.com/truenester/leadrelay/notifiers/notifierstest"
-	"github.com/truenester/leadrelay/testkit"
 )
 
 // chromiumPath finds Chromium: CHROMIUM, else chromium or chromium-browser on PATH, else

@@ -16,9 +16,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/truenester/leadrelay/dbtest"
+	"github.com/truenester/leadrelay/dev/dbtest"
+	"github.com/truenester/leadrelay/dev/testkit"
 	"github.com/truenester/leadrelay/notifiers/notifierstest"
-	"github.com/truenester/leadrelay/testkit"
 )
 
 // TestMain lets a test start this package's program as a real process (the

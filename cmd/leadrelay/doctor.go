@@ -16,7 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/truenester/leadrelay/migrate"
+	"github.com/truenester/leadrelay/database/migrate"
 	"github.com/truenester/leadrelay/notifiers"
 	"github.com/truenester/leadrelay/supabase"
 	"github.com/truenester/leadrelay/webhook"

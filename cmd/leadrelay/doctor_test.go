@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/truenester/leadrelay/dbtest"
+	"github.com/truenester/leadrelay/dev/dbtest"
+	"github.com/truenester/leadrelay/dev/testkit"
 	"github.com/truenester/leadrelay/notifiers/notifierstest"
-	"github.com/truenester/leadrelay/testkit"
 )
 
 // doctorSetup is a migrated database and real Slack, Telegram and SMTP

@@ -26,14 +26,14 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/truenester/leadrelay/config"
-	"github.com/truenester/leadrelay/console"
-	"github.com/truenester/leadrelay/devpostgres"
+	"github.com/truenester/leadrelay/database/migrate"
+	"github.com/truenester/leadrelay/database/outbox"
+	"github.com/truenester/leadrelay/dev/devpostgres"
 	"github.com/truenester/leadrelay/dispatch"
-	"github.com/truenester/leadrelay/health"
-	"github.com/truenester/leadrelay/migrate"
+	"github.com/truenester/leadrelay/edge/console"
+	"github.com/truenester/leadrelay/edge/server"
 	"github.com/truenester/leadrelay/notifiers"
-	"github.com/truenester/leadrelay/outbox"
-	"github.com/truenester/leadrelay/server"
+	"github.com/truenester/leadrelay/ops/health"
 	"github.com/truenester/leadrelay/sla"
 	"github.com/truenester/leadrelay/supabase"
 )
@@ -200,14 +200,16 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 		}
 	}
 	defer ln.Close()
-	logger.Info("listening", "addr", ln.Addr().String())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	// The metrics address is bound before the public port answers, so a
+	// replica that answers /healthz can be scraped.
 	stopMetrics, err := serveMetrics(st.Edge, deps.Metrics, logger)
 	if err != nil {
 		return err
 	}
 	defer stopMetrics()
+	logger.Info("listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
 
 	stop := func() error {
 		logger.Info("shutting down: finishing in-flight requests, then deliveries")

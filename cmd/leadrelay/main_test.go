@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/truenester/leadrelay/dbtest"
-	"github.com/truenester/leadrelay/testkit"
+	"github.com/truenester/leadrelay/dev/dbtest"
+	"github.com/truenester/leadrelay/dev/testkit"
 )
 
 func freePort(t testing.TB) int {

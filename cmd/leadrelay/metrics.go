@@ -15,7 +15,7 @@ import (
 	"github.com/truenester/leadrelay"
 
 	"github.com/truenester/leadrelay/config"
-	"github.com/truenester/leadrelay/metrics"
+	"github.com/truenester/leadrelay/ops/metrics"
 	"github.com/truenester/leadrelay/sla"
 )
 

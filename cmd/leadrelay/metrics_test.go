@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/truenester/leadrelay/dbtest"
-	"github.com/truenester/leadrelay/testkit"
+	"github.com/truenester/leadrelay/dev/dbtest"
+	"github.com/truenester/leadrelay/dev/testkit"
 )
 
 // serve with METRICS_ADDR: the scrape is on that address, with the leader

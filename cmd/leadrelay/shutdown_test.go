@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/truenester/leadrelay/dbtest"
+	"github.com/truenester/leadrelay/dev/dbtest"
+	"github.com/truenester/leadrelay/dev/testkit"
 	"github.com/truenester/leadrelay/notifiers/notifierstest"
-	"github.com/truenester/leadrelay/testkit"
 )
 
 // A rolling deploy stops a machine with SIGTERM. A delivery in flight then

@@ -11,7 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/truenester/leadrelay/metrics"
+	"github.com/truenester/leadrelay/ops/metrics"
 )
 
 var statusCommand = command{

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/truenester/leadrelay/dbtest"
-	"github.com/truenester/leadrelay/testkit"
+	"github.com/truenester/leadrelay/dev/dbtest"
+	"github.com/truenester/leadrelay/dev/testkit"
 )
 
 func TestStatusReportsThePipeline(t *testing.T) {

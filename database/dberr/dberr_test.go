@@ -1,0 +1,70 @@
+package dberr_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/truenester/leadrelay/database/dberr"
+	"github.com/truenester/leadrelay/dev/dbtest"
+	"github.com/truenester/leadrelay/dev/testkit"
+)
+
+// Each kind as a real server reports it.
+func TestInterpretNamesEachKind(t *testing.T) {
+	t.Parallel()
+	conn := testkit.Connect(t, dbtest.NewURL(t))
+	ctx := testkit.Context(t)
+	for _, c := range []struct {
+		sql    string
+		kind   error
+		status int
+	}{
+		{"select 1 where false", dberr.ErrNotFound, 0},
+		{"do $$ begin raise no_data_found; end $$", dberr.ErrNotFound, 0},
+		{"select 1/0", dberr.ErrInvalid, 0},
+		{"select 'not a uuid'::uuid", dberr.ErrInvalid, 0},
+		{"do $$ begin raise exception 'invalid lead' using errcode = '22023', detail = '{\"email\": \"bad\"}'; end $$", dberr.ErrInvalid, 0},
+		{"select * from no_such_table", dberr.ErrUndefinedTable, 0},
+		{"do $$ begin raise exception 'reused' using errcode = 'PT422'; end $$", dberr.ErrRefused, 422},
+		{"do $$ begin raise exception 'limit' using errcode = '2200H'; end $$", dberr.ErrUnavailable, 0},
+		{"do $$ begin raise exception 'deadlock' using errcode = '40P01'; end $$", dberr.ErrUnavailable, 0},
+		{"do $$ begin raise exception 'too many' using errcode = '53300'; end $$", dberr.ErrUnavailable, 0},
+		{"do $$ begin raise unique_violation; end $$", nil, 0},
+	} {
+		var n int
+		err := dberr.Interpret(conn.QueryRow(ctx, c.sql).Scan(&n))
+		e := dberr.Of(err)
+		switch {
+		case e == nil:
+			t.Errorf("%s: %v is not a *dberr.Error", c.sql, err)
+		case e.Kind != c.kind || (c.kind != nil && !errors.Is(err, c.kind)):
+			t.Errorf("%s: kind %v, want %v (%v)", c.sql, e.Kind, c.kind, err)
+		case e.HTTPStatus != c.status:
+			t.Errorf("%s: HTTP status %d, want %d", c.sql, e.HTTPStatus, c.status)
+		}
+	}
+	if err := dberr.Interpret(conn.QueryRow(ctx, "select 'invalid lead'").Scan(new(string))); err != nil {
+		t.Errorf("a success is %v", err)
+	}
+}
+
+// A server that does not answer is unavailable, as is a statement cut by
+// its timeout.
+func TestInterpretUnavailable(t *testing.T) {
+	t.Parallel()
+	ctx := testkit.Context(t)
+	conn := testkit.Connect(t, dbtest.NewURL(t))
+	if _, err := conn.Exec(ctx, "set statement_timeout = '10ms'"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := conn.Exec(ctx, "select pg_sleep(1)")
+	if err := dberr.Interpret(err); !errors.Is(err, dberr.ErrUnavailable) {
+		t.Errorf("statement timeout: %v, want ErrUnavailable", err)
+	}
+	_, err = pgx.Connect(ctx, "postgres://nobody@127.0.0.1:1/none?connect_timeout=2")
+	if err := dberr.Interpret(err); !errors.Is(err, dberr.ErrUnavailable) {
+		t.Errorf("no server: %v, want ErrUnavailable", err)
+	}
+}

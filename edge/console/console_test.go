@@ -1,0 +1,703 @@
+package console_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/truenester/leadrelay/config"
+	"github.com/truenester/leadrelay/dev/dbtest"
+	"github.com/truenester/leadrelay/dev/testkit"
+	"github.com/truenester/leadrelay/edge/console"
+	"github.com/truenester/leadrelay/edge/server"
+	"github.com/truenester/leadrelay/supabase"
+)
+
+const adminKey = "console-test-admin-key-0123456789"
+
+// testBundle is the service (server.New with the console) on a fresh database.
+type testBundle struct {
+	url     string
+	db      *pgxpool.Pool
+	dbURL   string
+	console *console.Console
+	hub     *console.Hub
+}
+
+type bundleOptions struct {
+	supabase *console.Supabase
+	listen   bool
+}
+
+func setup(t testing.TB, opts ...func(*bundleOptions)) *testBundle {
+	t.Helper()
+	var o bundleOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	dbURL := dbtest.NewURL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	hub := console.NewHub(logger)
+	if o.listen {
+		listenCtx, stop := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() { hub.Listen(listenCtx, dbURL) })
+		t.Cleanup(func() { stop(); wg.Wait() })
+	}
+	c := console.New(console.Deps{DB: pool, Logger: logger, AdminKey: adminKey, Hub: hub, Supabase: o.supabase})
+	cfg, err := config.LoadEdge(func(k string) string {
+		return map[string]string{"ADMIN_API_KEY": adminKey, "RATE_LIMIT_PER_MINUTE": "10000", "RATE_LIMIT_BURST": "1000"}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(server.New(server.Deps{Logger: logger, DB: pool, Schema: supabase.FS, Edge: cfg, Console: c}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(c.EndStreams)
+	return &testBundle{url: srv.URL, db: pool, dbURL: dbURL, console: c, hub: hub}
+}
+
+// browser is an HTTP client with a cookie jar that does not follow redirects.
+type browser struct {
+	*http.Client
+	t    testing.TB
+	base string
+}
+
+func (b *testBundle) browser(t testing.TB) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{
+		Client: &http.Client{Jar: jar, Timeout: 20 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}},
+		t: t, base: b.url,
+	}
+}
+
+func (br *browser) get(path string) (*http.Response, string) {
+	br.t.Helper()
+	res, err := br.Get(br.base + path)
+	if err != nil {
+		br.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res, string(body)
+}
+
+func (br *browser) post(path string, form url.Values) (*http.Response, string) {
+	br.t.Helper()
+	res, err := br.PostForm(br.base+path, form)
+	if err != nil {
+		br.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res, string(body)
+}
+
+var csrfInput = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+func csrfOf(t testing.TB, page string) string {
+	t.Helper()
+	m := csrfInput.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF token in the page:\n%.2000s", page)
+	}
+	return m[1]
+}
+
+// signIn signs the browser in with the key and returns the session's CSRF token.
+func (br *browser) signIn(key string) (*http.Response, string) {
+	br.t.Helper()
+	_, page := br.get("/admin/login")
+	res, body := br.post("/admin/login", url.Values{"csrf_token": {csrfOf(br.t, page)}, "method": {"key"}, "key": {key}, "next": {"/admin/leads"}})
+	if res.StatusCode != http.StatusSeeOther {
+		return res, body
+	}
+	_, page = br.get("/admin/leads")
+	return res, csrfOf(br.t, page)
+}
+
+// insertLead saves a lead straight into the database, the triggers doing the rest;
+// created is how long ago it arrived.
+func insertLead(t *testing.T, db *pgxpool.Pool, name, email, phone, quality string, created time.Duration) string {
+	t.Helper()
+	var id string
+	var em, ph *string
+	if email != "" {
+		em = &email
+	}
+	if phone != "" {
+		ph = &phone
+	}
+	var q *string
+	if quality != "" {
+		q = &quality
+	}
+	err := db.QueryRow(context.Background(), `insert into conversations (form, source, name, email, phone, quality, created_at)
+		values ('chatbot', 'chatbot', $1, $2, $3, $4::lead_quality, now() - $5::interval) returning id`,
+		name, em, ph, q, created).Scan(&id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestSignInSetsASessionCookieAndSignOutEndsIt(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	br := b.browser(t)
+
+	// Signed out, a page sends to the sign-in page; a fragment or the stream says 401.
+	res, _ := br.get("/admin/leads?status=new")
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/admin/login?next=%2Fadmin%2Fleads%3Fstatus%3Dnew" {
+		t.Fatalf("signed out: %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	for _, path := range []string{"/admin/banner", "/admin/live", "/admin/leads?fragment=list"} {
+		if res, _ := br.get(path); res.StatusCode != http.StatusUnauthorized {
+			t.Errorf("signed out, %s: %d, want 401", path, res.StatusCode)
+		}
+	}
+
+	// A wrong key, and a form without its CSRF cookie, sign nobody in.
+	if res, body := br.signIn("wrong-key-0123456789012345"); res.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "not the admin key") {
+		t.Fatalf("wrong key: %d\n%.500s", res.StatusCode, body)
+	}
+	stranger := b.browser(t)
+	if res, _ := stranger.post("/admin/login", url.Values{"csrf_token": {"forged"}, "method": {"key"}, "key": {adminKey}}); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("sign-in without the form's CSRF cookie: %d, want 403", res.StatusCode)
+	}
+
+	res, csrf := br.signIn(adminKey)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/admin/leads" {
+		t.Fatalf("sign in: %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	var cookie *http.Cookie
+	for _, c := range res.Cookies() {
+		if c.Name == "leadrelay_session" {
+			cookie = c
+		}
+	}
+	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteLaxMode || cookie.Path != "/admin" || cookie.MaxAge <= 0 || cookie.Secure {
+		t.Fatalf("session cookie on 127.0.0.1: %+v; want HttpOnly, SameSite=Lax, Path=/admin, an expiry, not Secure", cookie)
+	}
+	if cookie.MaxAge > int(console.KeySessionTTL.Seconds()) {
+		t.Errorf("the session lasts %ds, more than %s", cookie.MaxAge, console.KeySessionTTL)
+	}
+	if res, body := br.get("/admin/leads"); res.StatusCode != http.StatusOK || !strings.Contains(body, "Sign out") {
+		t.Fatalf("signed in, the leads page: %d", res.StatusCode)
+	}
+
+	// Signing out ends the session itself: the old cookie opens nothing.
+	old := br.Jar.Cookies(mustURL(t, b.url+"/admin"))
+	if res, _ := br.post("/admin/logout", url.Values{"csrf_token": {csrf}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign out: %d", res.StatusCode)
+	}
+	replay := b.browser(t)
+	replay.Jar.SetCookies(mustURL(t, b.url+"/admin"), old)
+	if res, _ := replay.get("/admin/leads"); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the cookie of a signed-out session still opens the console: %d", res.StatusCode)
+	}
+}
+
+func TestTheSessionCookieIsSecureOutsideLocalhost(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for host, secure := range map[string]bool{"admin.truenester.com": true, "localhost:8080": false, "127.0.0.1:8080": false, "[::1]:8080": false} {
+		jar, _ := cookiejar.New(nil)
+		client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		do := func(method, path string, form url.Values) *http.Response {
+			req, _ := http.NewRequest(method, b.url+path, strings.NewReader(form.Encode()))
+			req.Host = host
+			if form != nil {
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			}
+			for _, c := range jar.Cookies(mustURL(t, b.url+path)) {
+				req.AddCookie(c)
+			}
+			res, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+		res := do("GET", "/admin/login", nil)
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		var loginCookie *http.Cookie
+		for _, c := range res.Cookies() {
+			loginCookie = c
+		}
+		req, _ := http.NewRequest("POST", b.url+"/admin/login", strings.NewReader(url.Values{"csrf_token": {csrfOf(t, string(body))}, "method": {"key"}, "key": {adminKey}}.Encode()))
+		req.Host = host
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: loginCookie.Name, Value: loginCookie.Value})
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		var session *http.Cookie
+		for _, c := range res.Cookies() {
+			if c.Name == "leadrelay_session" {
+				session = c
+			}
+		}
+		if session == nil || session.Secure != secure {
+			t.Errorf("host %s: session cookie %+v; want Secure=%v", host, session, secure)
+		}
+	}
+}
+
+// A state-changing request without the session, or without its CSRF token, changes nothing.
+func TestWithoutTheSessionOrTheCSRFTokenNothingChanges(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	lead := insertLead(t, b.db, "Csrf Target", "csrf@example.com", "", "hot", 20*time.Minute)
+	br := b.browser(t)
+	_, csrf := br.signIn(adminKey)
+	other := b.browser(t)
+	_, otherCSRF := other.signIn(adminKey)
+
+	snapshot := func() string {
+		var s string
+		err := b.db.QueryRow(context.Background(), `select c.status || '/' || c.quality || '/' || coalesce(c.assigned_to::text, '-')
+			|| '/' || (select count(*) from conversation_timeline t where t.conversation_id = c.id)
+			|| '/' || (select count(*) from chat_messages m where m.conversation_id = c.id)
+			|| '/' || (select count(*) from follow_up_tasks f where f.conversation_id = c.id)
+			from conversations c where c.id = $1`, lead).Scan(&s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	before := snapshot()
+	actions := map[string]url.Values{
+		"contacted": {},
+		"status":    {"status": {"closed"}},
+		"quality":   {"quality": {"cold"}},
+		"assignee":  {"assignee": {"6f1c2a9e-0000-4000-8000-000000000001"}},
+		"notes":     {"body": {"a note"}},
+		"replies":   {"body": {"a reply"}},
+		"followups": {"follow_up_date": {time.Now().Add(time.Hour).UTC().Format("2006-01-02T15:04")}},
+	}
+	anonymous := b.browser(t)
+	for action, form := range actions {
+		path := "/admin/leads/" + lead + "/" + action
+		if res, _ := anonymous.post(path, form); res.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s without a session: %d, want 401", action, res.StatusCode)
+		}
+		if res, _ := br.post(path, form); res.StatusCode != http.StatusForbidden {
+			t.Errorf("%s without the CSRF token: %d, want 403", action, res.StatusCode)
+		}
+		withWrong := url.Values{"csrf_token": {otherCSRF}}
+		for k, v := range form {
+			withWrong[k] = v
+		}
+		if res, _ := br.post(path, withWrong); res.StatusCode != http.StatusForbidden {
+			t.Errorf("%s with another session's CSRF token: %d, want 403", action, res.StatusCode)
+		}
+	}
+	for _, path := range []string{"/admin/deliveries/replay", "/admin/logout"} {
+		if res, _ := br.post(path, url.Values{}); res.StatusCode != http.StatusForbidden {
+			t.Errorf("%s without the CSRF token: %d, want 403", path, res.StatusCode)
+		}
+	}
+	if after := snapshot(); after != before {
+		t.Fatalf("refused requests changed the lead: %s -> %s", before, after)
+	}
+	// The same request with the token works (so the refusals above were about the token).
+	if res, body := br.post("/admin/leads/"+lead+"/contacted", url.Values{"csrf_token": {csrf}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("mark contacted with the token: %d\n%.500s", res.StatusCode, body)
+	}
+	if after := snapshot(); !strings.HasPrefix(after, "contacted/") {
+		t.Fatalf("mark contacted did not change the status: %s", after)
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+var leadRow = regexp.MustCompile(`<tr class="lead-row" data-lead="([0-9a-f-]{36})">`)
+
+func leadIDs(page string) []string {
+	var ids []string
+	for _, m := range leadRow.FindAllStringSubmatch(page, -1) {
+		ids = append(ids, m[1])
+	}
+	return ids
+}
+
+func TestTheLeadsListFiltersSearchesAndPages(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	// 7 leads, a minute apart, newest last; two HOT ones; one answered.
+	var ids []string
+	for i := range 7 {
+		quality := "cold"
+		if i%3 == 0 {
+			quality = "hot"
+		}
+		ids = append(ids, insertLead(t, b.db, fmt.Sprintf("Person %d", i), fmt.Sprintf("p%d@example.com", i), fmt.Sprintf("+9715000000%d", i), quality, time.Duration(10-i)*time.Minute))
+	}
+	if _, err := b.db.Exec(context.Background(), "update conversations set status = 'contacted' where id = $1", ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	br := b.browser(t)
+	br.signIn(adminKey)
+	newestFirst := func(idx ...int) []string {
+		var out []string
+		for _, i := range idx {
+			out = append(out, ids[i])
+		}
+		return out
+	}
+	cases := []struct {
+		query string
+		want  []string
+	}{
+		{"", newestFirst(6, 5, 4, 3, 2, 1, 0)},
+		{"quality=hot", newestFirst(6, 3, 0)},
+		{"status=contacted", newestFirst(1)},
+		{"sla=answered", newestFirst(1)},
+		// HOT leads 10, 7 and 4 minutes old have 15 minutes: none is breached; only the
+		// 10-minute-old one is past its warning (halfway, at 7.5 minutes).
+		{"sla=approaching", newestFirst(0)},
+		{"sla=breached", nil},
+		{"q=person%205", newestFirst(5)},
+		{"q=P4%40EXAMPLE", newestFirst(4)},
+		{"q=%2B97150000003", newestFirst(3)},
+		{"q=100%25", nil},
+		{"source=chatbot&assignee=unassigned&quality=cold&status=new", newestFirst(5, 4, 2)},
+	}
+	for _, c := range cases {
+		res, page := br.get("/admin/leads?" + c.query)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d\n%.500s", c.query, res.StatusCode, page)
+		}
+		if got := leadIDs(page); strings.Join(got, ",") != strings.Join(c.want, ",") {
+			t.Errorf("%s: leads %v, want %v", c.query, got, c.want)
+		}
+	}
+	if res, body := br.get("/admin/leads?status=lost&sla=soon"); res.StatusCode != http.StatusBadRequest || !strings.Contains(body, "status must be one of") {
+		t.Errorf("bad filters: %d\n%.300s", res.StatusCode, body)
+	}
+
+	// The HTML pager: "Older leads" links carry the filters, two leads a page.
+	nextLink := regexp.MustCompile(`<a href="([^"]+)" rel="next">`)
+	var paged []string
+	path := "/admin/leads?quality=cold&limit=2"
+	for range 10 {
+		_, page := br.get(path)
+		paged = append(paged, leadIDs(page)...)
+		m := nextLink.FindStringSubmatch(page)
+		if m == nil {
+			break
+		}
+		path = strings.ReplaceAll(m[1], "&amp;", "&")
+		if !strings.Contains(path, "quality=cold") || !strings.Contains(path, "limit=2") {
+			t.Fatalf("the next page's link lost the filters: %s", path)
+		}
+	}
+	if want := newestFirst(5, 4, 2, 1); strings.Join(paged, ",") != strings.Join(want, ",") {
+		t.Errorf("the HTML pages held %v, want %v", paged, want)
+	}
+
+	// Keyset pages through the JSON API: 3, 3, then 1, no lead twice, none missed, even
+	// with a lead arriving between the pages.
+	seen := map[string]bool{}
+	after := ""
+	for page := 0; ; page++ {
+		var got console.Page
+		apiGet(t, b.url+"/admin/api/leads?limit=3&after="+after, &got)
+		for _, l := range got.Leads {
+			if seen[l.ID] {
+				t.Fatalf("lead %s on two pages", l.ID)
+			}
+			seen[l.ID] = true
+		}
+		if page == 0 {
+			insertLead(t, b.db, "Late Arrival", "late@example.com", "", "", 0)
+		}
+		if got.Next == "" {
+			break
+		}
+		after = got.Next
+	}
+	if len(seen) != 7 {
+		t.Fatalf("the pages held %d leads, want the 7 that were there when paging began", len(seen))
+	}
+}
+
+func TestTheBannerListsApproachingAndBreachedLeadsSoonestFirst(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	breached := insertLead(t, b.db, "Long Breached", "", "+971501111111", "hot", 40*time.Minute)  // deadline 25 min ago
+	recent := insertLead(t, b.db, "Just Breached", "just@example.com", "", "hot", 16*time.Minute) // 1 min ago
+	approaching := insertLead(t, b.db, "Nearly Due", "near@example.com", "", "hot", 10*time.Minute)
+	insertLead(t, b.db, "Fresh", "fresh@example.com", "", "hot", time.Minute)          // not yet warned
+	insertLead(t, b.db, "Answered", "answered@example.com", "", "hot", 40*time.Minute) // answered below
+	if _, err := b.db.Exec(context.Background(), "update conversations set status = 'contacted' where name = 'Answered'"); err != nil {
+		t.Fatal(err)
+	}
+	br := b.browser(t)
+	br.signIn(adminKey)
+	_, banner := br.get("/admin/banner")
+	alert := regexp.MustCompile(`<li class="alert (breached|approaching)" data-lead="([0-9a-f-]{36})">`)
+	var got []string
+	for _, m := range alert.FindAllStringSubmatch(banner, -1) {
+		got = append(got, m[1]+":"+m[2])
+	}
+	want := []string{"breached:" + breached, "breached:" + recent, "approaching:" + approaching}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("banner alerts %v, want %v\n%s", got, want, banner)
+	}
+	for _, s := range []string{`href="tel:&#43;971501111111"`, `href="mailto:just@example.com"`, "/admin/leads/" + recent + "/contacted", "3 leads waiting"} {
+		if !strings.Contains(banner, s) {
+			t.Errorf("the banner lacks %s", s)
+		}
+	}
+	// Every page carries it.
+	for _, path := range []string{"/admin/leads", "/admin/leads/" + approaching, "/admin/deliveries", "/admin/report"} {
+		if _, page := br.get(path); !strings.Contains(page, `data-lead="`+breached+`"`) || !strings.Contains(page, `id="banner"`) {
+			t.Errorf("%s has no SLA banner", path)
+		}
+	}
+}
+
+// The event stream announces a lead within a second of its commit, fed by LISTEN.
+func TestTheEventStreamAnnouncesANewLead(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *bundleOptions) { o.listen = true })
+	br := b.browser(t)
+	br.signIn(adminKey)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", b.url+"/admin/live", nil)
+	br.Timeout = 0
+	res, err := br.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if ct := res.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	events := make(chan string, 16)
+	go func() {
+		defer close(events)
+		sc := bufio.NewScanner(res.Body)
+		var event string
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				event = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				events <- event + " " + strings.TrimPrefix(line, "data: ")
+			}
+		}
+	}()
+	next := func() string {
+		select {
+		case e, ok := <-events:
+			if !ok {
+				t.Fatal("the stream ended")
+			}
+			return e
+		case <-ctx.Done():
+			t.Fatal("no event within the deadline")
+		}
+		return ""
+	}
+	if e := next(); !strings.HasPrefix(e, "hello") {
+		t.Fatalf("first event %q, want hello", e)
+	}
+	// The hub's LISTEN connection is up once it has published its first "all".
+	waitFor(t, "the hub to listen", func() bool { return b.hub.Subscribers() == 1 })
+	var lead string
+	committed := time.Now()
+	deadline := time.Now().Add(15 * time.Second)
+	for lead == "" || time.Now().Before(deadline) {
+		if lead == "" {
+			lead = insertLead(t, b.db, "Live Lead", "live@example.com", "", "", 0)
+			committed = time.Now()
+		}
+		e := next()
+		if e == `lead {"id":"`+lead+`"}` {
+			t.Logf("announced %s after its commit", time.Since(committed).Round(time.Millisecond))
+			return
+		}
+	}
+	t.Fatal("the new lead was never announced")
+}
+
+func apiGet(t *testing.T, url string, dst any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(res.Body)
+		t.Fatalf("GET %s: %d %s", url, res.StatusCode, body)
+	}
+	if err := json.NewDecoder(res.Body).Decode(dst); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	testkit.WaitFor(t, 10*time.Second, what, testkit.Until(cond))
+}
+
+// Where LISTEN is off (a pooler in transaction mode), the hub polls the timeline: a new lead
+// and a change to another are announced all the same.
+func TestThePollAnnouncesWhatLISTENWould(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { b.hub.Poll(ctx, b.db, 50*time.Millisecond) })
+	t.Cleanup(func() { stop(); wg.Wait() })
+	changes, unsubscribe := b.hub.Subscribe()
+	defer unsubscribe()
+	old := insertLead(t, b.db, "Older Lead", "older@example.com", "", "", time.Hour)
+	next := func(what string, match func(console.Change) bool) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case c := <-changes:
+				if match(c) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("the poll never announced %s", what)
+			}
+		}
+	}
+	fresh := insertLead(t, b.db, "Polled Lead", "polled@example.com", "", "", 0)
+	next("the new lead", func(c console.Change) bool { return c.NewLead == fresh })
+	if _, err := b.db.Exec(context.Background(), "update conversations set status = 'contacted' where id = $1", old); err != nil {
+		t.Fatal(err)
+	}
+	next("the older lead's change", func(c console.Change) bool { return slices.Contains(c.IDs, old) })
+}
+
+// apiDo sends a JSON admin API request with the admin key and decodes the answer.
+func apiDo(t *testing.T, method, url, body string, want int) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var got map[string]any
+	raw, _ := io.ReadAll(res.Body)
+	_ = json.Unmarshal(raw, &got)
+	if res.StatusCode != want {
+		t.Fatalf("%s %s: %d %s, want %d", method, url, res.StatusCode, raw, want)
+	}
+	return got
+}
+
+// Every action of the JSON admin API, each on the lead's timeline by the admin key.
+func TestTheJSONAdminAPIActs(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	lead := insertLead(t, b.db, "Json Lead", "json@example.com", "+971500000001", "warm", time.Minute)
+	base := b.url + "/admin/api/leads/" + lead
+	if got := apiDo(t, "POST", base+"/contacted", "", 200); got["changed"] != true {
+		t.Errorf("contacted: %v", got)
+	}
+	apiDo(t, "POST", base+"/status", `{"status":"qualified"}`, 200)
+	apiDo(t, "POST", base+"/status", `{"status":"won"}`, 400)
+	apiDo(t, "POST", base+"/quality", `{"quality":"hot"}`, 200)
+	apiDo(t, "POST", base+"/assignee", `{"assignee":"6f1c2a9e-0000-4000-8000-000000000001"}`, 200)
+	apiDo(t, "POST", base+"/assignee", `{}`, 400)
+	apiDo(t, "POST", base+"/assignee", `{"assignee":null}`, 200)
+	apiDo(t, "POST", base+"/assignee", `{"assignee":"6f1c2a9e-0000-4000-8000-000000000002"}`, 200)
+	apiDo(t, "POST", base+"/notes", `{"body":"Wants a viewing on Saturday"}`, 201)
+	apiDo(t, "POST", base+"/notes", `{"body":"  "}`, 400)
+	apiDo(t, "POST", base+"/replies", `{"body":"Saturday at 10 works"}`, 201)
+	apiDo(t, "POST", base+"/notes", `{"body":"x","unknown":1}`, 400)
+	task := apiDo(t, "POST", base+"/followups", fmt.Sprintf(`{"follow_up_date":%q,"notes":"Confirm the viewing"}`, time.Now().Add(24*time.Hour).UTC().Format(time.RFC3339)), 201)["id"].(string)
+	apiDo(t, "POST", b.url+"/admin/api/followups/"+task+"/complete", "", 200)
+	apiDo(t, "POST", b.url+"/admin/api/followups/"+task+"/cancel", "", 409)
+	apiDo(t, "POST", b.url+"/admin/api/followups/00000000-0000-4000-8000-000000000000/complete", "", 404)
+	apiDo(t, "POST", b.url+"/admin/api/leads/00000000-0000-4000-8000-000000000000/notes", `{"body":"x"}`, 404)
+	apiDo(t, "GET", b.url+"/admin/api/leads?sla=soon", "", 400)
+
+	var lead2 console.Lead
+	apiGet(t, base, &lead2)
+	if lead2.Status != "qualified" || lead2.Quality != "hot" || lead2.AssignedTo == nil || len(lead2.Messages) != 1 || len(lead2.FollowUps) != 1 {
+		t.Fatalf("the lead after the actions: status %s, quality %s, assignee %v, %d messages, %d follow-ups",
+			lead2.Status, lead2.Quality, lead2.AssignedTo, len(lead2.Messages), len(lead2.FollowUps))
+	}
+	kinds := map[string]int{}
+	for _, e := range lead2.Entries {
+		if e.ActorID != nil && *e.ActorID == "admin key" {
+			kinds[e.EventType]++
+		}
+	}
+	for _, k := range []string{"status_changed", "quality_changed", "assigned", "note", "message", "first_response", "followup_scheduled", "followup_completed"} {
+		if kinds[k] == 0 {
+			t.Errorf("no %s entry by the admin key on the timeline: %v", k, kinds)
+		}
+	}
+
+	// Deliveries: a failed one is listed and replayed.
+	if _, err := b.db.Exec(context.Background(), `insert into notification_logs (lead_event_id, conversation_id, channel, status, attempts, last_error)
+		select id, conversation_id, 'telegram', 'failed', 4, 'telegram: 400' from lead_events where conversation_id = $1 and event_type = 'lead.created'`, lead); err != nil {
+		t.Fatal(err)
+	}
+	list := apiDo(t, "GET", b.url+"/admin/api/deliveries?channel=telegram", "", 200)["deliveries"].([]any)
+	if len(list) != 1 {
+		t.Fatalf("failed telegram deliveries: %v", list)
+	}
+	apiDo(t, "GET", b.url+"/admin/api/deliveries?channel=pigeon", "", 400)
+	if got := apiDo(t, "POST", b.url+"/admin/api/deliveries/replay", `{"channel":"slack"}`, 202); got["channels_queued"] != float64(0) {
+		t.Errorf("replay of slack's failures: %v", got)
+	}
+	if got := apiDo(t, "POST", b.url+"/admin/api/deliveries/replay", `{"channel":"telegram"}`, 202); got["channels_queued"] != float64(1) {
+		t.Errorf("replay of telegram's failures: %v", got)
+	}
+}

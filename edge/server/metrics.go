@@ -1,0 +1,63 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/truenester/leadrelay/ops/metrics"
+)
+
+// metrics serves Prometheus' scrape on the service's own port only behind
+// METRICS_TOKEN: the figures are the business's, and a public scrape would
+// be free load. METRICS_ADDR serves them on an address of their own instead.
+func (s *server) metrics(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	if s.Metrics == nil || s.Edge.MetricsToken == "" || s.Edge.MetricsAddr != "" {
+		return &Error{Status: http.StatusNotFound, Code: CodeNotFound,
+			Message: "metrics are not served on this port (METRICS_ADDR serves them on an address of their own; METRICS_TOKEN here, behind a Bearer token)"}
+	}
+	metrics.Guard(s.Edge.MetricsToken, s.Metrics.Handler()).ServeHTTP(w, r)
+	return nil
+}
+
+// measure counts every answer by method, route and status, and times it.
+// The route is the router's pattern (/admin/events/:id/replay), so a path
+// full of ids makes no new series; paths no route matches count as one.
+func (s *server) measure(router *httprouter.Router, next http.Handler) http.Handler {
+	if s.Metrics == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		s.Metrics.ObserveRequest(r.Method, routeOf(router, r), rec.status, time.Since(start))
+	})
+}
+
+// routeOf is the pattern of the route r matches, or "unmatched".
+func routeOf(router *httprouter.Router, r *http.Request) string {
+	method := r.Method
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	h, params, _ := router.Lookup(method, r.URL.Path)
+	if h == nil {
+		return "unmatched"
+	}
+	segments := strings.Split(r.URL.Path, "/")
+	for _, p := range params {
+		for i, seg := range segments {
+			if seg == p.Value && !strings.HasPrefix(seg, ":") {
+				segments[i] = ":" + p.Key
+				break
+			}
+		}
+	}
+	return strings.Join(segments, "/")
+}
