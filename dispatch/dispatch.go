@@ -216,8 +216,13 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	// mark until one frees.
 	maybe := map[leadrelay.Channel]bool{}
 	wakes := 0 // a claim that started before the last wake cannot clear its marks
+	// New events may be waiting to be opened: until an open finds fewer than
+	// it could, with no wake since it started. Claims in between only claim
+	// (under a backlog, most of them: an empty open is a statement for nothing).
+	fresh := false
 	wakeAll := func() {
 		wakes++
+		fresh = true
 		for _, ch := range d.channels {
 			maybe[ch] = true
 		}
@@ -229,6 +234,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	type claimed struct {
 		wakes  int
 		limits []int
+		open   int
 		got    map[leadrelay.Channel]int
 		opened int
 		err    error
@@ -251,9 +257,13 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			if limits, asked := d.reserve(maybe); asked > 0 {
 				running++
 				started := wakes
+				open := 0
+				if fresh {
+					open = d.openLimit()
+				}
 				go func() {
-					got, opened, err := d.claim(ctx, limits, &sends)
-					results <- claimed{started, limits, got, opened, err}
+					got, opened, err := d.claim(ctx, limits, open, &sends)
+					results <- claimed{started, limits, open, got, opened, err}
 				}()
 				continue
 			}
@@ -285,11 +295,14 @@ func (d *Dispatcher) Run(ctx context.Context) {
 					maybe[ch] = r.got[ch] == r.limits[i]
 				}
 			}
-			if r.opened == d.openLimit() {
+			switch {
+			case r.open > 0 && r.opened == r.open:
 				// More new events may be waiting. (Fewer opened means every
 				// due event is open, and the claim, after the opening in the
 				// same transaction, took what its limits allowed.)
 				wakeAll()
+			case r.open > 0:
+				fresh = false
 			}
 		}
 	}
@@ -330,7 +343,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	var sends sync.WaitGroup
-	got, _, err := d.claim(ctx, limits, &sends)
+	got, _, err := d.claim(ctx, limits, d.openLimit(), &sends)
 	sends.Wait()
 	n := 0
 	for _, c := range got {
@@ -377,14 +390,14 @@ func (d *Dispatcher) freeSlot(ch leadrelay.Channel) {
 // no backlog there is a lead or two to open.
 func (d *Dispatcher) openLimit() int { return d.cfg.BatchSize }
 
-// claim opens new events and claims up to limits deliveries, then starts a
-// send for each; the slots reserved beyond what came back are freed. It
-// returns the deliveries claimed per channel and the events opened.
-func (d *Dispatcher) claim(ctx context.Context, limits []int, sends *sync.WaitGroup) (map[leadrelay.Channel]int, int, error) {
+// claim opens up to open new events and claims up to limits deliveries, then
+// starts a send for each; the slots reserved beyond what came back are freed.
+// It returns the deliveries claimed per channel and the events opened.
+func (d *Dispatcher) claim(ctx context.Context, limits []int, open int, sends *sync.WaitGroup) (map[leadrelay.Channel]int, int, error) {
 	// A claim runs to its end even when ctx ends meanwhile: what it took is
 	// then handed back at once rather than left leased.
 	claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.SendTimeout)
-	deliveries, opened, err := d.store.Claim(claimCtx, d.cfg.Replica, d.cfg.Lease, d.channels, limits, d.openLimit(), d.clock.Now())
+	deliveries, opened, err := d.store.Claim(claimCtx, d.cfg.Replica, d.cfg.Lease, d.channels, limits, open, d.clock.Now())
 	cancel()
 	got := map[leadrelay.Channel]int{}
 	for _, dl := range deliveries {

@@ -70,27 +70,48 @@ func benchDelivery(b *testing.B) {
 	}
 	builds = append(builds, benchBuild{"this tree", buildTree(b, "../..")})
 
+	duration := 10 * time.Second
+	if v := os.Getenv("BENCH_DURATION"); v != "" {
+		if duration, err = time.ParseDuration(v); err != nil {
+			b.Fatalf("BENCH_DURATION: %v", err)
+		}
+	}
+	loads := strings.Split(cmp.Or(os.Getenv("BENCH_LOADS"), "50,200,max"), ",")
 	fmt.Println("delivery: time from the intake's 201 to the alert at the Slack peer")
 	fmt.Printf("%-16s %-18s %7s %8s %9s %9s %9s\n", "build", "load", "leads", "leads/s", "p50", "p99", "max")
 	for _, load := range []struct {
+		key         string
 		name        string
 		rate        int // leads per second; 0: as fast as the clients go
 		concurrency int
 	}{
-		{"50 leads/s", 50, 4},
-		{"200 leads/s", 200, 8},
-		{"max (16 clients)", 0, 16},
+		{"50", "50 leads/s", 50, 4},
+		{"200", "200 leads/s", 200, 8},
+		{"max", "max (16 clients)", 0, 16},
 	} {
+		if !slices.Contains(loads, load.key) {
+			continue
+		}
 		for _, bl := range builds {
-			latencyRun(b, pg, bl, load.name, load.rate, load.concurrency, 10*time.Second)
+			latencyRun(b, pg, bl, load.name, load.rate, load.concurrency, duration)
 		}
 	}
 	fmt.Println()
-	for _, bl := range builds {
-		backlogRun(b, pg, bl, 20000)
+	backlog := 20000
+	if v := os.Getenv("BENCH_BACKLOG"); v != "" {
+		if backlog, err = strconv.Atoi(v); err != nil {
+			b.Fatalf("BENCH_BACKLOG: %v", err)
+		}
 	}
-	fmt.Println()
-	plans(b, pg, builds[len(builds)-1])
+	if backlog > 0 {
+		for _, bl := range builds {
+			backlogRun(b, pg, bl, backlog)
+		}
+		fmt.Println()
+	}
+	if os.Getenv("BENCH_PLANS") != "off" {
+		plans(b, pg, builds[len(builds)-1])
+	}
 }
 
 var dbCounter int
@@ -312,9 +333,9 @@ type dbCounters struct {
 func readCounters(b *testing.B, conn *pgx.Conn) dbCounters {
 	var c dbCounters
 	err := conn.QueryRow(context.Background(), `select
-			coalesce((select sum(total_exec_time) from pg_stat_statements s where s.dbid = d.oid and s.query not like '%pg_stat%'), 0),
-			coalesce((select sum(calls)::bigint from pg_stat_statements s where s.dbid = d.oid and s.query not like '%pg_stat%'), 0),
-			coalesce((select sum(rows)::bigint from pg_stat_statements s where s.dbid = d.oid and s.query not like '%pg_stat%'), 0),
+			coalesce((select sum(total_exec_time) from pg_stat_statements s where s.dbid = d.oid and s.toplevel and s.query not like '%pg_stat%'), 0),
+			coalesce((select sum(calls)::bigint from pg_stat_statements s where s.dbid = d.oid and s.toplevel and s.query not like '%pg_stat%'), 0),
+			coalesce((select sum(rows)::bigint from pg_stat_statements s where s.dbid = d.oid and s.toplevel and s.query not like '%pg_stat%'), 0),
 			(select xact_commit + xact_rollback from pg_stat_database where datid = d.oid),
 			(select wal_bytes::float8 from pg_stat_wal)
 		from pg_database d where d.datname = current_database()`).Scan(&c.sqlMS, &c.calls, &c.rows, &c.transactions, &c.walBytes)
@@ -338,6 +359,12 @@ func backlogRun(b *testing.B, pg *devpostgres.Server, bl benchBuild, leads int) 
 	}
 	if _, err := conn.Exec(ctx, "create extension if not exists pg_stat_statements"); err != nil {
 		b.Fatal(err)
+	}
+	statements := os.Getenv("BENCH_STATEMENTS") == "on"
+	if statements {
+		if _, err := conn.Exec(ctx, "alter database "+pgx.Identifier{conn.Config().Database}.Sanitize()+" set pg_stat_statements.track = 'all'"); err != nil {
+			b.Fatal(err)
+		}
 	}
 	if _, err := conn.Exec(ctx, "checkpoint"); err != nil {
 		b.Fatal(err)
@@ -372,6 +399,34 @@ func backlogRun(b *testing.B, pg *devpostgres.Server, bl benchBuild, leads int) 
 		bl.name, (after.sqlMS-before.sqlMS)/n, float64(after.calls-before.calls)/n, float64(after.rows-before.rows)/n,
 		float64(after.transactions-before.transactions)/n, (after.walBytes-before.walBytes)/n,
 		float64(cpu.Microseconds())/1000/n, float64(rss)/(1<<20), float64(peak)/(1<<20))
+	if statements {
+		printStatements(b, conn, n)
+	}
+}
+
+// printStatements prints the statements that took the most time, per lead
+// (with track=all, a function's inner statements count in its own time too).
+func printStatements(b *testing.B, conn *pgx.Conn, leads float64) {
+	rows, err := conn.Query(context.Background(), `select total_exec_time, calls, rows, regexp_replace(left(query, 110), '\s+', ' ', 'g')
+		from pg_stat_statements s join pg_database d on d.oid = s.dbid
+		where d.datname = current_database() and s.query not like '%pg_stat%'
+		order by total_exec_time desc limit 16`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ms float64
+		var calls, nrows int64
+		var query string
+		if err := rows.Scan(&ms, &calls, &nrows, &query); err != nil {
+			b.Fatal(err)
+		}
+		fmt.Printf("    %7.3f ms %6.3f calls %7.2f rows per lead  %s\n", ms/leads, float64(calls)/leads, float64(nrows)/leads, query)
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // plans prints the plans of the delivery functions' statements, through

@@ -48,10 +48,14 @@ create or replace function public.open_lead_events(
   p_now timestamptz default now()
 )
 returns integer
-language sql
+language plpgsql
 set search_path = ''
 set jit = off -- a few rows each: compiling the plan would cost more than running it
+set plan_cache_mode = force_generic_plan -- planned once per connection (see claim_deliveries)
 as $$
+declare
+  opened integer;
+begin
   with fresh as (
     select e.id, e.conversation_id, e.event_type
       from public.lead_events e
@@ -66,7 +70,7 @@ as $$
       from fresh f
      cross join lateral public.event_channels(f.event_type, p_channels) c(channel)
   ),
-  opened as (
+  inserted as (
     insert into public.notification_logs (lead_event_id, conversation_id, channel, next_attempt_at)
     select r.id, r.conversation_id, r.channel, p_now from routed r
     on conflict (lead_event_id, channel) do nothing
@@ -81,7 +85,9 @@ as $$
      where e.id = any (array(select f.id from fresh f))
     returning e.id
   )
-  select count(*)::integer from marked;
+  select count(*)::integer into opened from marked;
+  return opened;
+end
 $$;
 
 -- Claims, for each channel of p_channels, up to the matching p_limits of its due pending
@@ -118,10 +124,16 @@ returns table (
   sla_response_deadline timestamptz,
   follow_up_date timestamptz
 )
-language sql
+language plpgsql
 set search_path = ''
 set jit = off -- a few rows each: compiling the plan would cost more than running it
+-- Planned once per connection: a language sql function is planned again on every call, which
+-- cost more than running it (issue #14); the plan reads by key whatever the arguments.
+set plan_cache_mode = force_generic_plan
 as $$
+#variable_conflict use_column
+begin
+  return query
   with picked as (
     select d.id, d.lease_owner as cut_off
       from unnest(p_channels, p_limits) as w(channel, n)
@@ -168,6 +180,7 @@ as $$
     join public.lead_events e on e.id = c.lead_event_id
     join public.conversations v on v.id = c.conversation_id
     left join public.follow_up_tasks f on f.id = e.follow_up_task_id;
+end
 $$;
 
 -- Records attempts' outcomes. p_outcomes is a JSON array of {log_id, attempt, status:
