@@ -246,11 +246,18 @@ var benchName = regexp.MustCompile(`Bench [0-9]+`)
 
 func latencyRun(b *testing.B, pg *devpostgres.Server, bl benchBuild, name string, rate, concurrency int, duration time.Duration) {
 	slack := notifierstest.NewSlack(b)
+	url := newDatabase(b, pg, bl.bin)
+	conn := benchConnect(b, url)
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), "create extension if not exists pg_stat_statements"); err != nil {
+		b.Fatal(err)
+	}
 	svc := startService(b, bl.bin, map[string]string{
-		"DATABASE_URL":      newDatabase(b, pg, bl.bin),
+		"DATABASE_URL":      url,
 		"SLACK_WEBHOOK_URL": slack.URL,
 	})
 	defer svc.stop()
+	before := readCounters(b, conn)
 
 	var mu sync.Mutex
 	answered := map[string]time.Time{}
@@ -316,9 +323,11 @@ func latencyRun(b *testing.B, pg *devpostgres.Server, bl benchBuild, name string
 			latencies = append(latencies, max(0, m.Received.Sub(at)))
 		}
 	}
+	after := readCounters(b, conn)
 	slices.Sort(latencies)
-	fmt.Printf("%-16s %-18s %7d %8.0f %9s %9s %9s\n", bl.name, name, len(answered), float64(len(answered))/posted.Seconds(),
-		pct(latencies, 0.50), pct(latencies, 0.99), pct(latencies, 1))
+	n := float64(len(answered))
+	fmt.Printf("%-16s %-18s %7d %8.0f %9s %9s %9s   per lead: SQL %.2f ms, %.2f transactions (intake and delivery)\n", bl.name, name, len(answered), n/posted.Seconds(),
+		pct(latencies, 0.50), pct(latencies, 0.99), pct(latencies, 1), (after.sqlMS-before.sqlMS)/n, float64(after.transactions-before.transactions)/n)
 }
 
 // dbCounters are the database's cumulative counters that a lead's delivery
