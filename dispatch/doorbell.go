@@ -3,13 +3,11 @@ package dispatch
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
-	"github.com/jackc/pgx/v5"
 
-	"github.com/truenester/leadrelay/ops/health"
+	"github.com/truenester/leadrelay/database"
 )
 
 // Channel is the NOTIFY channel the lead_events insert trigger rings.
@@ -40,42 +38,20 @@ func (d *Dispatcher) Sweep(interval time.Duration) (gocron.Scheduler, error) {
 // dispatcher each time it is back, for whatever rang while it was away.
 func (d *Dispatcher) Listen(ctx context.Context, connString string) {
 	report := d.cfg.Health.Part("listen")
-	backoff := time.Second
-	for ctx.Err() == nil {
-		err := d.listen(ctx, connString, report)
-		if ctx.Err() != nil {
-			return
-		}
-		// Health logs the loss once; each retry is only a debug line.
-		report(fmt.Errorf("LISTEN connection lost; delivery goes on through the webhook and the sweep: %w", err))
-		d.log.DebugContext(ctx, "LISTEN connection lost", "err", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, time.Minute)
-	}
-}
-
-func (d *Dispatcher) listen(ctx context.Context, connString string, report health.Report) error {
-	connectCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	conn, err := pgx.Connect(connectCtx, connString)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "listen "+notifyChannel); err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	d.log.Log(ctx, slog.LevelDebug, "listening for lead_events notifications")
-	report(nil)
-	d.Wake()
-	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
-			return fmt.Errorf("wait for notification: %w", err)
-		}
-		d.Wake()
-	}
+	database.Listener{
+		ConnString: connString,
+		Channels:   []string{notifyChannel},
+		Clock:      d.clock,
+		Listening: func() {
+			d.log.DebugContext(ctx, "listening for lead_events notifications")
+			report(nil)
+			d.Wake()
+		},
+		Notified: func(string, string) { d.Wake() },
+		Lost: func(err error, retryIn time.Duration) {
+			// Health logs the loss once; each retry is only a debug line.
+			report(fmt.Errorf("LISTEN connection lost; delivery goes on through the webhook and the sweep: %w", err))
+			d.log.DebugContext(ctx, "LISTEN connection lost", "err", err, "retry_in", retryIn)
+		},
+	}.Run(ctx)
 }

@@ -7,13 +7,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-)
 
-// Querier is what the admin reads need: a pool, a connection or a
-// transaction.
-type Querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
+	"github.com/truenester/leadrelay/database"
+)
 
 // MaxAlerts bounds the alerts list.
 const MaxAlerts = 200
@@ -41,7 +37,7 @@ type Alert struct {
 
 // Alerts lists the leads the SLA banner shows at now, soonest deadline
 // first (so the longest-breached first), at most MaxAlerts.
-func Alerts(ctx context.Context, db Querier, now time.Time) ([]Alert, error) {
+func Alerts(ctx context.Context, db database.Querier, now time.Time) ([]Alert, error) {
 	rows, _ := db.Query(ctx, "select * from public.sla_alerts($1::timestamptz, $2::integer)", now, MaxAlerts)
 	alerts, err := pgx.CollectRows(rows, pgx.RowToStructByName[Alert])
 	if err != nil {
@@ -73,7 +69,7 @@ var ErrPeriod = errors.New("invalid period")
 
 // Summary returns the SLA figures of the leads that arrived in [from, to),
 // per quality and source.
-func Summary(ctx context.Context, db Querier, from, to time.Time) ([]SummaryRow, error) {
+func Summary(ctx context.Context, db database.Querier, from, to time.Time) ([]SummaryRow, error) {
 	if err := CheckPeriod(from, to); err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/truenester/leadrelay/database"
 	"github.com/truenester/leadrelay/database/dberr"
 )
 
@@ -137,7 +138,7 @@ func RunURL(ctx context.Context, url string, fsys fs.FS) (Report, error) {
 }
 
 // Pending lists the migrations in fsys that the database has not recorded.
-func Pending(ctx context.Context, q querier, fsys fs.FS) ([]string, error) {
+func Pending(ctx context.Context, q database.Querier, fsys fs.FS) ([]string, error) {
 	migrations, err := Migrations(fsys)
 	if err != nil {
 		return nil, err
@@ -155,11 +156,7 @@ func Pending(ctx context.Context, q querier, fsys fs.FS) ([]string, error) {
 	return pending, nil
 }
 
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
-func appliedVersions(ctx context.Context, q querier) (map[string]bool, error) {
+func appliedVersions(ctx context.Context, q database.Querier) (map[string]bool, error) {
 	rows, _ := q.Query(ctx, "select version from supabase_migrations.schema_migrations")
 	versions, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if errors.Is(dberr.Interpret(err), dberr.ErrUndefinedTable) { // no history table yet

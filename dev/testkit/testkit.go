@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/truenester/leadrelay/database"
 )
 
 // poll is how often WaitFor checks its condition.
@@ -47,14 +49,9 @@ func Until(cond func() bool) func() (bool, error) {
 	return func() (bool, error) { return cond(), nil }
 }
 
-// Querier is a pool, a connection or a transaction.
-type Querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
 // WaitForQuery waits until query, which returns one boolean, returns true
 // (no row counts as false). A query error fails the test.
-func WaitForQuery(t testing.TB, db Querier, within time.Duration, what, query string, args ...any) {
+func WaitForQuery(t testing.TB, db database.Querier, within time.Duration, what, query string, args ...any) {
 	t.Helper()
 	ctx := Context(t)
 	WaitFor(t, within, what, func() (bool, error) {

@@ -3,13 +3,14 @@ package console
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/truenester/leadrelay/database"
 )
 
 // Change is what the browsers hear: a new lead, or leads whose timeline grew (All: any lead).
@@ -91,45 +92,19 @@ const (
 // minute apart) when the connection breaks; each reconnection publishes "refresh
 // everything", for whatever changed while it was away.
 func (h *Hub) Listen(ctx context.Context, connString string) {
-	backoff := time.Second
-	for ctx.Err() == nil {
-		err := h.listen(ctx, connString)
-		if ctx.Err() != nil {
-			return
-		}
-		h.log.WarnContext(ctx, "console LISTEN connection lost; live updates resume when it is back", "err", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, time.Minute)
-	}
-}
-
-func (h *Hub) listen(ctx context.Context, connString string) error {
-	connectCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	conn, err := pgx.Connect(connectCtx, connString)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	for _, ch := range []string{leadEventsChannel, consoleChannel} {
-		if _, err := conn.Exec(ctx, "listen "+ch); err != nil {
-			return fmt.Errorf("listen %s: %w", ch, err)
-		}
-	}
-	h.Publish(Change{All: true})
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return fmt.Errorf("wait for notification: %w", err)
-		}
-		if c, ok := parseNotification(n.Channel, n.Payload); ok {
-			h.Publish(c)
-		}
-	}
+	database.Listener{
+		ConnString: connString,
+		Channels:   []string{leadEventsChannel, consoleChannel},
+		Listening:  func() { h.Publish(Change{All: true}) },
+		Notified: func(channel, payload string) {
+			if c, ok := parseNotification(channel, payload); ok {
+				h.Publish(c)
+			}
+		},
+		Lost: func(err error, retryIn time.Duration) {
+			h.log.WarnContext(ctx, "console LISTEN connection lost; live updates resume when it is back", "err", err, "retry_in", retryIn)
+		},
+	}.Run(ctx)
 }
 
 func parseNotification(channel, payload string) (Change, bool) {

@@ -1,0 +1,151 @@
+package database_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/truenester/leadrelay/database"
+	"github.com/truenester/leadrelay/dev/dbtest"
+	"github.com/truenester/leadrelay/dev/testkit"
+)
+
+// listener runs a Listener on a fake clock until the test ends, and hands
+// what it reports to the test.
+type listener struct {
+	clock     *clockwork.FakeClock
+	listening chan struct{}
+	notified  chan string // channel:payload
+	lost      chan error
+	retryIn   chan time.Duration
+	done      chan struct{}
+}
+
+func startListener(t *testing.T, url string, channels ...string) *listener {
+	t.Helper()
+	l := &listener{
+		clock:     clockwork.NewFakeClock(),
+		listening: make(chan struct{}, 16),
+		notified:  make(chan string, 16),
+		lost:      make(chan error, 16),
+		retryIn:   make(chan time.Duration, 16),
+		done:      make(chan struct{}),
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	go func() {
+		defer close(l.done)
+		database.Listener{
+			ConnString: url,
+			Channels:   channels,
+			MinBackoff: time.Second,
+			MaxBackoff: 4 * time.Second,
+			Clock:      l.clock,
+			Listening:  func() { l.listening <- struct{}{} },
+			Notified:   func(channel, payload string) { l.notified <- channel + ":" + payload },
+			Lost: func(err error, retryIn time.Duration) {
+				l.lost <- err
+				l.retryIn <- retryIn
+			},
+		}.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		stop()
+		receive(t, l.done, "Run to return once its context ended")
+	})
+	return l
+}
+
+// receive waits for one value from ch, failing the test after 30 s.
+func receive[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(30 * time.Second):
+		t.Fatalf("gave up after 30s waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+// advance moves the clock by d once the listener waits on it.
+func (l *listener) advance(t *testing.T, d time.Duration) {
+	t.Helper()
+	if err := l.clock.BlockUntilContext(testkit.Context(t), 1); err != nil {
+		t.Fatalf("the listener never waited on its clock: %v", err)
+	}
+	l.clock.Advance(d)
+}
+
+// A listener hears every channel it listens on (names kept as written);
+// when its connection is cut it waits 1 s, 2 s, 4 s, then 4 s (doubling up
+// to its bound, on its clock) before each try, and listens again each time.
+func TestListenerReconnectsWithBackoffAndListensAgain(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewURL(t)
+	db := testkit.Connect(t, url)
+	ctx := testkit.Context(t)
+	l := startListener(t, url, "lead_events", "Mixed Case")
+	notify := func(channel, payload string) {
+		t.Helper()
+		if _, err := db.Exec(ctx, "select pg_notify($1, $2)", channel, payload); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := receive(t, l.notified, "a notification"), channel+":"+payload; got != want {
+			t.Errorf("heard %q, want %q", got, want)
+		}
+	}
+	cut := func() {
+		t.Helper()
+		var n int
+		err := db.QueryRow(ctx, `select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity
+			where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend') k`).Scan(&n)
+		if err != nil || n != 1 {
+			t.Fatalf("cut the listener's connection: %d terminated, %v", n, err)
+		}
+	}
+
+	receive(t, l.listening, "the first LISTEN")
+	notify("lead_events", "first")
+	notify("Mixed Case", "second")
+	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second} {
+		cut()
+		if err := receive(t, l.lost, "the loss"); err == nil || !strings.Contains(err.Error(), "wait for notification") {
+			t.Errorf("cut %d: lost with %v, want the broken wait", i+1, err)
+		}
+		if got := receive(t, l.retryIn, "the wait"); got != want {
+			t.Errorf("cut %d: retry in %s, want %s", i+1, got, want)
+		}
+		select {
+		case <-l.listening:
+			t.Fatalf("cut %d: listening again before the clock moved", i+1)
+		default:
+		}
+		l.advance(t, want)
+		receive(t, l.listening, "LISTEN again")
+		notify("Mixed Case", "back")
+	}
+}
+
+// A server that does not answer is tried again and again, each failure
+// reported with the wait before the next.
+func TestListenerRetriesAServerThatDoesNotAnswer(t *testing.T) {
+	t.Parallel()
+	l := startListener(t, "postgres://nobody@127.0.0.1:1/none?connect_timeout=2", "lead_events")
+	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
+		if err := receive(t, l.lost, "the failure"); err == nil || !strings.Contains(err.Error(), "connect") {
+			t.Errorf("try %d: lost with %v, want a failed connect", i+1, err)
+		}
+		if got := receive(t, l.retryIn, "the wait"); got != want {
+			t.Errorf("try %d: retry in %s, want %s", i+1, got, want)
+		}
+		l.advance(t, want)
+	}
+	select {
+	case <-l.listening:
+		t.Error("listening without a server")
+	default:
+	}
+}
