@@ -2,8 +2,6 @@ package sla_test
 
 import (
 	"context"
-	"io"
-	"net"
 	"slices"
 	"strconv"
 	"sync"
@@ -25,7 +23,7 @@ func pool(t testing.TB, url string, maxConns int32) *pgxpool.Pool {
 }
 
 // poolVia opens a pool whose connections go through link, when set.
-func poolVia(t testing.TB, url string, maxConns int32, link *proxy) *pgxpool.Pool {
+func poolVia(t testing.TB, url string, maxConns int32, link *testkit.Proxy) *pgxpool.Pool {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -33,7 +31,7 @@ func poolVia(t testing.TB, url string, maxConns int32, link *proxy) *pgxpool.Poo
 	}
 	cfg.MaxConns = maxConns
 	if link != nil {
-		cfg.ConnConfig.Host, cfg.ConnConfig.Port = "127.0.0.1", link.port
+		cfg.ConnConfig.Host, cfg.ConnConfig.Port = "127.0.0.1", link.Port
 		cfg.ConnConfig.Fallbacks = nil
 	}
 	p, err := pgxpool.NewWithConfig(testkit.Context(t), cfg)
@@ -188,7 +186,7 @@ func TestLeaderFailoverWhenTheLeaderDies(t *testing.T) {
 	url := dbtest.NewURL(t)
 	db := pool(t, url, 4)
 	recordLeaseHistory(t, db)
-	link := newProxy(t, url)
+	link := testkit.NewProxy(t, url)
 
 	cfg := func(holder string) sla.Config {
 		return sla.Config{Replica: holder, TickInterval: 20 * time.Millisecond, FollowUpInterval: 20 * time.Millisecond, Lease: time.Hour}
@@ -209,13 +207,13 @@ func TestLeaderFailoverWhenTheLeaderDies(t *testing.T) {
 		t.Fatalf("b sent %+v while a led", sent)
 	}
 
-	link.cut()
+	link.Cut()
 	exec(t, db, "update leader_leases set expires_at = clock_timestamp() where name = 'sla'")
 	dueLeads(t, db, 40)
 	testkit.WaitFor(t, 30*time.Second, "b takes over and sends what came due", testkit.Until(func() bool {
 		return b.Status().Leader && countEvents(t, db).Breaches == 80
 	}))
-	link.heal()
+	link.Heal()
 	testkit.WaitFor(t, 30*time.Second, "a knows it no longer leads", testkit.Until(func() bool { return !a.Status().Leader }))
 
 	if dup, entries := duplicates(t, db); dup != 0 || entries != 0 {
@@ -390,83 +388,4 @@ func checkHandovers(t *testing.T, db *pgxpool.Pool, holders []string) {
 	if !slices.Equal(order, holders) {
 		t.Errorf("the lease went to %v, want %v", order, holders)
 	}
-}
-
-// proxy is a TCP link between one replica and the database that the test
-// can cut (every connection through it dies and no new one gets through)
-// and heal.
-type proxy struct {
-	port  uint16
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-	down  bool
-}
-
-func newProxy(t *testing.T, url string) *proxy {
-	t.Helper()
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	target := net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln}
-	p.port = uint16(ln.Addr().(*net.TCPAddr).Port)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			if !p.track(c, up) {
-				continue
-			}
-			go func() { _, _ = io.Copy(up, c); up.Close() }()
-			go func() { _, _ = io.Copy(c, up); c.Close() }()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		p.cut()
-	})
-	return p
-}
-
-// track keeps a new connection's two ends, or closes them while the link is down.
-func (p *proxy) track(cs ...net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.down {
-		for _, c := range cs {
-			c.Close()
-		}
-		return false
-	}
-	p.conns = append(p.conns, cs...)
-	return true
-}
-
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = true
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-func (p *proxy) heal() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = false
 }

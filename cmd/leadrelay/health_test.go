@@ -3,20 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"net"
 	"net/http"
-	neturl "net/url"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/truenester/leadrelay/config"
+	"github.com/truenester/leadrelay/database"
 	"github.com/truenester/leadrelay/dev/dbtest"
 	"github.com/truenester/leadrelay/dev/testkit"
 )
@@ -25,16 +18,10 @@ import (
 // /readyz says 503, and once the database comes it is ready and takes leads.
 func TestServeWaitsForTheDatabase(t *testing.T) {
 	t.Parallel()
-	dbURL := dbtest.NewURL(t)
-	u, err := neturl.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The database's address, where nothing listens yet.
-	target := u.Host
-	dbPort := freePort(t)
-	u.Host = fmt.Sprintf("127.0.0.1:%d", dbPort)
-	r := serveLogged(t, map[string]string{"DATABASE_URL": u.String(), "LOG_LEVEL": "debug"})
+	// The database behind a link that is cut: no connection gets through yet.
+	link := testkit.NewProxy(t, dbtest.NewURL(t))
+	link.Cut()
+	r := serveOn(t, freePort(t), map[string]string{"DATABASE_URL": link.URL, "LOG_LEVEL": "debug"})
 	waitHealthy(t, r.base+"/healthz", http.StatusOK, r.done)
 	if got := status(t, r.base+"/readyz"); got != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz while the database is away = %d, want 503", got)
@@ -44,7 +31,7 @@ func TestServeWaitsForTheDatabase(t *testing.T) {
 	if got := status(t, r.base+"/healthz"); got != http.StatusOK {
 		t.Fatalf("/healthz while the database is away = %d, want 200", got)
 	}
-	forward(t, dbPort, target)
+	link.Heal()
 	waitHealthy(t, r.base+"/readyz", http.StatusOK, r.done)
 	postLead(t, r.base, "Patient Lead")
 	if n := strings.Count(r.logs.String(), "the database does not answer; waiting"); n != 1 {
@@ -61,7 +48,7 @@ func TestReadyzFailsWhileABackgroundPartDoesNotWork(t *testing.T) {
 	ctx := context.Background()
 	url := dbtest.NewURL(t)
 	db := testkit.Connect(t, url)
-	r := serveLogged(t, map[string]string{"DATABASE_URL": url, "SLA_LEADER_LEASE": "600ms", "SLA_TICK_INTERVAL": "50ms", "LOG_LEVEL": "debug"})
+	r := serveOn(t, freePort(t), map[string]string{"DATABASE_URL": url, "SLA_LEADER_LEASE": "600ms", "SLA_TICK_INTERVAL": "50ms", "LOG_LEVEL": "debug"})
 	waitHealthy(t, r.base+"/readyz", http.StatusOK, r.done)
 
 	// Count from here: on a loaded machine the first lease try may time out
@@ -95,37 +82,6 @@ func TestReadyzFailsWhileABackgroundPartDoesNotWork(t *testing.T) {
 	}
 }
 
-type served struct {
-	base string
-	logs *testkit.Buffer
-	done chan error
-}
-
-// serveLogged runs `leadrelay serve` in-process on a free port, without
-// waiting for it, and keeps its log; it stops when the test ends.
-func serveLogged(t *testing.T, vars map[string]string) served {
-	t.Helper()
-	port := freePort(t)
-	vars["PORT"] = strconv.Itoa(port)
-	ctx, cancel := context.WithCancel(context.Background())
-	r := served{base: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &testkit.Buffer{}, done: make(chan error, 1)}
-	go func() { r.done <- run(ctx, []string{"leadrelay", "serve"}, env(vars), &testkit.Buffer{}, r.logs) }()
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("serve's log:\n%s", r.logs.String())
-		}
-	})
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-r.done:
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not stop within 30s")
-		}
-	})
-	return r
-}
-
 // Every session of serve's pools runs under a statement, lock and
 // idle-transaction timeout; the SLA pool's are within its lease; a setting
 // the URL names itself wins.
@@ -139,9 +95,7 @@ func TestPoolsBoundEverySession(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pools.close()
-	show := func(t *testing.T, pool interface {
-		QueryRow(context.Context, string, ...any) pgx.Row
-	}) string {
+	show := func(t *testing.T, pool database.Querier) string {
 		t.Helper()
 		var app, stmt, lock, idle string
 		err := pool.QueryRow(ctx, `select current_setting('application_name'), current_setting('statement_timeout'),
@@ -176,42 +130,4 @@ func TestPoolsBoundEverySession(t *testing.T) {
 	if got := show(t, own.intake); got != "leadrelay intake 10s 5s 10s" {
 		t.Errorf("with lock_timeout in the URL: %q", got)
 	}
-}
-
-// forward listens on port and forwards every connection to target, until
-// the test ends.
-func forward(t *testing.T, port int, target string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			mu.Lock()
-			conns = append(conns, c, up)
-			mu.Unlock()
-			go func() { _, _ = io.Copy(up, c); up.Close() }()
-			go func() { _, _ = io.Copy(c, up); c.Close() }()
-		}
-	}()
 }

@@ -44,35 +44,50 @@ func startServeEnv(t testing.TB, vars map[string]string) (string, func() error) 
 // startServeOn is startServeEnv on a given port.
 func startServeOn(t testing.TB, port int, vars map[string]string) (string, func() error) {
 	t.Helper()
+	r := serveOn(t, port, vars)
+	waitHealthy(t, r.base+"/healthz", http.StatusOK, r.done)
+	return r.base, r.stop
+}
+
+// served is a `leadrelay serve` running in-process.
+type served struct {
+	base string
+	logs *testkit.Buffer // what it logs
+	done chan error      // run's error, once it returns
+	stop func() error    // ends it and returns run's error
+}
+
+// serveOn runs `leadrelay serve` in-process on port with the environment
+// vars (PORT is added), without waiting for it. It stops when the test
+// ends, failing the test if run fails; its log is shown if the test failed.
+func serveOn(t testing.TB, port int, vars map[string]string) served {
+	t.Helper()
 	vars["PORT"] = fmt.Sprint(port)
 	ctx, cancel := context.WithCancel(context.Background())
-	var stderr testkit.Buffer
-	done := make(chan error, 1)
+	r := served{base: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &testkit.Buffer{}, done: make(chan error, 1)}
 	go func() {
-		done <- run(ctx, []string{"leadrelay", "serve"}, env(vars), &testkit.Buffer{}, &stderr)
+		r.done <- run(ctx, []string{"leadrelay", "serve"}, env(vars), &testkit.Buffer{}, r.logs)
 	}()
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	stop := sync.OnceValue(func() error {
+	r.stop = sync.OnceValue(func() error {
 		cancel()
 		select {
-		case err := <-done:
+		case err := <-r.done:
 			return err
 		case <-time.After(30 * time.Second):
 			return fmt.Errorf("serve did not stop within 30s")
 		}
 	})
 	t.Cleanup(func() {
-		if err := stop(); err != nil {
+		if err := r.stop(); err != nil {
 			t.Errorf("serve: %v", err)
 		}
 	})
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("serve's log:\n%s", stderr.String())
+			t.Logf("serve's log:\n%s", r.logs.String())
 		}
 	})
-	waitHealthy(t, base+"/healthz", http.StatusOK, done)
-	return base, stop
+	return r
 }
 
 // wait bounds every wait of these tests for the program to do something.

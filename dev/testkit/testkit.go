@@ -1,7 +1,7 @@
 // Package testkit is what every package's tests share: waiting for a
 // condition with a deadline (never sleeping for it), a buffer a program may
-// write while the test reads, a bounded context, and a database connection
-// closed with the test. Fresh databases come from package dbtest, protocol
+// write while the test reads, a bounded context, a database connection
+// closed with the test, and a link to the database the test can cut. Fresh databases come from package dbtest, protocol
 // peers (Slack, Telegram, SMTP) from notifiers/notifierstest.
 package testkit
 
