@@ -26,6 +26,13 @@ var (
 	ErrUnavailable = errors.New("database unavailable")
 	// ErrUndefinedTable: a table the query names does not exist (yet).
 	ErrUndefinedTable = errors.New("undefined table")
+	// ErrForeignKey: a value names a row that does not exist (or a row
+	// still named elsewhere was to go).
+	ErrForeignKey = errors.New("foreign key violation")
+	// ErrCheck: a value breaks a table's check constraint.
+	ErrCheck = errors.New("check violation")
+	// ErrForbidden: the role may not do this (insufficient_privilege).
+	ErrForbidden = errors.New("insufficient privilege")
 	// ErrRefused: one of our SQL functions refused the call with a
 	// PostgREST-style PTnnn code; Error.HTTPStatus is nnn.
 	ErrRefused = errors.New("refused")
@@ -78,6 +85,12 @@ func Interpret(err error) error {
 		e.Kind = ErrInvalid
 	case code == pgerrcode.UndefinedTable:
 		e.Kind = ErrUndefinedTable
+	case code == pgerrcode.ForeignKeyViolation:
+		e.Kind = ErrForeignKey
+	case code == pgerrcode.CheckViolation:
+		e.Kind = ErrCheck
+	case code == pgerrcode.InsufficientPrivilege:
+		e.Kind = ErrForbidden
 	case retryable(code):
 		e.Kind = ErrUnavailable
 	case len(code) == 5 && code[:2] == "PT":

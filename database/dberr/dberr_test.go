@@ -31,6 +31,9 @@ func TestInterpretNamesEachKind(t *testing.T) {
 		{"do $$ begin raise exception 'limit' using errcode = '2200H'; end $$", dberr.ErrUnavailable, 0},
 		{"do $$ begin raise exception 'deadlock' using errcode = '40P01'; end $$", dberr.ErrUnavailable, 0},
 		{"do $$ begin raise exception 'too many' using errcode = '53300'; end $$", dberr.ErrUnavailable, 0},
+		{"do $$ begin raise foreign_key_violation; end $$", dberr.ErrForeignKey, 0},
+		{"do $$ begin raise check_violation; end $$", dberr.ErrCheck, 0},
+		{"do $$ begin raise insufficient_privilege; end $$", dberr.ErrForbidden, 0},
 		{"do $$ begin raise unique_violation; end $$", nil, 0},
 	} {
 		var n int

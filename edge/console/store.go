@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -493,11 +492,11 @@ func classify(err error) error {
 	err = dberr.Interpret(err)
 	e := dberr.Of(err)
 	switch {
-	case errors.Is(err, dberr.ErrNotFound), e.Code == pgerrcode.ForeignKeyViolation:
+	case errors.Is(err, dberr.ErrNotFound), errors.Is(err, dberr.ErrForeignKey):
 		return fmt.Errorf("%w: %s", ErrNotFound, e.Message)
-	case errors.Is(err, dberr.ErrInvalid), e.Code == pgerrcode.CheckViolation:
+	case errors.Is(err, dberr.ErrInvalid), errors.Is(err, dberr.ErrCheck):
 		return fmt.Errorf("%w: %s", ErrInvalid, e.Message)
-	case e.Code == pgerrcode.InsufficientPrivilege:
+	case errors.Is(err, dberr.ErrForbidden):
 		return fmt.Errorf("%w: %s", ErrForbidden, e.Message)
 	case errors.Is(err, dberr.ErrRefused):
 		switch e.HTTPStatus {
