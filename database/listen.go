@@ -16,7 +16,7 @@ import (
 // MinBackoff and doubles up to MaxBackoff.
 type Listener struct {
 	ConnString string
-	Channels   []string
+	Channels   []string // plain lower-case names: each is LISTENed as written
 
 	// Listening is called each time the connection listens: at first and
 	// after each reconnection, for whatever was notified while it was away.
@@ -86,7 +86,7 @@ func (l Listener) listen(ctx context.Context) error {
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	for _, ch := range l.Channels {
-		if _, err := conn.Exec(ctx, "listen "+pgx.Identifier{ch}.Sanitize()); err != nil {
+		if _, err := conn.Exec(ctx, "listen "+ch); err != nil {
 			return fmt.Errorf("listen %s: %w", ch, err)
 		}
 	}

