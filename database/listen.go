@@ -13,7 +13,9 @@ import (
 // ends. It needs a direct or session-mode connection (a pooler in
 // transaction mode does not deliver notifications). When the connection
 // breaks, or cannot be made, it tries again after a wait that starts at
-// MinBackoff and doubles up to MaxBackoff.
+// MinBackoff and doubles up to MaxBackoff. With Idle set, a connection that
+// has had no notification for Idle is pinged, so one that died without a
+// word (a partition, a half-open TCP connection) is found and replaced.
 type Listener struct {
 	ConnString string
 	Channels   []string // plain lower-case names: each is LISTENed as written
@@ -26,11 +28,28 @@ type Listener struct {
 	// Lost is called when the connection breaks or cannot be made, with the
 	// wait before the next try.
 	Lost func(err error, retryIn time.Duration)
+	// Moved is called each time the loop goes round while listening: after
+	// a notification, and after a quiet Idle whose ping was answered (a
+	// health.Progress's Beat).
+	Moved func()
 
 	MinBackoff     time.Duration   // default 1 s
 	MaxBackoff     time.Duration   // default 1 min
-	ConnectTimeout time.Duration   // default 10 s
-	Clock          clockwork.Clock // the backoff's clock; default the real one
+	ConnectTimeout time.Duration   // default 10 s; also bounds LISTEN and each ping
+	Idle           time.Duration   // ping after this long without a notification; 0: never
+	Clock          clockwork.Clock // the backoff's and Idle's clock; default the real one
+}
+
+// ListenIdle is the Idle of serve's LISTEN connections: one that died
+// without a word is replaced within it and a ping's bound.
+const ListenIdle = 15 * time.Second
+
+// Silence is the longest Run can go without a sign of life (Listening,
+// Notified, Lost, Moved) while it works, with Idle set: the backoff, then a
+// connect and a LISTEN per channel; or Idle, then a ping.
+func (l Listener) Silence() time.Duration {
+	l = l.withDefaults()
+	return max(l.MaxBackoff+time.Duration(1+len(l.Channels))*l.ConnectTimeout, l.Idle+l.ConnectTimeout)
 }
 
 func (l Listener) withDefaults() Listener {
@@ -54,6 +73,9 @@ func (l Listener) withDefaults() Listener {
 	}
 	if l.Lost == nil {
 		l.Lost = func(error, time.Duration) {}
+	}
+	if l.Moved == nil {
+		l.Moved = func() {}
 	}
 	return l
 }
@@ -86,16 +108,39 @@ func (l Listener) listen(ctx context.Context) error {
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	for _, ch := range l.Channels {
-		if _, err := conn.Exec(ctx, "listen "+ch); err != nil {
+		stepCtx, cancel := context.WithTimeout(ctx, l.ConnectTimeout)
+		_, err := conn.Exec(stepCtx, "listen "+ch)
+		cancel()
+		if err != nil {
 			return fmt.Errorf("listen %s: %w", ch, err)
 		}
 	}
 	l.Listening()
 	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return fmt.Errorf("wait for notification: %w", err)
+		waitCtx, cancel := context.WithCancel(ctx)
+		stopIdle := func() bool { return false }
+		if l.Idle > 0 {
+			stopIdle = l.Clock.AfterFunc(l.Idle, cancel).Stop
 		}
-		l.Notified(n.Channel, n.Payload)
+		n, err := conn.WaitForNotification(waitCtx)
+		stopIdle()
+		quiet := waitCtx.Err() != nil && ctx.Err() == nil
+		cancel()
+		switch {
+		case err == nil:
+			l.Notified(n.Channel, n.Payload)
+		case !quiet:
+			return fmt.Errorf("wait for notification: %w", err)
+		default:
+			// A wait ended by its context leaves the connection usable;
+			// it must still answer.
+			stepCtx, cancel := context.WithTimeout(ctx, l.ConnectTimeout)
+			err := conn.Ping(stepCtx)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("ping after %s without a notification: %w", l.Idle, err)
+			}
+		}
+		l.Moved()
 	}
 }

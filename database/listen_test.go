@@ -21,10 +21,17 @@ type listener struct {
 	notified  chan string // channel:payload
 	lost      chan error
 	retryIn   chan time.Duration
+	moved     chan struct{}
 	done      chan struct{}
 }
 
 func startListener(t *testing.T, url string, channels ...string) *listener {
+	t.Helper()
+	return startListenerWith(t, database.Listener{ConnString: url, Channels: channels})
+}
+
+// startListenerWith runs base, backing off from 1 s to 4 s on a fake clock.
+func startListenerWith(t *testing.T, base database.Listener) *listener {
 	t.Helper()
 	l := &listener{
 		clock:     clockwork.NewFakeClock(),
@@ -32,24 +39,26 @@ func startListener(t *testing.T, url string, channels ...string) *listener {
 		notified:  make(chan string, 16),
 		lost:      make(chan error, 16),
 		retryIn:   make(chan time.Duration, 16),
+		moved:     make(chan struct{}, 16),
 		done:      make(chan struct{}),
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	go func() {
 		defer close(l.done)
-		database.Listener{
-			ConnString: url,
-			Channels:   channels,
-			MinBackoff: time.Second,
-			MaxBackoff: 4 * time.Second,
-			Clock:      l.clock,
-			Listening:  func() { l.listening <- struct{}{} },
-			Notified:   func(channel, payload string) { l.notified <- channel + ":" + payload },
-			Lost: func(err error, retryIn time.Duration) {
-				l.lost <- err
-				l.retryIn <- retryIn
-			},
-		}.Run(ctx)
+		base.MinBackoff, base.MaxBackoff, base.Clock = time.Second, 4*time.Second, l.clock
+		base.Listening = func() { l.listening <- struct{}{} }
+		base.Notified = func(channel, payload string) { l.notified <- channel + ":" + payload }
+		base.Moved = func() {
+			select {
+			case l.moved <- struct{}{}:
+			default: // a test that does not count them
+			}
+		}
+		base.Lost = func(err error, retryIn time.Duration) {
+			l.lost <- err
+			l.retryIn <- retryIn
+		}
+		base.Run(ctx)
 	}()
 	t.Cleanup(func() {
 		stop()
@@ -146,6 +155,53 @@ func TestListenerRetriesAServerThatDoesNotAnswer(t *testing.T) {
 	select {
 	case <-l.listening:
 		t.Error("listening without a server")
+	default:
+	}
+}
+
+// A quiet connection is pinged after each Idle without a notification and
+// kept while it answers; one that goes silent (a partition: nothing
+// answered, nothing closed, no error) is found by that ping within its bound
+// and replaced, and the listener hears notifications again.
+func TestListenerReplacesAConnectionThatWentSilent(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewURL(t)
+	db := testkit.Connect(t, url)
+	ctx := testkit.Context(t)
+	link := testkit.NewProxy(t, url)
+	l := startListenerWith(t, database.Listener{ConnString: link.URL, Channels: []string{"lead_events"}, Idle: time.Minute, ConnectTimeout: 2 * time.Second})
+	notify := func(payload string) {
+		t.Helper()
+		if _, err := db.Exec(ctx, "select pg_notify('lead_events', $1)", payload); err != nil {
+			t.Fatal(err)
+		}
+		if got := receive(t, l.notified, "a notification"); got != "lead_events:"+payload {
+			t.Errorf("heard %q", got)
+		}
+		receive(t, l.moved, "the loop to go round")
+	}
+
+	receive(t, l.listening, "the first LISTEN")
+	for range 3 { // quiet minutes: pinged, answered, kept
+		l.advance(t, time.Minute)
+		receive(t, l.moved, "the ping answered")
+	}
+	notify("still here")
+
+	link.Silence()
+	l.advance(t, time.Minute)
+	if err := receive(t, l.lost, "the silent connection found"); err == nil || !strings.Contains(err.Error(), "ping after 1m0s without a notification") {
+		t.Errorf("lost with %v, want the unanswered ping", err)
+	}
+	if got := receive(t, l.retryIn, "the wait"); got != time.Second {
+		t.Errorf("retry in %s, want 1s", got)
+	}
+	l.advance(t, time.Second)
+	receive(t, l.listening, "LISTEN on a new connection")
+	notify("back")
+	select {
+	case err := <-l.lost:
+		t.Errorf("lost again: %v", err)
 	default:
 	}
 }

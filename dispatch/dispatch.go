@@ -130,6 +130,8 @@ type Dispatcher struct {
 	inflight map[string]outbox.Delivery // by log id: claimed, outcome not yet recorded
 
 	rec recorder
+
+	progress *health.Progress // Run's loop beats; claims and sends are steps
 }
 
 // New returns a Dispatcher delivering through senders. With no sender of a
@@ -157,6 +159,7 @@ func New(store *outbox.Store, senders []notifiers.Sender, console notifiers.Send
 		slots:    map[leadrelay.Channel]chan struct{}{},
 		freed:    make(chan struct{}, 1),
 		inflight: map[string]outbox.Delivery{},
+		progress: cfg.Health.Watch("dispatcher", cfg.progressBound()),
 	}
 	for _, s := range senders {
 		if s.Channel() == notifiers.ChannelConsole {
@@ -193,7 +196,7 @@ func (d *Dispatcher) Wake() {
 // flight. When ctx ends it claims nothing more; sends in flight finish (each
 // bounded by SendTimeout) and are recorded.
 func (d *Dispatcher) Run(ctx context.Context) {
-	report := d.cfg.Health.Part("dispatcher")
+	report := d.progress.Report
 	if d.cfg.Health == nil {
 		report = func(err error) {
 			if err != nil {
@@ -253,6 +256,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		d.progress.Beat()
 		if running < maxClaims && (settled || running == 0) {
 			if limits, asked := d.reserve(maybe); asked > 0 {
 				running++
@@ -262,6 +266,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 					open = d.openLimit()
 				}
 				go func() {
+					defer d.progress.Begin()()
 					got, opened, err := d.claim(ctx, limits, open, &sends)
 					results <- claimed{started, limits, open, got, opened, err}
 				}()
@@ -468,6 +473,7 @@ func (d *Dispatcher) renew(ctx context.Context) {
 // deliver sends one claimed delivery, records its outcome and frees its slot
 // once the outcome is committed (until then it counts as in flight).
 func (d *Dispatcher) deliver(ctx context.Context, dl outbox.Delivery) {
+	defer d.progress.Begin()()
 	start := time.Now()
 	out := d.attempt(ctx, dl)
 	d.observe(dl.Channel, out.Status, start)

@@ -24,6 +24,7 @@ import (
 	"github.com/truenester/leadrelay/dispatch"
 	"github.com/truenester/leadrelay/notifiers"
 	"github.com/truenester/leadrelay/notifiers/notifierstest"
+	"github.com/truenester/leadrelay/ops/health"
 )
 
 // clock is the dispatcher's time: the real time plus an offset the test moves.
@@ -704,4 +705,45 @@ func sorted(list []string) []string {
 	list = slices.Clone(list)
 	slices.Sort(list)
 	return list
+}
+
+// In quiet spells the LISTEN connection is pinged (every 15s of the
+// dispatcher's clock), which shows the part moving, and the connection
+// still rings afterwards: a wait cut short by its context leaves it usable.
+func TestListenKeepsRingingThroughQuietSpells(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	clock := clockwork.NewFakeClockAt(time.Now().Add(time.Minute))
+	var logs testkit.Buffer
+	parts := health.New(slog.New(slog.NewTextHandler(&logs, nil)), clock)
+	d, err := dispatch.New(outbox.New(b.db), b.senders, nil, dispatch.Config{Replica: "quiet", Lease: time.Minute, SendTimeout: 5 * time.Second, Health: parts}, clock, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(testkit.Context(t))
+	var running sync.WaitGroup
+	defer func() { cancel(); running.Wait() }()
+	running.Go(func() { d.Run(ctx) })
+	running.Go(func() { d.Listen(ctx, b.url) })
+	testkit.WaitFor(t, 10*time.Second, "LISTEN to work", testkit.Until(func() bool { return parts.States()["listen"] == "ok" }))
+
+	// 90s of quiet, longer than the part's bound (80s): only the pings keep it ready.
+	for range 6 {
+		if err := clock.BlockUntilContext(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(15 * time.Second)
+	}
+	if err := clock.BlockUntilContext(ctx, 1); err != nil { // the sixth ping done, waiting again
+		t.Fatal(err)
+	}
+	if got := parts.States()["listen"]; got != "ok" {
+		t.Fatalf("LISTEN after 90s of quiet: %s", got)
+	}
+	// Only the doorbell wakes Run now (no sweep runs here).
+	b.lead(t, "Quiet Lead")
+	b.slack.WaitFor(t, 1, 10*time.Second)
+	if strings.Contains(logs.String(), "listen is not working") {
+		t.Errorf("LISTEN was lost meanwhile:\n%s", logs.String())
+	}
 }

@@ -35,23 +35,23 @@ func (d *Dispatcher) Sweep(interval time.Duration) (gocron.Scheduler, error) {
 // until ctx ends. It needs a direct or session-mode connection (a pooler in
 // transaction mode does not deliver notifications); when the connection
 // breaks it reconnects, waiting at most a minute between tries, and wakes the
-// dispatcher each time it is back, for whatever rang while it was away.
+// dispatcher each time it is back, for whatever rang while it was away. A
+// connection quiet for database.ListenIdle is pinged, so one that died
+// without a word is replaced; Health watches the loop go round ("listen").
 func (d *Dispatcher) Listen(ctx context.Context, connString string) {
-	report := d.cfg.Health.Part("listen")
-	database.Listener{
-		ConnString: connString,
-		Channels:   []string{notifyChannel},
-		Clock:      d.clock,
-		Listening: func() {
-			d.log.DebugContext(ctx, "listening for lead_events notifications")
-			report(nil)
-			d.Wake()
-		},
-		Notified: func(string, string) { d.Wake() },
-		Lost: func(err error, retryIn time.Duration) {
-			// Health logs the loss once; each retry is only a debug line.
-			report(fmt.Errorf("LISTEN connection lost; delivery goes on through the webhook and the sweep: %w", err))
-			d.log.DebugContext(ctx, "LISTEN connection lost", "err", err, "retry_in", retryIn)
-		},
-	}.Run(ctx)
+	l := database.Listener{ConnString: connString, Channels: []string{notifyChannel}, Clock: d.clock, Idle: database.ListenIdle}
+	progress := d.cfg.Health.Watch("listen", l.Silence())
+	l.Listening = func() {
+		d.log.DebugContext(ctx, "listening for lead_events notifications")
+		progress.Report(nil)
+		d.Wake()
+	}
+	l.Notified = func(string, string) { d.Wake() }
+	l.Moved = progress.Beat
+	l.Lost = func(err error, retryIn time.Duration) {
+		// Health logs the loss once; each retry is only a debug line.
+		progress.Report(fmt.Errorf("LISTEN connection lost; delivery goes on through the webhook and the sweep: %w", err))
+		d.log.DebugContext(ctx, "LISTEN connection lost", "err", err, "retry_in", retryIn)
+	}
+	l.Run(ctx)
 }

@@ -115,3 +115,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	return c, errors.Join(errs...)
 }
+
+// progressBound is the longest the engine can be silent while it works
+// (health.Registry.Watch): the campaign tries the lease every Lease/3 at
+// most, each try within Lease/3, and a job's batch ends within the Lease.
+// Twice the longest of these leaves a loaded machine its pauses.
+func (c Config) progressBound() time.Duration { return 2 * c.Lease }

@@ -57,8 +57,10 @@ type Engine struct {
 	clock clockwork.Clock
 	log   *slog.Logger
 	lease *lease
-	// report tells Health how the engine fares (see reportHealth).
-	report health.Report
+	// report tells Health how the engine fares (see tried); progress shows
+	// that it moves: each lease try and job run reports, each batch is a step.
+	report   health.Report
+	progress *health.Progress
 
 	mu       sync.Mutex
 	sent     Result
@@ -77,7 +79,8 @@ func New(db *pgxpool.Pool, cfg Config, clock clockwork.Clock, log *slog.Logger) 
 	if clock == nil {
 		clock = clockwork.NewRealClock()
 	}
-	report := cfg.Health.Part("sla")
+	progress := cfg.Health.Watch("sla", cfg.progressBound())
+	report := progress.Report
 	if cfg.Health == nil {
 		report = func(err error) {
 			if err != nil {
@@ -86,13 +89,14 @@ func New(db *pgxpool.Pool, cfg Config, clock clockwork.Clock, log *slog.Logger) 
 		}
 	}
 	return &Engine{
-		db:     db,
-		cfg:    cfg,
-		clock:  clock,
-		log:    log,
-		lease:  newLease(db, LeaseName, cfg.Replica, cfg.Lease, log),
-		report: report,
-		jobErr: map[string]error{},
+		db:       db,
+		cfg:      cfg,
+		clock:    clock,
+		log:      log,
+		lease:    newLease(db, LeaseName, cfg.Replica, cfg.Lease, log),
+		report:   report,
+		progress: progress,
+		jobErr:   map[string]error{},
 	}, nil
 }
 
@@ -283,6 +287,7 @@ func (e *Engine) batch(ctx context.Context, l *lease, fn func(context.Context, p
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	defer e.progress.Begin()()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Lease)
 	defer cancel()
 	return pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {

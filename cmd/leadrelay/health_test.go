@@ -5,13 +5,17 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 
 	"github.com/truenester/leadrelay/config"
 	"github.com/truenester/leadrelay/database"
 	"github.com/truenester/leadrelay/dev/dbtest"
 	"github.com/truenester/leadrelay/dev/testkit"
+	"github.com/truenester/leadrelay/notifiers/notifierstest"
 )
 
 // A replica started while the database is away stays up: /healthz answers,
@@ -129,5 +133,53 @@ func TestPoolsBoundEverySession(t *testing.T) {
 	defer own.close()
 	if got := show(t, own.intake); got != "leadrelay intake 10s 5s 10s" {
 		t.Errorf("with lock_timeout in the URL: %q", got)
+	}
+}
+
+// A part that hangs says nothing of itself: here the dispatcher's send to a
+// Slack that never answers, far within its NOTIFY_SEND_TIMEOUT by the wall
+// clock. Once the process's clock has moved past the dispatcher's bound
+// (NOTIFY_LEASE + 2 NOTIFY_SEND_TIMEOUT, 5m here) with the send still in
+// flight, /readyz says 503, naming the dispatcher and how long it has been
+// silent; when the send ends it is ready again. Each change is logged once.
+func TestReadyzFailsWhileAPartHangs(t *testing.T) {
+	t.Parallel()
+	slack := notifierstest.NewSlack(t)
+	hold := make(chan struct{})
+	slack.Refuse(notifierstest.Answer{Hold: hold})
+	// A minute ahead of the database's clock: the events it stamps are due.
+	clock := clockwork.NewFakeClockAt(time.Now().Add(time.Minute))
+	r := serveOnClock(t, freePort(t), map[string]string{
+		"DATABASE_URL": dbtest.NewURL(t), "SLACK_WEBHOOK_URL": slack.URL,
+		"NOTIFY_LEASE": "3m", "NOTIFY_SEND_TIMEOUT": "1m",
+		// The other parts' bounds lie beyond the jump: SLA 2 x its lease; no LISTEN (80s).
+		"SLA_LEADER_LEASE": "10m", "ENABLE_LISTEN": "false",
+	}, clock)
+	release := sync.OnceFunc(func() { close(hold) })
+	t.Cleanup(release) // before serve stops: its shutdown waits for the send
+	waitHealthy(t, r.base+"/readyz", http.StatusOK, r.done)
+
+	postLead(t, r.base, "Held Lead")
+	testkit.WaitFor(t, wait, "the send to reach Slack", testkit.Until(func() bool { return slack.Requests() >= 1 }))
+	if got := status(t, r.base+"/readyz"); got != http.StatusOK {
+		t.Fatalf("/readyz with a send in flight within its bound = %d, want 200", got)
+	}
+	clock.Advance(5*time.Minute + time.Second)
+	waitAnswer(t, r.base+"/readyz", http.StatusServiceUnavailable, r.done)
+	// The loop goes round meanwhile: the sweep claims the delivery again,
+	// its lease (3m) over by the moved clock, and Slack takes that send.
+	// The held send alone keeps the dispatcher stale.
+	testkit.WaitFor(t, wait, "the delivery claimed again and sent", testkit.Until(func() bool { return len(slack.Messages()) >= 1 }))
+	body := waitAnswer(t, r.base+"/readyz", http.StatusServiceUnavailable, r.done)
+	if !strings.Contains(body, "dispatcher: no progress for 5m1s (bound 5m0s)") {
+		t.Errorf("/readyz says %s, want the dispatcher named with its silence and bound", body)
+	}
+	release()
+	waitAnswer(t, r.base+"/readyz", http.StatusOK, r.done)
+	if n := strings.Count(r.logs.String(), "health: dispatcher has made no progress"); n != 1 {
+		t.Errorf("the stall was logged %d times, want once", n)
+	}
+	if n := strings.Count(r.logs.String(), "health: dispatcher makes progress again"); n != 1 {
+		t.Errorf("the recovery was logged %d times, want once", n)
 	}
 }

@@ -91,7 +91,12 @@ type settings struct {
 
 // loadSettings reads every setting and names every bad variable at once.
 func loadSettings(getenv func(string) string) (settings, error) {
-	st := settings{clock: clockwork.NewRealClock()}
+	return loadSettingsOn(getenv, clockwork.NewRealClock())
+}
+
+// loadSettingsOn is loadSettings with the clock every part reads (a test's).
+func loadSettingsOn(getenv func(string) string, clock clockwork.Clock) (settings, error) {
+	st := settings{clock: clock}
 	var errs [5]error
 	st.Config, errs[0] = config.Load(getenv)
 	st.senders, st.channelsOff, errs[1] = notifiers.FromEnv(getenv, st.clock)
@@ -113,7 +118,7 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 		return err
 	}
 	defer pools.close()
-	parts := health.New(logger)
+	parts := health.New(logger, st.clock)
 	databaseUp := parts.Part("database")
 	deps := server.Deps{Logger: logger, DB: pools.intake, Schema: supabase.FS, Edge: st.Edge, Clock: st.clock,
 		Outbox: outbox.New(pools.intake), Health: parts}
@@ -125,6 +130,7 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	var work sync.WaitGroup
+	work.Go(func() { parts.Run(workCtx) })
 	var startWork func() error
 	if st.NotificationWorker {
 		st.dispatch.Health = parts

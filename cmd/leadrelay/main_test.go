@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/truenester/leadrelay/dev/dbtest"
 	"github.com/truenester/leadrelay/dev/testkit"
 )
@@ -62,11 +64,27 @@ type served struct {
 // ends, failing the test if run fails; its log is shown if the test failed.
 func serveOn(t testing.TB, port int, vars map[string]string) served {
 	t.Helper()
+	return serveOnClock(t, port, vars, nil)
+}
+
+// serveOnClock is serveOn with the clock every part of serve reads (nil:
+// the real one, through the command line as serveOn).
+func serveOnClock(t testing.TB, port int, vars map[string]string, clock clockwork.Clock) served {
+	t.Helper()
 	vars["PORT"] = fmt.Sprint(port)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := served{base: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &testkit.Buffer{}, done: make(chan error, 1)}
 	go func() {
-		r.done <- run(ctx, []string{"leadrelay", "serve"}, env(vars), &testkit.Buffer{}, r.logs)
+		if clock == nil {
+			r.done <- run(ctx, []string{"leadrelay", "serve"}, env(vars), &testkit.Buffer{}, r.logs)
+			return
+		}
+		st, err := loadSettingsOn(env(vars), clock)
+		if err != nil {
+			r.done <- err
+			return
+		}
+		r.done <- serve(ctx, st, newLogger(r.logs, st.LogLevel, false), io.Discard)
 	}()
 	r.stop = sync.OnceValue(func() error {
 		cancel()

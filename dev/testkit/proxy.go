@@ -2,7 +2,6 @@ package testkit
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"strconv"
@@ -15,7 +14,8 @@ import (
 
 // Proxy is a TCP link between a program and the database that the test can
 // cut (every connection through it dies and no new one gets through) and
-// heal. It stops when the test ends.
+// heal, or silence (its connections stay open and carry nothing). It stops
+// when the test ends.
 type Proxy struct {
 	URL  string // the database's URL through the link
 	Port uint16 // the link's port on 127.0.0.1
@@ -23,6 +23,7 @@ type Proxy struct {
 	mu    sync.Mutex
 	conns []net.Conn
 	down  bool
+	muted map[net.Conn]bool
 }
 
 // NewProxy opens a link to the database of databaseURL (in URL or
@@ -56,8 +57,8 @@ func NewProxy(t testing.TB, databaseURL string) *Proxy {
 			if !p.track(c, up) {
 				continue
 			}
-			go func() { _, _ = io.Copy(up, c); up.Close() }()
-			go func() { _, _ = io.Copy(c, up); c.Close() }()
+			go p.pipe(up, c)
+			go p.pipe(c, up)
 		}
 	}()
 	t.Cleanup(func() {
@@ -65,6 +66,44 @@ func NewProxy(t testing.TB, databaseURL string) *Proxy {
 		p.Cut()
 	})
 	return p
+}
+
+// pipe copies src to dst, dropping what arrives while src is silenced,
+// and closes dst when src ends.
+func (p *Proxy) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !p.silenced(src) {
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (p *Proxy) silenced(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.muted[c]
+}
+
+// Silence makes every connection through the link carry nothing from now
+// on, either way, without closing it: a partition, or a peer that hangs.
+// New connections get through.
+func (p *Proxy) Silence() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.muted == nil {
+		p.muted = map[net.Conn]bool{}
+	}
+	for _, c := range p.conns {
+		p.muted[c] = true
+	}
 }
 
 // throughPort is databaseURL with its host 127.0.0.1:port.
@@ -103,6 +142,7 @@ func (p *Proxy) Cut() {
 		c.Close()
 	}
 	p.conns = nil
+	p.muted = nil
 }
 
 // Heal lets new connections through again.

@@ -95,6 +95,7 @@ func (h *Hub) Listen(ctx context.Context, connString string) {
 	database.Listener{
 		ConnString: connString,
 		Channels:   []string{leadEventsChannel, consoleChannel},
+		Idle:       database.ListenIdle,
 		Listening:  func() { h.Publish(Change{All: true}) },
 		Notified: func(channel, payload string) {
 			if c, ok := parseNotification(channel, payload); ok {

@@ -1,0 +1,11 @@
+package dispatch
+
+import "time"
+
+// progressBound is the longest the dispatcher can be silent while it works
+// (health.Registry.Watch): a delivery ends within its attempt (SendTimeout)
+// and the recording of its outcome, retried for up to a Lease and then tried
+// once more (SendTimeout); a claim within SendTimeout; and the loop goes
+// round at least every Lease/3 (the lease renewal, itself bounded by Lease/3),
+// more often with the sweep.
+func (c Config) progressBound() time.Duration { return c.Lease + 2*c.SendTimeout }
