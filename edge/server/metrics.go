@@ -3,7 +3,6 @@ package server
 import (
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -22,25 +21,9 @@ func (s *server) metrics(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 	return nil
 }
 
-// measure counts every answer by method, route and status, and times it.
-// The route is the router's pattern (/admin/events/:id/replay), so a path
-// full of ids makes no new series; paths no route matches count as one.
-func (s *server) measure(router *httprouter.Router, next http.Handler) http.Handler {
-	if s.Metrics == nil {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
-		s.Metrics.ObserveRequest(r.Method, routeOf(router, r), rec.status, time.Since(start))
-	})
-}
-
-// routeOf is the pattern of the route r matches, or "unmatched".
+// routeOf is the pattern of the route r matches, or "unmatched": the
+// metrics' route label (/admin/events/:id/replay), so a path full of ids
+// makes no new series; paths no route matches count as one.
 func routeOf(router *httprouter.Router, r *http.Request) string {
 	method := r.Method
 	if method == http.MethodHead {

@@ -9,6 +9,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+
+	"github.com/julienschmidt/httprouter"
 )
 
 const requestIDHeader = "X-Request-Id"
@@ -63,7 +65,7 @@ func (h requestIDLogHandler) WithGroup(name string) slog.Handler {
 	return requestIDLogHandler{h.Handler.WithGroup(name)}
 }
 
-// statusRecorder remembers the status and size of an answer for the access log.
+// statusRecorder remembers the status and size of an answer for the access log and the metrics.
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
@@ -89,9 +91,10 @@ func (rec *statusRecorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection.
 func (rec *statusRecorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
 
-// logAccess logs one line per request. It logs no body and no query, so no
-// email or phone number reaches the log from here.
-func (s *server) logAccess(next http.Handler) http.Handler {
+// logAccess logs one line per request and, with metrics, counts the answer
+// by method, route (routeOf) and status, and times it. It logs no body and
+// no query, so no email or phone number reaches the log from here.
+func (s *server) logAccess(router *httprouter.Router, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
@@ -99,9 +102,13 @@ func (s *server) logAccess(next http.Handler) http.Handler {
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
+		took := time.Since(start)
 		s.Logger.InfoContext(r.Context(), "request",
 			"method", r.Method, "path", r.URL.Path, "status", rec.status, "bytes", rec.bytes,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000, "client", s.clientAddress(r).String())
+			"duration_ms", float64(took.Microseconds())/1000, "client", s.clientAddress(r).String())
+		if s.Metrics != nil {
+			s.Metrics.ObserveRequest(r.Method, routeOf(router, r), rec.status, took)
+		}
 	})
 }
 

@@ -96,7 +96,7 @@ func New(d Deps) http.Handler {
 	// Outermost first: every answer, a recovered panic's and refusals
 	// included, carries the request id and is logged; CORS headers go on
 	// every answer a browser reads.
-	return s.measure(router, s.withRequestID(s.logAccess(s.recoverPanics(s.cors(router)))))
+	return s.withRequestID(s.logAccess(router, s.recoverPanics(s.cors(router))))
 }
 
 type server struct {
