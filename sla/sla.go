@@ -242,38 +242,31 @@ func (e *Engine) count(r Result) {
 // slaPass turns every due warning and breach into events, a batch per
 // transaction; with a lease, each transaction is fenced by it.
 func (e *Engine) slaPass(ctx context.Context, now time.Time, l *lease) (Result, error) {
-	var total Result
-	for range maxBatches {
-		var r Result
-		err := e.batch(ctx, l, func(ctx context.Context, tx pgx.Tx) error {
-			return tx.QueryRow(ctx, "select warnings, breaches from public.sla_tick($1::timestamptz, $2::integer)", now, e.cfg.BatchSize).
-				Scan(&r.Warnings, &r.Breaches)
-		})
-		if err != nil {
-			return total, fmt.Errorf("sla tick: %w", err)
-		}
-		total.add(r)
-		if r.Warnings < e.cfg.BatchSize && r.Breaches < e.cfg.BatchSize {
-			break
-		}
-	}
-	return total, nil
+	return e.pass(ctx, now, l, "sla tick", "select warnings, breaches from public.sla_tick($1::timestamptz, $2::integer)",
+		func(warnings, breaches int) Result { return Result{Warnings: warnings, Breaches: breaches} })
 }
 
 // followUpPass turns every due and overdue follow-up into events.
 func (e *Engine) followUpPass(ctx context.Context, now time.Time, l *lease) (Result, error) {
+	return e.pass(ctx, now, l, "follow-up tick", "select due, overdue from public.follow_up_tick($1::timestamptz, $2::integer)",
+		func(due, overdue int) Result { return Result{FollowUpsDue: due, FollowUpsOverdue: overdue} })
+}
+
+// pass runs a tick function (now, batch size) that returns two counts, a
+// batch per transaction, until a batch is short of the size in both (or
+// maxBatches ran), and adds up what it made.
+func (e *Engine) pass(ctx context.Context, now time.Time, l *lease, what, query string, result func(a, b int) Result) (Result, error) {
 	var total Result
 	for range maxBatches {
-		var r Result
+		var a, b int
 		err := e.batch(ctx, l, func(ctx context.Context, tx pgx.Tx) error {
-			return tx.QueryRow(ctx, "select due, overdue from public.follow_up_tick($1::timestamptz, $2::integer)", now, e.cfg.BatchSize).
-				Scan(&r.FollowUpsDue, &r.FollowUpsOverdue)
+			return tx.QueryRow(ctx, query, now, e.cfg.BatchSize).Scan(&a, &b)
 		})
 		if err != nil {
-			return total, fmt.Errorf("follow-up tick: %w", err)
+			return total, fmt.Errorf("%s: %w", what, err)
 		}
-		total.add(r)
-		if r.FollowUpsDue < e.cfg.BatchSize && r.FollowUpsOverdue < e.cfg.BatchSize {
+		total.add(result(a, b))
+		if a < e.cfg.BatchSize && b < e.cfg.BatchSize {
 			break
 		}
 	}
