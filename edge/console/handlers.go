@@ -260,15 +260,21 @@ func (c *Console) leadPage(w http.ResponseWriter, r *http.Request, s Session) er
 }
 
 func leadTitle(l LeadRow) string {
+	return contactName(l.Name, l.Email, l.Phone, "Lead "+l.ID[:8])
+}
+
+// contactName is how the console names a lead: by its name, else its email,
+// else its phone, else by otherwise.
+func contactName(name, email, phone *string, otherwise string) string {
 	switch {
-	case l.Name != nil && *l.Name != "":
-		return *l.Name
-	case l.Email != nil:
-		return *l.Email
-	case l.Phone != nil:
-		return *l.Phone
+	case name != nil && *name != "":
+		return *name
+	case email != nil:
+		return *email
+	case phone != nil:
+		return *phone
 	}
-	return "Lead " + l.ID[:8]
+	return otherwise
 }
 
 func (c *Console) leadAction(w http.ResponseWriter, r *http.Request, s Session) error {

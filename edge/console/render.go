@@ -73,17 +73,10 @@ var funcs = template.FuncMap{
 	"slaState":  func(l LeadRow, now time.Time) string { return l.SLAState(now) },
 	"slug":      func(s string) string { return strings.ReplaceAll(s, " ", "-") },
 	"leadTitle": leadTitle,
-	"alertTitle": func(a sla.Alert) string {
-		switch {
-		case a.Name != nil && *a.Name != "":
-			return *a.Name
-		case a.Email != nil:
-			return *a.Email
-		case a.Phone != nil:
-			return *a.Phone
-		}
-		return a.ConversationID[:8]
+	"replayForm": func(csrf, eventID, back string) replayForm {
+		return replayForm{CSRF: csrf, EventID: eventID, Return: back}
 	},
+	"alertTitle": func(a sla.Alert) string { return contactName(a.Name, a.Email, a.Phone, a.ConversationID[:8]) },
 	"tel": func(p *string) template.URL {
 		if p == nil {
 			return ""
@@ -275,3 +268,6 @@ func qualityRank(q string) int {
 }
 
 func round1(f float64) float64 { return math.Round(f*10) / 10 }
+
+// replayForm is what the "replayForm" template needs.
+type replayForm struct{ CSRF, EventID, Return string }
