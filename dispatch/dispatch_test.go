@@ -64,6 +64,31 @@ func setup(t *testing.T) *bundle {
 	return b
 }
 
+// withEmail adds an email sender whose mail goes to a test SMTP server,
+// and returns the server.
+func (b *bundle) withEmail(t *testing.T) *notifierstest.SMTP {
+	t.Helper()
+	mail := notifierstest.NewSMTP(t, notifierstest.SMTPOptions{STARTTLS: true})
+	email, err := notifiers.NewEmail(notifiers.EmailConfig{
+		Host: mail.Host, Port: mail.Port, From: "TrueNester <alerts@truenester.example>",
+		To: []string{"sales@truenester.example"}, TLS: mail.ClientTLS(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.senders = append(b.senders, email)
+	return mail
+}
+
+// event records an outbox event of type typ for lead, with the key the
+// database's own events use.
+func (b *bundle) event(t *testing.T, typ, lead string) {
+	t.Helper()
+	if _, err := b.db.Exec(testkit.Context(t), "insert into lead_events (event_type, conversation_id, idempotency_key) values ($1::lead_event_type, $2::uuid, $1::text || ':' || $2::text)", typ, lead); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // pool opens a pool of its own on the test's database, as a replica would.
 func (b *bundle) pool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
@@ -462,20 +487,10 @@ func TestSendsInFlightStayWithinTheConcurrency(t *testing.T) {
 func TestAChannelThatGivesUpFallsBackToEmail(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	mail := notifierstest.NewSMTP(t, notifierstest.SMTPOptions{STARTTLS: true})
-	email, err := notifiers.NewEmail(notifiers.EmailConfig{
-		Host: mail.Host, Port: mail.Port, From: "TrueNester <alerts@truenester.example>",
-		To: []string{"sales@truenester.example"}, TLS: mail.ClientTLS(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.senders = append(b.senders, email)
+	mail := b.withEmail(t)
 	b.slack.Down(notifierstest.Answer{Status: 404, Body: "no_service"})
 	id := b.lead(t, "Fallback Lead")
-	if _, err := b.db.Exec(testkit.Context(t), "insert into lead_events (event_type, conversation_id, idempotency_key) values ('sla.warning', $1::uuid, 'sla.warning:' || $1::text)", id); err != nil {
-		t.Fatal(err)
-	}
+	b.event(t, "sla.warning", id)
 	d := b.dispatcher("a")
 	runOnce(t, d) // lead.created to 3 channels, sla.warning to 2; Slack fails both
 	runOnce(t, d) // the fallback: sla.warning by email
@@ -602,9 +617,7 @@ func TestConsoleWhenNoChannelIsConfigured(t *testing.T) {
 	// Routed as production routes: notification_routes has lead.created and
 	// sla.warning, not followup.due nor lead.status_changed.
 	for _, typ := range []string{"sla.warning", "followup.due", "lead.status_changed"} {
-		if _, err := db.Exec(testkit.Context(t), "insert into lead_events (event_type, conversation_id, idempotency_key) values ($1::lead_event_type, $2::uuid, $1::text || ':' || $2::text)", typ, id); err != nil {
-			t.Fatal(err)
-		}
+		b.event(t, typ, id)
 	}
 	if n := runOnce(t, d); n != 2 {
 		t.Fatalf("the console showed %d alerts, want 2 (lead.created, sla.warning)", n)
@@ -641,22 +654,12 @@ func contains(list []string, s string) bool {
 func TestEventsGoToTheirRoutedChannels(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	mail := notifierstest.NewSMTP(t, notifierstest.SMTPOptions{STARTTLS: true})
-	email, err := notifiers.NewEmail(notifiers.EmailConfig{
-		Host: mail.Host, Port: mail.Port, From: "TrueNester <alerts@truenester.example>",
-		To: []string{"sales@truenester.example"}, TLS: mail.ClientTLS(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.senders = append(b.senders, email)
+	mail := b.withEmail(t)
 	id := b.lead(t, "Routing Lead")
 	d := b.dispatcher("a")
 	runOnce(t, d) // lead.created: all three
 	for _, typ := range []string{"sla.warning", "sla.breached", "lead.status_changed"} {
-		if _, err := b.db.Exec(testkit.Context(t), "insert into lead_events (event_type, conversation_id, idempotency_key) values ($1::lead_event_type, $2::uuid, $1::text || ':' || $2::text)", typ, id); err != nil {
-			t.Fatal(err)
-		}
+		b.event(t, typ, id)
 	}
 	if n := runOnce(t, d); n != 5 {
 		t.Fatalf("claimed %d deliveries, want 5 (sla.warning to 2 channels, sla.breached to 3)", n)

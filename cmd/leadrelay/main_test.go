@@ -209,13 +209,3 @@ func TestDevRefusesBadSettingsBeforeStarting(t *testing.T) {
 		t.Errorf("a database was started before the settings were checked:\n%s", out.String())
 	}
 }
-
-// newRequest is http.NewRequest for a request without a body.
-func newRequest(t testing.TB, method, url string) *http.Request {
-	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return req
-}

@@ -4,13 +4,15 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/truenester/leadrelay/dev/testkit"
 )
 
 func TestCORSPreflightAllowsTheFrontendOnly(t *testing.T) {
 	t.Parallel()
 	b := setup(t, map[string]string{"FRONTEND_URL": "https://truenester.com,https://www.truenester.com"})
 	preflight := func(origin string) answer {
-		req := mustRequest(t, http.MethodOptions, b.url+"/api/submit-contact")
+		req := testkit.NewRequest(t, http.MethodOptions, b.url+"/api/submit-contact")
 		req.Header.Set("Origin", origin)
 		req.Header.Set("Access-Control-Request-Method", "POST")
 		req.Header.Set("Access-Control-Request-Headers", "content-type,idempotency-key,x-request-id")
@@ -106,10 +108,10 @@ func TestLogsNeverHoldAFullEmailOrPhone(t *testing.T) {
 func TestUnknownRoutesAndMethodsAnswerJSON(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
-	do(t, mustRequest(t, http.MethodGet, b.url+"/api/nope")).error(t, http.StatusNotFound, "not_found")
-	do(t, mustRequest(t, http.MethodGet, b.url+"/api/submit-contact")).error(t, http.StatusMethodNotAllowed, "method_not_allowed")
+	do(t, testkit.NewRequest(t, http.MethodGet, b.url+"/api/nope")).error(t, http.StatusNotFound, "not_found")
+	do(t, testkit.NewRequest(t, http.MethodGet, b.url+"/api/submit-contact")).error(t, http.StatusMethodNotAllowed, "method_not_allowed")
 	for _, path := range []string{"/healthz", "/readyz"} {
-		if a := do(t, mustRequest(t, http.MethodGet, b.url+path)); a.status != http.StatusOK {
+		if a := do(t, testkit.NewRequest(t, http.MethodGet, b.url+path)); a.status != http.StatusOK {
 			t.Errorf("%s: %d %s", path, a.status, a.body)
 		}
 	}

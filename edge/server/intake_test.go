@@ -360,7 +360,7 @@ func TestTooManyRequestsFromOneAddressGet429(t *testing.T) {
 		t.Errorf("%d leads, want the 2 allowed", n)
 	}
 	// Health checks are not limited.
-	if a := do(t, mustRequest(t, http.MethodGet, b.url+"/healthz")); a.status != http.StatusOK {
+	if a := do(t, testkit.NewRequest(t, http.MethodGet, b.url+"/healthz")); a.status != http.StatusOK {
 		t.Errorf("/healthz: %d", a.status)
 	}
 }
@@ -399,7 +399,7 @@ func TestAnUnreachableDatabaseGets503WithRetryAfter(t *testing.T) {
 	if logs := b.logs.String(); strings.Contains(logs, "down@example.com") || strings.Contains(logs, "501234567") {
 		t.Errorf("the log holds the lead's contact:\n%s", logs)
 	}
-	if a := do(t, mustRequest(t, http.MethodGet, b.url+"/readyz")); a.status != http.StatusServiceUnavailable {
+	if a := do(t, testkit.NewRequest(t, http.MethodGet, b.url+"/readyz")); a.status != http.StatusServiceUnavailable {
 		t.Errorf("/readyz: %d, want 503", a.status)
 	}
 }
@@ -496,13 +496,4 @@ func assertRetryAfter(t *testing.T, a answer) int {
 		t.Errorf("Retry-After %q, want a whole number of seconds", a.header.Get("Retry-After"))
 	}
 	return s
-}
-
-func mustRequest(t testing.TB, method, url string) *http.Request {
-	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return req
 }
