@@ -54,9 +54,11 @@ type Config struct {
 
 	// Edge is what the HTTP edge (package server) reads.
 	Edge
-	// ENABLE_NOTIFICATION_WORKER (default true): deliver notifications.
-	// false runs the intake only, while another process delivers.
-	NotificationWorker bool
+	// Dispatch: this process runs the dispatcher (and beside it the SLA
+	// engine). ENABLE_NOTIFICATION_WORKER (default true; the variable keeps
+	// its published name): false runs the intake only, while another process
+	// delivers.
+	Dispatch bool
 	// ENABLE_LISTEN (default true): LISTEN for the outbox's NOTIFY. Needs a
 	// direct or session-mode DATABASE_URL; turn it off behind a pooler in
 	// transaction mode.
@@ -149,13 +151,13 @@ const (
 // Load reads the configuration through getenv and reports every bad value.
 func Load(getenv func(string) string) (Config, error) {
 	c := Config{
-		DatabaseURL:        getenv("DATABASE_URL"),
-		Port:               8080,
-		LogLevel:           slog.LevelInfo,
-		NotificationWorker: true,
-		Listen:             true,
-		DB:                 DefaultDBSettings,
-		Replica:            replicaName(),
+		DatabaseURL: getenv("DATABASE_URL"),
+		Port:        8080,
+		LogLevel:    slog.LevelInfo,
+		Dispatch:    true,
+		Listen:      true,
+		DB:          DefaultDBSettings,
+		Replica:     replicaName(),
 	}
 	var errs []error
 	var err error
@@ -176,7 +178,7 @@ func Load(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("LOG_LEVEL=%q is not one of debug, info, warn, error", v))
 		}
 	}
-	for name, dst := range map[string]*bool{"ENABLE_NOTIFICATION_WORKER": &c.NotificationWorker, "ENABLE_LISTEN": &c.Listen} {
+	for name, dst := range map[string]*bool{"ENABLE_NOTIFICATION_WORKER": &c.Dispatch, "ENABLE_LISTEN": &c.Listen} {
 		if v := getenv(name); v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {

@@ -115,7 +115,7 @@ func TestLoadDeliverySettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.WebhookKey) != 24 || c.NotificationWorker || !c.Listen || c.FrontendURL() != "https://truenester.com" {
+	if len(c.WebhookKey) != 24 || c.Dispatch || !c.Listen || c.FrontendURL() != "https://truenester.com" {
 		t.Fatalf("got %+v", c)
 	}
 	_, err = config.Load(env(map[string]string{

@@ -285,7 +285,7 @@ func TestAdminReplaysFailedChannels(t *testing.T) {
 
 	replayURL := base + "/admin/events/" + eventOf(first) + "/replay"
 	for _, auth := range []string{"", "Bearer wrong-key-0123456789", adminKey} {
-		req := newRequest(t, http.MethodPost, replayURL)
+		req := testkit.NewRequest(t, http.MethodPost, replayURL)
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
 		}
@@ -298,7 +298,7 @@ func TestAdminReplaysFailedChannels(t *testing.T) {
 			t.Fatalf("replay with Authorization %q: %d, want 401", auth, res.StatusCode)
 		}
 	}
-	req := newRequest(t, http.MethodPost, replayURL)
+	req := testkit.NewRequest(t, http.MethodPost, replayURL)
 	req.Header.Set("Authorization", "Bearer "+adminKey)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -312,7 +312,7 @@ func TestAdminReplaysFailedChannels(t *testing.T) {
 	if res.StatusCode != http.StatusAccepted || got.ChannelsQueued != 1 {
 		t.Fatalf("replay: %d, %+v; want 202 with 1 channel queued", res.StatusCode, got)
 	}
-	req = newRequest(t, http.MethodPost, base+"/admin/events/00000000-0000-0000-0000-000000000000/replay")
+	req = testkit.NewRequest(t, http.MethodPost, base+"/admin/events/00000000-0000-0000-0000-000000000000/replay")
 	req.Header.Set("Authorization", "Bearer "+adminKey)
 	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusNotFound {
 		t.Fatalf("replay of no event: %v, %v; want 404", res.StatusCode, err)

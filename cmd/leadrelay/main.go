@@ -126,13 +126,13 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 	deps.Metrics = newMetrics(st, pools.dispatch, &engineRef)
 	st.dispatch.Observer = deps.Metrics
 
-	// The workers outlive ctx by the time it takes to finish their round.
+	// The background parts outlive ctx by the time it takes to finish their round.
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	var work sync.WaitGroup
 	work.Go(func() { parts.Run(workCtx) })
 	var startWork func() error
-	if st.NotificationWorker {
+	if st.Dispatch {
 		st.dispatch.Health = parts
 		d, err := dispatch.New(outbox.New(pools.dispatch), st.senders, notifiers.NewConsole(stdout), st.dispatch, st.clock, logger)
 		if err != nil {

@@ -75,7 +75,7 @@ func TestServeWarnsThenBreachesOnce(t *testing.T) {
 	}
 
 	get := func(path string) (int, []byte) {
-		req := newRequest(t, http.MethodGet, base+path)
+		req := testkit.NewRequest(t, http.MethodGet, base+path)
 		req.Header.Set("Authorization", "Bearer "+adminKey)
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {

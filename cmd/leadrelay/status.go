@@ -61,7 +61,7 @@ type pipelineStatus struct {
 	} `json:"outbox"`
 	FailedLastHour map[string]int64 `json:"failed_deliveries_last_hour"` // by channel
 	SLALeader      struct {
-		Holder    *string    `json:"holder"`
+		Replica   *string    `json:"holder"` // the replica holding the lease
 		Token     int64      `json:"token"`
 		ExpiresAt *time.Time `json:"expires_at"`
 		Held      bool       `json:"held"` // the lease has not expired
@@ -96,7 +96,7 @@ func readStatus(ctx context.Context, conn *pgx.Conn, now time.Time) (pipelineSta
 
 	l := &st.SLALeader
 	err = conn.QueryRow(ctx, `select holder, token, case when holder is null then null else expires_at end, expires_at > $1::timestamptz
-		from public.leader_leases where name = 'sla'`, now).Scan(&l.Holder, &l.Token, &l.ExpiresAt, &l.Held)
+		from public.leader_leases where name = 'sla'`, now).Scan(&l.Replica, &l.Token, &l.ExpiresAt, &l.Held)
 	if err != nil && err != pgx.ErrNoRows {
 		return st, fmt.Errorf("SLA leader: %w", err)
 	}
@@ -137,13 +137,13 @@ func printStatus(w io.Writer, st pipelineStatus) {
 	}
 	l := st.SLALeader
 	switch {
-	case l.Holder == nil:
+	case l.Replica == nil:
 		fmt.Fprintln(w, "SLA leader: none yet (no replica has taken the lease)")
 	case l.Held:
-		fmt.Fprintf(w, "SLA leader: %s (token %d), lease until %s (in %s)\n", *l.Holder, l.Token,
+		fmt.Fprintf(w, "SLA leader: %s (token %d), lease until %s (in %s)\n", *l.Replica, l.Token,
 			l.ExpiresAt.UTC().Format("15:04:05 MST"), l.ExpiresAt.Sub(st.At).Round(100*time.Millisecond))
 	default:
-		fmt.Fprintf(w, "SLA leader: none: %s's lease (token %d) expired at %s; no replica runs the SLA jobs\n", *l.Holder, l.Token,
+		fmt.Fprintf(w, "SLA leader: none: %s's lease (token %d) expired at %s; no replica runs the SLA jobs\n", *l.Replica, l.Token,
 			l.ExpiresAt.UTC().Format("2006-01-02 15:04:05 MST"))
 	}
 	fmt.Fprintf(w, "leads breached today (UTC): %d\n", st.BreachedToday)

@@ -59,7 +59,7 @@ func TestStatusReportsThePipeline(t *testing.T) {
 	if got := st.FailedLastHour; len(got) != 1 || got["slack"] != 1 {
 		t.Errorf("failed in the last hour = %v, want slack 1 (the email failure is two hours old)", got)
 	}
-	if l := st.SLALeader; l.Holder == nil || *l.Holder != "replica-a" || !l.Held || l.Token < 1 {
+	if l := st.SLALeader; l.Replica == nil || *l.Replica != "replica-a" || !l.Held || l.Token < 1 {
 		t.Errorf("SLA leader = %+v, want replica-a holding the lease", l)
 	}
 	if st.BreachedToday != 1 {
