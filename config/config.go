@@ -102,12 +102,15 @@ type Edge struct {
 }
 
 // DBSettings size the connection pools and bound every session. Each part
-// of a replica has a pool of its own, so a delivery backlog or a stuck SLA
-// job can never take the connections the intake writes leads on.
+// of a replica has a pool of its own, so a delivery backlog, a stuck SLA
+// job, admins' reports or a scraper can never take the connections the
+// intake writes leads on.
 type DBSettings struct {
-	IntakeConns   int32 // DB_POOL_INTAKE: the HTTP edge (intake, admin API, health, metrics)
+	IntakeConns   int32 // DB_POOL_INTAKE: the intake (and /readyz's check of the database)
 	DispatchConns int32 // DB_POOL_DISPATCH: the dispatcher's claims and outcomes
 	SLAConns      int32 // DB_POOL_SLA: the SLA engine's lease and jobs
+	AdminConns    int32 // DB_POOL_ADMIN: the admin console and the JSON admin API
+	MetricsConns  int32 // DB_POOL_METRICS: /metrics' database figures (one query at a time)
 	// DB_STATEMENT_TIMEOUT, DB_LOCK_TIMEOUT, DB_IDLE_IN_TRANSACTION_TIMEOUT:
 	// every session's statement_timeout, lock_timeout and
 	// idle_in_transaction_session_timeout (0: leave the server's own). A
@@ -121,11 +124,14 @@ type DBSettings struct {
 	WaitTimeout time.Duration
 }
 
-// Defaults of DBSettings: 21 connections per replica (and one for LISTEN).
+// Defaults of DBSettings: 26 connections per replica at most (and two for
+// LISTEN: the doorbell's and the console's); each pool connects on demand.
 var DefaultDBSettings = DBSettings{
 	IntakeConns:              10,
 	DispatchConns:            8,
 	SLAConns:                 3,
+	AdminConns:               4,
+	MetricsConns:             1,
 	StatementTimeout:         10 * time.Second,
 	LockTimeout:              2 * time.Second,
 	IdleInTransactionTimeout: 10 * time.Second,
@@ -279,7 +285,8 @@ func parsePrefixes(v string) ([]netip.Prefix, error) {
 
 func loadDB(getenv func(string) string, db *DBSettings) []error {
 	var errs []error
-	for name, dst := range map[string]*int32{"DB_POOL_INTAKE": &db.IntakeConns, "DB_POOL_DISPATCH": &db.DispatchConns, "DB_POOL_SLA": &db.SLAConns} {
+	for name, dst := range map[string]*int32{"DB_POOL_INTAKE": &db.IntakeConns, "DB_POOL_DISPATCH": &db.DispatchConns, "DB_POOL_SLA": &db.SLAConns,
+		"DB_POOL_ADMIN": &db.AdminConns, "DB_POOL_METRICS": &db.MetricsConns} {
 		if v := getenv(name); v != "" {
 			n, err := strconv.ParseInt(v, 10, 32)
 			if err != nil || n < 1 || n > 1000 {

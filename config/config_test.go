@@ -155,6 +155,8 @@ func TestLoadDBSettings(t *testing.T) {
 		"DB_POOL_INTAKE":                 "20",
 		"DB_POOL_DISPATCH":               "4",
 		"DB_POOL_SLA":                    "2",
+		"DB_POOL_ADMIN":                  "2",
+		"DB_POOL_METRICS":                "3",
 		"DB_STATEMENT_TIMEOUT":           "30s",
 		"DB_LOCK_TIMEOUT":                "0",
 		"DB_IDLE_IN_TRANSACTION_TIMEOUT": "1m",
@@ -163,7 +165,7 @@ func TestLoadDBSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config.DBSettings{IntakeConns: 20, DispatchConns: 4, SLAConns: 2, StatementTimeout: 30 * time.Second,
+	want := config.DBSettings{IntakeConns: 20, DispatchConns: 4, SLAConns: 2, AdminConns: 2, MetricsConns: 3, StatementTimeout: 30 * time.Second,
 		IdleInTransactionTimeout: time.Minute}
 	if c.DB != want {
 		t.Errorf("DB settings %+v, want %+v", c.DB, want)
@@ -172,10 +174,11 @@ func TestLoadDBSettings(t *testing.T) {
 		"DATABASE_URL":         "postgres://x@h/db",
 		"DB_POOL_INTAKE":       "0",
 		"DB_POOL_SLA":          "1",
+		"DB_POOL_ADMIN":        "many",
 		"DB_LOCK_TIMEOUT":      "-1s",
 		"DB_STATEMENT_TIMEOUT": "soon",
 	}))
-	for _, name := range []string{"DB_POOL_INTAKE", "DB_POOL_SLA", "DB_LOCK_TIMEOUT", "DB_STATEMENT_TIMEOUT"} {
+	for _, name := range []string{"DB_POOL_INTAKE", "DB_POOL_SLA", "DB_POOL_ADMIN", "DB_LOCK_TIMEOUT", "DB_STATEMENT_TIMEOUT"} {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("error %v does not name %s", err, name)
 		}

@@ -113,13 +113,21 @@ func TestPoolsBoundEverySession(t *testing.T) {
 		show(t, pools.intake):   "leadrelay intake 10s 2s 10s",
 		show(t, pools.dispatch): "leadrelay dispatch 10s 2s 10s",
 		show(t, pools.sla):      "leadrelay sla 3s 1s 3s",
+		show(t, pools.admin):    "leadrelay admin 10s 2s 10s",
+		show(t, pools.metrics):  "leadrelay metrics 10s 2s 10s",
 	} {
 		if pool != want {
 			t.Errorf("session settings %q, want %q", pool, want)
 		}
 	}
-	if got := pools.intake.Config().MaxConns; got != db.IntakeConns {
-		t.Errorf("intake pool of %d connections, want %d", got, db.IntakeConns)
+	for name, got := range map[string][2]int32{
+		"intake":  {pools.intake.Config().MaxConns, db.IntakeConns},
+		"admin":   {pools.admin.Config().MaxConns, db.AdminConns},
+		"metrics": {pools.metrics.Config().MaxConns, db.MetricsConns},
+	} {
+		if got[0] != got[1] {
+			t.Errorf("%s pool of %d connections, want %d", name, got[0], got[1])
+		}
 	}
 
 	sep := "?"

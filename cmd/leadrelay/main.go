@@ -120,10 +120,10 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 	defer pools.close()
 	parts := health.New(logger, st.clock)
 	databaseUp := parts.Part("database")
-	deps := server.Deps{Logger: logger, DB: pools.intake, Schema: supabase.FS, Edge: st.Edge, Clock: st.clock,
-		Outbox: outbox.New(pools.intake), Health: parts}
+	deps := server.Deps{Logger: logger, DB: pools.intake, AdminDB: pools.admin, Schema: supabase.FS, Edge: st.Edge, Clock: st.clock,
+		Health: parts}
 	var engineRef atomic.Pointer[sla.Engine] // the SLA engine, once it runs: the leader gauge
-	deps.Metrics = newMetrics(st, pools.dispatch, &engineRef)
+	deps.Metrics = newMetrics(st, pools.metrics, &engineRef)
 	st.dispatch.Observer = deps.Metrics
 
 	// The background parts outlive ctx by the time it takes to finish their round.
@@ -183,10 +183,10 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 	if st.Listen {
 		work.Go(func() { hub.Listen(workCtx, st.DatabaseURL) })
 	} else {
-		work.Go(func() { hub.Poll(workCtx, pools.console, time.Second) })
+		work.Go(func() { hub.Poll(workCtx, pools.admin, time.Second) })
 	}
 	deps.Console = console.New(console.Deps{
-		DB: pools.console, Logger: logger, AdminKey: st.AdminAPIKey, Hub: hub, Doorbell: deps.Doorbell,
+		DB: pools.admin, Logger: logger, AdminKey: st.AdminAPIKey, Hub: hub, Doorbell: deps.Doorbell,
 		Now: st.clock.Now, Supabase: console.NewSupabase(st.supabase, nil, st.clock.Now),
 	})
 
@@ -335,11 +335,9 @@ func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 // take the connections another needs (the intake above all).
 type dbPools struct {
 	intake, dispatch, sla *pgxpool.Pool
-	console               *pgxpool.Pool // the admin console's pages and actions
+	admin                 *pgxpool.Pool // the admin console's pages and the JSON admin API
+	metrics               *pgxpool.Pool // /metrics' database figures
 }
-
-// consoleConns bounds the admin console's pool: a few admins, never the intake's share.
-const consoleConns = 4
 
 // openPools makes the pools; they connect lazily, so this works while the
 // database is away. The SLA pool's sessions end an idle transaction within
@@ -361,7 +359,8 @@ func openPools(url string, db config.DBSettings, slaLease time.Duration) (*dbPoo
 		{&p.intake, "intake", db.IntakeConns, common},
 		{&p.dispatch, "dispatch", db.DispatchConns, common},
 		{&p.sla, "sla", db.SLAConns, slaBounds},
-		{&p.console, "console", consoleConns, common},
+		{&p.admin, "admin", db.AdminConns, common},
+		{&p.metrics, "metrics", db.MetricsConns, common},
 	} {
 		var err error
 		if *pool.dst, err = newPool(url, pool.part, pool.conns, pool.b); err != nil {
@@ -373,7 +372,7 @@ func openPools(url string, db config.DBSettings, slaLease time.Duration) (*dbPoo
 }
 
 func (p *dbPools) close() {
-	for _, pool := range []*pgxpool.Pool{p.intake, p.dispatch, p.sla, p.console} {
+	for _, pool := range []*pgxpool.Pool{p.intake, p.dispatch, p.sla, p.admin, p.metrics} {
 		if pool != nil {
 			pool.Close()
 		}

@@ -16,7 +16,6 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/truenester/leadrelay/config"
-	"github.com/truenester/leadrelay/database/outbox"
 	"github.com/truenester/leadrelay/edge/console"
 	"github.com/truenester/leadrelay/ops/health"
 	"github.com/truenester/leadrelay/ops/metrics"
@@ -25,8 +24,12 @@ import (
 // Deps is what the server needs from the rest of the program.
 type Deps struct {
 	Logger *slog.Logger
-	DB     *pgxpool.Pool
-	Schema fs.FS // supabase.FS: readiness compares the database with it
+	// DB is the intake's pool (and /readyz's); AdminDB the admin API's and
+	// the console's, so admins never take the connections leads are
+	// written on (nil: DB).
+	DB      *pgxpool.Pool
+	AdminDB *pgxpool.Pool
+	Schema  fs.FS // supabase.FS: readiness compares the database with it
 	// Edge is the settings the edge reads (no more of the configuration).
 	Edge config.Edge
 	// DBTimeout bounds each intake's database call, waiting for a pooled
@@ -36,8 +39,6 @@ type Deps struct {
 	// Doorbell wakes the dispatcher when the database webhook announces an
 	// event; nil when this process does not deliver.
 	Doorbell func()
-	// Outbox replays failed deliveries for the admin.
-	Outbox *outbox.Store
 	// Console is the admin console (/admin) and the JSON admin API's actions; nil means
 	// one with the admin key alone and no live updates.
 	Console *console.Console
@@ -69,10 +70,13 @@ func New(d Deps) http.Handler {
 	if d.Clock == nil {
 		d.Clock = clockwork.NewRealClock()
 	}
+	if d.AdminDB == nil {
+		d.AdminDB = d.DB
+	}
 	// Every line logged with a request's context carries its request id.
 	d.Logger = slog.New(requestIDLogHandler{d.Logger.Handler()})
 	if d.Console == nil {
-		d.Console = console.New(console.Deps{DB: d.DB, Logger: d.Logger, AdminKey: d.Edge.AdminAPIKey, Now: d.Clock.Now, Doorbell: d.Doorbell})
+		d.Console = console.New(console.Deps{DB: d.AdminDB, Logger: d.Logger, AdminKey: d.Edge.AdminAPIKey, Now: d.Clock.Now, Doorbell: d.Doorbell})
 	}
 	s := &server{
 		Deps:    d,

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/truenester/leadrelay/dev/dbtest"
+	"github.com/truenester/leadrelay/dev/testkit"
+)
+
+// Admins and scrapers have pools of their own: with every connection of the
+// admin pool (DB_POOL_ADMIN) and of the metrics pool (DB_POOL_METRICS) held
+// by requests that wait on a lock, the intake still answers 201 and
+// /readyz 200; the held requests finish once the lock goes.
+func TestAdminsAndScrapersCannotStarveTheIntake(t *testing.T) {
+	t.Parallel()
+	const adminKey, metricsToken = "test-admin-key-0123456789", "test-metrics-token-0123456789"
+	url := dbtest.NewURL(t)
+	ctx := testkit.Context(t)
+	db, watch := testkit.Connect(t, url), testkit.Connect(t, url)
+	r := serveOn(t, freePort(t), map[string]string{
+		"DATABASE_URL": url, "ADMIN_API_KEY": adminKey, "METRICS_TOKEN": metricsToken,
+		// More requests wait than the intake has connections.
+		"DB_POOL_INTAKE": "2", "DB_POOL_ADMIN": "2", "DB_POOL_METRICS": "1",
+		// The held requests wait on their lock until the test lets go.
+		"DB_LOCK_TIMEOUT": "1m",
+	})
+	waitHealthy(t, r.base+"/readyz", http.StatusOK, r.done)
+	lead := postLead(t, r.base, "Contested Lead")
+
+	// The test holds the lead's row, which marking it contacted updates,
+	// and the SLA counters, which the metrics' figures read.
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, "select 1 from conversations where id = $1 for update", lead); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "lock table leadrelay_private.metric_counters in access exclusive mode"); err != nil {
+		t.Fatal(err)
+	}
+
+	call := func(method, path, token string) (int, error) {
+		req, err := http.NewRequestWithContext(ctx, method, r.base+path, nil)
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		res.Body.Close()
+		return res.StatusCode, nil
+	}
+	var held sync.WaitGroup
+	answers := make(chan string, 100)
+	for range 6 { // three times the admin pool, the intake's size twice over
+		held.Go(func() {
+			code, err := call(http.MethodPost, "/admin/api/leads/"+lead+"/contacted", adminKey)
+			answers <- fmt.Sprintf("contacted %d %v", code, err)
+		})
+	}
+	// The metrics' query gives up after 2 s: a scraper asks again and again.
+	released := make(chan struct{})
+	held.Go(func() {
+		for {
+			code, err := call(http.MethodGet, "/metrics", metricsToken)
+			select {
+			case answers <- fmt.Sprintf("metrics %d %v", code, err):
+			default:
+			}
+			select {
+			case <-released:
+				return
+			default:
+			}
+		}
+	})
+	defer held.Wait()
+	release := sync.OnceFunc(func() { close(released) })
+	defer release()
+	testkit.WaitForQuery(t, watch, wait, "every admin and metrics connection waiting on the test's locks",
+		`select count(*) filter (where application_name = 'leadrelay admin') = 2
+		    and count(*) filter (where application_name = 'leadrelay metrics') = 1
+		   from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`)
+
+	for i := range 5 {
+		postLead(t, r.base, fmt.Sprintf("Unstarved Lead %d", i)) // fails the test unless 201
+	}
+	if got := status(t, r.base+"/readyz"); got != http.StatusOK {
+		t.Errorf("/readyz with the admin and metrics pools held = %d, want 200", got)
+	}
+
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	held.Wait()
+	close(answers)
+	var got []string
+	for a := range answers {
+		got = append(got, a)
+	}
+	if want := "contacted 200 <nil>"; strings.Count(strings.Join(got, "\n"), want) != 6 || !strings.Contains(strings.Join(got, "\n"), "metrics 200 <nil>") {
+		t.Errorf("the held requests answered %q, want six %q and metrics 200", got, want)
+	}
+}
