@@ -64,6 +64,16 @@ func setup(t *testing.T) *bundle {
 	return b
 }
 
+// leads saves n leads (Lead 1 to Lead n) in one statement, each with its
+// lead.created event.
+func (b *bundle) leads(t *testing.T, n int) {
+	t.Helper()
+	if _, err := b.db.Exec(testkit.Context(t), `insert into conversations (form, name, email)
+		select 'contact_form', 'Lead ' || g, 'lead' || g || '@example.com' from generate_series(1, $1) g`, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // withEmail adds an email sender whose mail goes to a test SMTP server,
 // and returns the server.
 func (b *bundle) withEmail(t *testing.T) *notifierstest.SMTP {
@@ -363,10 +373,7 @@ func TestAReplicaThatDiesCostsOnlyItsSendsInFlight(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	const leads, inFlight = 20, 3
-	if _, err := b.db.Exec(testkit.Context(t), `insert into conversations (form, name, email)
-		select 'contact_form', 'Lead ' || g, 'lead' || g || '@example.com' from generate_series(1, $1) g`, leads); err != nil {
-		t.Fatal(err)
-	}
+	b.leads(t, leads)
 	// Replica "dead" opens every event, claims three sends per channel (its
 	// concurrency) and dies before recording them.
 	store := outbox.New(b.db)
@@ -449,10 +456,7 @@ func TestSendsInFlightStayWithinTheConcurrency(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	const leads, concurrency = 30, 3
-	if _, err := b.db.Exec(testkit.Context(t), `insert into conversations (form, name, email)
-		select 'contact_form', 'Lead ' || g, 'lead' || g || '@example.com' from generate_series(1, $1) g`, leads); err != nil {
-		t.Fatal(err)
-	}
+	b.leads(t, leads)
 	gate := make(chan struct{})
 	b.slack.Down(notifierstest.Answer{Hold: gate})
 	d := b.dispatcherOn(b.db, "a", func(c *dispatch.Config) { c.Concurrency = concurrency })
@@ -565,10 +569,7 @@ func TestThreeReplicasDeliverEachOfAThousandAlertsOnce(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	const leads = 1000
-	if _, err := b.db.Exec(testkit.Context(t), `insert into conversations (form, name, email)
-		select 'contact_form', 'Lead ' || g, 'lead' || g || '@example.com' from generate_series(1, $1) g`, leads); err != nil {
-		t.Fatal(err)
-	}
+	b.leads(t, leads)
 	var wg sync.WaitGroup
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
