@@ -14,11 +14,20 @@ import (
 // announced, and for retries coming due.
 const DefaultSweepInterval = 2 * time.Second
 
+// DefaultLease is how long a claimed delivery stays a replica's unrenewed:
+// a killed replica's sends in flight go out again from another within it
+// (and a sweep). Renewed every third of it (10 s; one statement for all the
+// sends in flight), it leaves a send (NOTIFY_SEND_TIMEOUT, 15 s) 20 s at
+// any moment, and a send begun at its claim fits in it even unrenewed. A
+// replica paused or cut off from the database for longer than 20 s may see
+// its sends in flight repeated by another.
+const DefaultLease = 30 * time.Second
+
 // ConfigFromEnv reads the dispatcher's settings; every bad value is named.
 //
 //	NOTIFY_RETRY_DELAYS     waits before each retry, default 30s,2m,5m,15m,30m,30m (7 attempts over 82.5 minutes)
 //	NOTIFY_SWEEP_INTERVAL   default 2s
-//	NOTIFY_LEASE            how long a replica holds a claimed delivery unrenewed, default 2m
+//	NOTIFY_LEASE            how long a replica holds a claimed delivery unrenewed, default 30s
 //	NOTIFY_SEND_TIMEOUT     bound of one attempt on one channel, default notifiers.DefaultSendTimeout (15s)
 //	NOTIFY_BATCH_SIZE       new events opened per claim at most, default 100
 //	NOTIFY_CONCURRENCY      sends in flight per channel, default 32

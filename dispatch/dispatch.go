@@ -29,7 +29,7 @@ import (
 // and New refuses what it cannot run with.
 type Config struct {
 	Replica     string          // this replica's name in leases; required
-	Lease       time.Duration   // how long a claim holds a delivery, renewed while it is sent; default 2m
+	Lease       time.Duration   // how long a claim holds a delivery, renewed while it is sent; default DefaultLease
 	BatchSize   int             // new events opened per claim at most; default 100
 	Concurrency int             // sends in flight per channel; default DefaultConcurrency
 	SendTimeout time.Duration   // bound of one attempt on one channel; default notifiers.DefaultSendTimeout
@@ -69,7 +69,7 @@ const (
 // WithDefaults returns c with each zero field set to its default.
 func (c Config) WithDefaults() Config {
 	if c.Lease == 0 {
-		c.Lease = 2 * time.Minute
+		c.Lease = DefaultLease
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 100

@@ -32,7 +32,7 @@ func TestSIGTERMMidDeliveryLosesNoOutcome(t *testing.T) {
 		"DATABASE_URL=" + url,
 		fmt.Sprintf("PORT=%d", freePort(t)),
 		"SLACK_WEBHOOK_URL=" + slack.URL,
-		"NOTIFY_SEND_TIMEOUT=60s",
+		"NOTIFY_SEND_TIMEOUT=60s", "NOTIFY_LEASE=2m", // a send this long needs a lease longer than it
 	}
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
