@@ -104,26 +104,7 @@ create or replace function public.claim_deliveries(
   p_limits integer[],
   p_now timestamptz default now()
 )
-returns table (
-  log_id uuid,
-  lead_event_id uuid,
-  channel public.notification_channel,
-  attempt integer,
-  repeat boolean,
-  event_type public.lead_event_type,
-  conversation_id uuid,
-  form public.lead_form,
-  source text,
-  name text,
-  email text,
-  phone text,
-  property_id text,
-  property_title text,
-  quality public.lead_quality,
-  score_reasons text[],
-  sla_response_deadline timestamptz,
-  follow_up_date timestamptz
-)
+returns setof public.dispatch_alert -- log_id, channel, attempt, repeat and the alert; channels null
 language plpgsql
 set search_path = ''
 set jit = off -- a few rows each: compiling the plan would cost more than running it
@@ -131,7 +112,6 @@ set jit = off -- a few rows each: compiling the plan would cost more than runnin
 -- cost more than running it (issue #14); the plan reads by key whatever the arguments.
 set plan_cache_mode = force_generic_plan
 as $$
-#variable_conflict use_column
 begin
   return query
   with picked as (
@@ -173,7 +153,7 @@ begin
       from claimed c
      where c.cut_off is not null
   )
-  select c.id, c.lead_event_id, c.channel, c.attempts, c.cut_off is not null, e.event_type,
+  select c.id, c.lead_event_id, c.channel, null::public.notification_channel[], c.attempts, c.cut_off is not null, e.event_type,
          v.id, v.form, v.source, v.name, v.email, coalesce(v.phone, v.phone_raw || ' (not verified)'), v.property_id, v.property_title,
          v.quality, v.score_reasons, v.sla_response_deadline, f.follow_up_date
     from claimed c
@@ -342,23 +322,7 @@ $$;
 -- production would send it to (routed by event_channels, as open_lead_events routes) and
 -- what its alert says. Events routed nowhere are processed and not returned.
 create or replace function public.claim_console_events(p_limit integer, p_now timestamptz default now())
-returns table (
-  lead_event_id uuid,
-  channels public.notification_channel[],
-  event_type public.lead_event_type,
-  conversation_id uuid,
-  form public.lead_form,
-  source text,
-  name text,
-  email text,
-  phone text,
-  property_id text,
-  property_title text,
-  quality public.lead_quality,
-  score_reasons text[],
-  sla_response_deadline timestamptz,
-  follow_up_date timestamptz
-)
+returns setof public.dispatch_alert -- lead_event_id, channels and the alert; log_id, channel, attempt, repeat null
 language sql
 set search_path = ''
 set jit = off -- a few rows each: compiling the plan would cost more than running it
@@ -380,7 +344,7 @@ as $$
     returning e.id, e.event_type, e.conversation_id, e.follow_up_task_id, e.available_at,
               array(select public.event_channels(e.event_type, enum_range(null::public.notification_channel))) as channels
   )
-  select d.id, d.channels, d.event_type, v.id, v.form, v.source, v.name, v.email, coalesce(v.phone, v.phone_raw || ' (not verified)'),
+  select null::uuid, d.id, null::public.notification_channel, d.channels, null::integer, null::boolean, d.event_type, v.id, v.form, v.source, v.name, v.email, coalesce(v.phone, v.phone_raw || ' (not verified)'),
          v.property_id, v.property_title, v.quality, v.score_reasons, v.sla_response_deadline, f.follow_up_date
     from done d
     join public.conversations v on v.id = d.conversation_id

@@ -289,15 +289,21 @@ isOneToOne: false
 { Args: { "client": string,"now": string }; Returns: undefined
                            },
 "claim_console_events":
-{ Args: { "p_limit": number,"p_now"?: string }; Returns: {
-              "channels": (Database["public"]['Enums']["notification_channel"])[],"conversation_id": string,"email": string,"event_type": Database["public"]['Enums']["lead_event_type"],"follow_up_date": string,"form": Database["public"]['Enums']["lead_form"],"lead_event_id": string,"name": string,"phone": string,"property_id": string,"property_title": string,"quality": Database["public"]['Enums']["lead_quality"],"score_reasons": (string)[],"sla_response_deadline": string,"source": string
-            }[]
-                           },
+{ Args: { "p_limit": number,"p_now"?: string }; Returns: Database["public"]['CompositeTypes']["dispatch_alert"][]
+                          SetofOptions: {
+        from: "*"
+        to: "dispatch_alert"
+        isOneToOne: false
+        isSetofReturn: true
+      } },
 "claim_deliveries":
-{ Args: { "p_channels": (Database["public"]['Enums']["notification_channel"])[],"p_lease": string,"p_limits": (number)[],"p_now"?: string,"p_worker": string }; Returns: {
-              "attempt": number,"channel": Database["public"]['Enums']["notification_channel"],"conversation_id": string,"email": string,"event_type": Database["public"]['Enums']["lead_event_type"],"follow_up_date": string,"form": Database["public"]['Enums']["lead_form"],"lead_event_id": string,"log_id": string,"name": string,"phone": string,"property_id": string,"property_title": string,"quality": Database["public"]['Enums']["lead_quality"],"repeat": boolean,"score_reasons": (string)[],"sla_response_deadline": string,"source": string
-            }[]
-                           },
+{ Args: { "p_channels": (Database["public"]['Enums']["notification_channel"])[],"p_lease": string,"p_limits": (number)[],"p_now"?: string,"p_worker": string }; Returns: Database["public"]['CompositeTypes']["dispatch_alert"][]
+                          SetofOptions: {
+        from: "*"
+        to: "dispatch_alert"
+        isOneToOne: false
+        isSetofReturn: true
+      } },
 "event_channels":
 { Args: { "p_channels": (Database["public"]['Enums']["notification_channel"])[],"p_event_type": Database["public"]['Enums']["lead_event_type"] }; Returns: Database["public"]['Enums']["notification_channel"][]
                            },
@@ -391,7 +397,9 @@ isOneToOne: false
             "actor_type": "system"|"agent"|"customer"|"bot","conversation_status": "new"|"contacted"|"qualified"|"converted"|"closed"|"spam","follow_up_status": "scheduled"|"completed"|"overdue"|"cancelled","lead_event_type": "lead.created"|"lead.updated"|"lead.status_changed"|"lead.responded"|"sla.warning"|"sla.breached"|"followup.due"|"followup.overdue"|"notification.sent"|"notification.failed","lead_form": "contact_form"|"property_inquiry"|"chatbot","lead_quality": "hot"|"warm"|"cold","notification_channel": "slack"|"email"|"telegram"|"whatsapp"|"sms"|"crm","notification_status": "pending"|"sent"|"delivered"|"failed","sender_type": "customer"|"bot"|"agent"|"system","timeline_event_type": "created"|"status_changed"|"quality_changed"|"first_response"|"message"|"notification_sent"|"notification_failed"|"sla_warning"|"sla_breached"|"followup_due"|"followup_overdue"|"note"|"assigned"|"followup_scheduled"|"followup_completed"|"followup_cancelled"
           }
           CompositeTypes: {
-            [_ in never]: never
+            "dispatch_alert": {
+                        "log_id": string | null,"lead_event_id": string | null,"channel": Database["public"]['Enums']["notification_channel"] | null,"channels": (Database["public"]['Enums']["notification_channel"])[] | null,"attempt": number | null,"repeat": boolean | null,"event_type": Database["public"]['Enums']["lead_event_type"] | null,"conversation_id": string | null,"form": Database["public"]['Enums']["lead_form"] | null,"source": string | null,"name": string | null,"email": string | null,"phone": string | null,"property_id": string | null,"property_title": string | null,"quality": Database["public"]['Enums']["lead_quality"] | null,"score_reasons": (string)[] | null,"sla_response_deadline": string | null,"follow_up_date": string | null
+                      }
           }
         }
 }
