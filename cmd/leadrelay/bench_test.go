@@ -252,6 +252,10 @@ func latencyRun(b *testing.B, pg *devpostgres.Server, bl benchBuild, name string
 	if _, err := conn.Exec(context.Background(), "create extension if not exists pg_stat_statements"); err != nil {
 		b.Fatal(err)
 	}
+	statements := os.Getenv("BENCH_STATEMENTS") == "on"
+	if statements {
+		trackAll(b, conn)
+	}
 	svc := startService(b, bl.bin, map[string]string{
 		"DATABASE_URL":      url,
 		"SLACK_WEBHOOK_URL": slack.URL,
@@ -328,6 +332,17 @@ func latencyRun(b *testing.B, pg *devpostgres.Server, bl benchBuild, name string
 	n := float64(len(answered))
 	fmt.Printf("%-16s %-18s %7d %8.0f %9s %9s %9s   per lead: SQL %.2f ms, %.2f transactions (intake and delivery)\n", bl.name, name, len(answered), n/posted.Seconds(),
 		pct(latencies, 0.50), pct(latencies, 0.99), pct(latencies, 1), (after.sqlMS-before.sqlMS)/n, float64(after.transactions-before.transactions)/n)
+	if statements {
+		printStatements(b, conn, n)
+	}
+}
+
+// trackAll makes pg_stat_statements count the statements inside functions
+// too, in conn's database, for the sessions that start after.
+func trackAll(b *testing.B, conn *pgx.Conn) {
+	if _, err := conn.Exec(context.Background(), "alter database "+pgx.Identifier{conn.Config().Database}.Sanitize()+" set pg_stat_statements.track = 'all'"); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // dbCounters are the database's cumulative counters that a lead's delivery
@@ -371,9 +386,7 @@ func backlogRun(b *testing.B, pg *devpostgres.Server, bl benchBuild, leads int) 
 	}
 	statements := os.Getenv("BENCH_STATEMENTS") == "on"
 	if statements {
-		if _, err := conn.Exec(ctx, "alter database "+pgx.Identifier{conn.Config().Database}.Sanitize()+" set pg_stat_statements.track = 'all'"); err != nil {
-			b.Fatal(err)
-		}
+		trackAll(b, conn)
 	}
 	if _, err := conn.Exec(ctx, "checkpoint"); err != nil {
 		b.Fatal(err)
