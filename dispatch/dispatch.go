@@ -57,8 +57,14 @@ const DefaultConcurrency = 32
 // maxRecordBatch bounds the outcomes written in one transaction.
 const maxRecordBatch = 64
 
-// maxClaims is how many claims a dispatcher has on their way at once.
-const maxClaims = 2
+// How many turns (one transaction each) a dispatcher has on their way at
+// once: turns that record outcomes (and claim for their slots), and turns
+// that claim for free slots (and open new events). A wake never waits behind
+// outcomes being written.
+const (
+	maxRecording = 2
+	maxClaiming  = 2
+)
 
 // Bounds of the settings, for New and ConfigFromEnv alike.
 const (
@@ -122,16 +128,26 @@ type Dispatcher struct {
 	clock    clockwork.Clock
 	log      *slog.Logger
 	wake     chan struct{}
+	ready    chan struct{} // an outcome waits to be recorded
 
-	slots map[leadrelay.Channel]chan struct{} // one token per send in flight
-	freed chan struct{}                       // a slot came free
+	// One token per send started whose outcome is not yet committed: taken
+	// before the claim, given back (or handed to a claim committed in the
+	// same transaction) once the outcome is.
+	slots map[leadrelay.Channel]chan struct{}
 
 	mu       sync.Mutex
 	inflight map[string]outbox.Delivery // by log id: claimed, outcome not yet recorded
+	outcomes []queued                   // known, not yet recorded, oldest first
 
-	rec recorder
+	progress *health.Progress // Run's loop beats; turns and sends are steps
+}
 
-	progress *health.Progress // Run's loop beats; claims and sends are steps
+// queued is an outcome waiting for a turn to record it; its delivery's slot
+// stays taken meanwhile.
+type queued struct {
+	out     outbox.Outcome
+	channel leadrelay.Channel
+	since   time.Time // first queued: it is given up a lease later
 }
 
 // New returns a Dispatcher delivering through senders. With no sender of a
@@ -156,8 +172,8 @@ func New(store *outbox.Store, senders []notifiers.Sender, console notifiers.Send
 		clock:    clock,
 		log:      log,
 		wake:     make(chan struct{}, 1),
+		ready:    make(chan struct{}, 1),
 		slots:    map[leadrelay.Channel]chan struct{}{},
-		freed:    make(chan struct{}, 1),
 		inflight: map[string]outbox.Delivery{},
 		progress: cfg.Health.Watch("dispatcher", cfg.progressBound()),
 	}
@@ -189,12 +205,18 @@ func (d *Dispatcher) Wake() {
 	}
 }
 
-// Run delivers until ctx ends. It claims whenever woken, and again whenever a
-// send frees a slot of a channel that may have more work; each claim takes no
-// more deliveries than there are free slots, so sends in flight stay within
-// Concurrency per channel. Every Lease/3 it renews the leases of its sends in
-// flight. When ctx ends it claims nothing more; sends in flight finish (each
-// bounded by SendTimeout) and are recorded.
+// Run delivers until ctx ends. It works in turns, each one transaction: the
+// outcomes known so far are recorded, new events opened (after a wake), and
+// deliveries claimed for the free slots of the channels that may have work,
+// the slots of the outcomes being recorded included (the outcome and the
+// claim that reuses its slot commit together). Each turn takes no more
+// deliveries than there are slots, so sends started and not recorded stay
+// within Concurrency per channel. A turn starts whenever woken, when an
+// outcome is known, and when a slot frees; at most maxTurns are on their way
+// at once, so outcomes that come meanwhile share the next one's commit. Every
+// Lease/3 it renews the leases of its sends in flight. When ctx ends it
+// claims nothing more; sends in flight finish (each bounded by SendTimeout)
+// and are recorded.
 func (d *Dispatcher) Run(ctx context.Context) {
 	report := d.progress.Report
 	if d.cfg.Health == nil {
@@ -214,13 +236,13 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	defer heartbeat.Stop()
 
 	// Channels that may have due work: all of them when woken or when a
-	// claim opened as many new events as it could; after a claim, those that
+	// turn opened as many new events as it could; after a turn, those that
 	// filled every slot they asked for. A channel with no free slot keeps its
 	// mark until one frees.
 	maybe := map[leadrelay.Channel]bool{}
-	wakes := 0 // a claim that started before the last wake cannot clear its marks
+	wakes := 0 // a turn that started before the last wake cannot clear its marks
 	// New events may be waiting to be opened: until an open finds fewer than
-	// it could, with no wake since it started. Claims in between only claim
+	// it could, with no wake since it started. Turns in between only claim
 	// (under a backlog, most of them: an empty open is a statement for nothing).
 	fresh := false
 	wakeAll := func() {
@@ -231,61 +253,90 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		}
 	}
 	wakeAll()
-	// Claims run in the background, at most maxClaims at once, so a claim
-	// on its way to the database does not hold back the next: each takes
-	// only the slots free when it starts.
-	type claimed struct {
-		wakes  int
-		limits []int
-		open   int
-		got    map[leadrelay.Channel]int
-		opened int
-		err    error
-	}
-	results := make(chan claimed, maxClaims)
-	running := 0
-	// The start-up claim runs alone: when it reports (and /readyz says the
+	results := make(chan turnResult, maxRecording+maxClaiming)
+	running, recording := 0, 0
+	// The start-up turn runs alone: when it reports (and /readyz says the
 	// dispatcher works), no other claim begun before that is still looking.
 	settled := false
+	var retry holdoff
+	defer retry.stop()
 	defer func() {
 		for ; running > 0; running-- {
 			<-results
 		}
 	}()
+	launch := func(t turn) {
+		running++
+		if len(t.outcomes) > 0 {
+			recording++
+		}
+		go func() {
+			defer d.progress.Begin()()
+			results <- d.turn(ctx, t, &sends)
+		}()
+	}
 	for {
-		if ctx.Err() != nil {
+		stopping := ctx.Err() != nil
+		if stopping && running == 0 && d.idle() {
 			return
 		}
 		d.progress.Beat()
-		if running < maxClaims && (settled || running == 0) {
-			if limits, asked := d.reserve(maybe); asked > 0 {
-				running++
-				started := wakes
-				open := 0
-				if fresh {
-					open = d.openLimit()
+		if settled || running == 0 {
+			// Outcomes known so far, with a claim for their slots on the
+			// channels that may have work.
+			if recording < maxRecording && !retry.active() {
+				if outs := d.takeOutcomes(); len(outs) > 0 {
+					t := turn{wakes: wakes, outcomes: outs, limits: make([]int, len(d.channels)), transferred: make([]int, len(d.channels))}
+					for _, q := range outs {
+						if i := slices.Index(d.channels, q.channel); !stopping && maybe[q.channel] {
+							t.limits[i]++ // the slot goes to the claim committed with the outcome
+							t.transferred[i]++
+						}
+					}
+					launch(t)
+					continue
 				}
-				go func() {
-					defer d.progress.Begin()()
-					got, opened, err := d.claim(ctx, limits, open, &sends)
-					results <- claimed{started, limits, open, got, opened, err}
-				}()
-				continue
+			}
+			// A claim for the free slots, opening new events after a wake.
+			if running-recording < maxClaiming && !stopping {
+				if limits, asked := d.reserve(maybe); asked > 0 {
+					t := turn{wakes: wakes, limits: limits, transferred: make([]int, len(d.channels))}
+					if fresh {
+						t.open = d.openLimit()
+					}
+					launch(t)
+					continue
+				}
 			}
 		}
+		var done <-chan struct{}
+		if !stopping {
+			done = ctx.Done()
+		}
 		select {
-		case <-ctx.Done():
-			return
+		case <-done:
 		case <-d.wake:
-			wakeAll()
-		case <-d.freed:
+			if !stopping {
+				wakeAll()
+			}
+		case <-d.ready:
+		case <-retry.C():
 		case <-heartbeat.C:
 			d.renew(ctx)
 		case r := <-results:
 			running--
+			if len(r.outcomes) > 0 {
+				recording--
+			}
 			settled = true
-			if ctx.Err() != nil {
-				return
+			if !r.committed && len(r.outcomes) > 0 {
+				d.requeue(ctx, r.outcomes, r.err)
+				retry.failed()
+			} else if r.err == nil {
+				retry.succeeded()
+			}
+			if stopping {
+				continue
 			}
 			report(r.err)
 			if r.wakes != wakes {
@@ -297,7 +348,9 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			}
 			for i, ch := range d.channels {
 				if r.limits[i] > 0 {
-					maybe[ch] = r.got[ch] == r.limits[i]
+					// A turn that opened nothing while new events may wait
+					// leaves the mark to a claim that opens them.
+					maybe[ch] = r.got[ch] == r.limits[i] || (r.open == 0 && fresh)
 				}
 			}
 			switch {
@@ -332,9 +385,9 @@ func (d *Dispatcher) runConsole(ctx context.Context, report health.Report) {
 }
 
 // RunOnce claims what every channel's free slots can take, sends it and
-// records each outcome; it returns when all are recorded, with the number
-// of deliveries claimed (console: of events shown). For tests and tools; Run
-// is the loop.
+// records each outcome as it comes; it returns when all are recorded, with
+// the number of deliveries claimed (console: of events shown). For tests and
+// tools; Run is the loop.
 func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	if d.console != nil {
 		return d.consoleOnce(ctx)
@@ -348,18 +401,37 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	var sends sync.WaitGroup
-	got, _, err := d.claim(ctx, limits, d.openLimit(), &sends)
-	sends.Wait()
+	defer sends.Wait()
+	r := d.turn(ctx, turn{limits: limits, transferred: make([]int, len(d.channels)), open: d.openLimit()}, &sends)
+	var retry holdoff
+	defer retry.stop()
+	for !d.idle() {
+		if t := (turn{limits: make([]int, len(d.channels)), transferred: make([]int, len(d.channels))}); !retry.active() {
+			if t.outcomes = d.takeOutcomes(); len(t.outcomes) > 0 {
+				if w := d.turn(ctx, t, &sends); w.err != nil {
+					d.requeue(ctx, t.outcomes, w.err)
+					retry.failed()
+				} else {
+					retry.succeeded()
+				}
+				continue
+			}
+		}
+		select {
+		case <-d.ready:
+		case <-retry.C():
+		}
+	}
 	n := 0
-	for _, c := range got {
+	for _, c := range r.got {
 		n += c
 	}
-	return n, err
+	return n, r.err
 }
 
 // reserve takes the free slots of the channels in maybe, returning the
 // claim's limit per channel (in d.channels' order) and their sum. The
-// slots stay taken by the sends the claim starts; claim returns the rest.
+// slots stay taken by the sends the claim starts; the turn frees the rest.
 func (d *Dispatcher) reserve(maybe map[leadrelay.Channel]bool) ([]int, int) {
 	limits := make([]int, len(d.channels))
 	total := 0
@@ -381,44 +453,91 @@ func (d *Dispatcher) reserve(maybe map[leadrelay.Channel]bool) ([]int, int) {
 	return limits, total
 }
 
-func (d *Dispatcher) freeSlot(ch leadrelay.Channel) {
-	<-d.slots[ch]
-	select {
-	case d.freed <- struct{}{}:
-	default:
+func (d *Dispatcher) freeSlots(ch leadrelay.Channel, n int) {
+	for range n {
+		<-d.slots[ch]
 	}
 }
 
-// openLimit is how many new events a claim opens at most. Opening is cheap
+func sum(ns []int) int {
+	total := 0
+	for _, n := range ns {
+		total += n
+	}
+	return total
+}
+
+// openLimit is how many new events a turn opens at most. Opening is cheap
 // per event and done in bulk, ahead of the slots: under a backlog the opened
-// deliveries wait, due, for the next claims, which then only take them; with
+// deliveries wait, due, for the next turns, which then only claim them; with
 // no backlog there is a lead or two to open.
 func (d *Dispatcher) openLimit() int { return d.cfg.BatchSize }
 
-// claim opens up to open new events and claims up to limits deliveries, then
-// starts a send for each; the slots reserved beyond what came back are freed.
-// It returns the deliveries claimed per channel and the events opened.
-func (d *Dispatcher) claim(ctx context.Context, limits []int, open int, sends *sync.WaitGroup) (map[leadrelay.Channel]int, int, error) {
-	// A claim runs to its end even when ctx ends meanwhile: what it took is
+// turn is one transaction of the dispatcher: outcomes recorded, up to open
+// new events opened, up to limits deliveries claimed (per channel, in
+// d.channels' order; transferred of them on the slots of the outcomes).
+type turn struct {
+	wakes       int
+	outcomes    []queued
+	limits      []int
+	transferred []int
+	open        int
+}
+
+type turnResult struct {
+	turn
+	got       map[leadrelay.Channel]int
+	opened    int
+	committed bool // its outcomes are recorded (err may still say ctx ended)
+	err       error
+}
+
+// turn runs t and starts a send for each delivery it claimed. Recorded
+// outcomes give back their slots, or hand them to the claim; so do the
+// reserved slots no delivery came for. When t fails, nothing is recorded or
+// claimed, and its outcomes keep their slots until a later turn records them.
+func (d *Dispatcher) turn(ctx context.Context, t turn, sends *sync.WaitGroup) turnResult {
+	r := turnResult{turn: t, got: map[leadrelay.Channel]int{}}
+	outs := make([]outbox.Outcome, len(t.outcomes))
+	for i, q := range t.outcomes {
+		outs[i] = q.out
+	}
+	// A turn runs to its end even when ctx ends meanwhile: what it claimed is
 	// then handed back at once rather than left leased.
-	claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.SendTimeout)
-	deliveries, opened, err := d.store.Claim(claimCtx, d.cfg.Replica, d.cfg.Lease, d.channels, limits, open, d.clock.Now())
+	turnCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.SendTimeout)
+	deliveries, opened, err := d.store.RecordAndClaim(turnCtx, d.cfg.Replica, d.cfg.Lease, d.channels, outs, t.limits, t.open, d.clock.Now())
 	cancel()
-	got := map[leadrelay.Channel]int{}
-	for _, dl := range deliveries {
-		got[dl.Channel]++
-	}
-	for i, ch := range d.channels {
-		for range limits[i] - got[ch] {
-			d.freeSlot(ch)
-		}
-	}
 	if err != nil {
-		return got, opened, err
+		for i, ch := range d.channels {
+			d.freeSlots(ch, t.limits[i]-t.transferred[i])
+		}
+		r.err = err
+		return r
+	}
+	r.opened, r.committed = opened, true
+	for _, dl := range deliveries {
+		r.got[dl.Channel]++
+	}
+	d.mu.Lock()
+	for _, q := range t.outcomes {
+		delete(d.inflight, q.out.LogID)
+	}
+	d.mu.Unlock()
+	for i, ch := range d.channels {
+		d.freeSlots(ch, t.limits[i]-r.got[ch])
+	}
+	transferred := slices.Clone(t.transferred)
+	for _, q := range t.outcomes {
+		if i := slices.Index(d.channels, q.channel); transferred[i] > 0 {
+			transferred[i]-- // its slot went to the claim
+		} else {
+			d.freeSlots(q.channel, 1)
+		}
 	}
 	if ctx.Err() != nil {
 		d.release(ctx, deliveries)
-		return got, opened, ctx.Err()
+		r.err = ctx.Err()
+		return r
 	}
 	sendCtx := context.WithoutCancel(ctx)
 	d.mu.Lock()
@@ -429,7 +548,7 @@ func (d *Dispatcher) claim(ctx context.Context, limits []int, open int, sends *s
 	for _, dl := range deliveries {
 		sends.Go(func() { d.deliver(sendCtx, dl) })
 	}
-	return got, opened, nil
+	return r
 }
 
 // release hands claimed deliveries back unsent.
@@ -443,7 +562,7 @@ func (d *Dispatcher) release(ctx context.Context, deliveries []outbox.Delivery) 
 		d.log.WarnContext(ctx, "could not hand back unsent deliveries; they are due again when their lease runs out", "err", err)
 	}
 	for _, dl := range deliveries {
-		d.freeSlot(dl.Channel)
+		d.freeSlots(dl.Channel, 1)
 	}
 }
 
@@ -470,21 +589,101 @@ func (d *Dispatcher) renew(ctx context.Context) {
 	}
 }
 
-// deliver sends one claimed delivery, records its outcome and frees its slot
-// once the outcome is committed (until then it counts as in flight).
+// deliver sends one claimed delivery and queues its outcome for the next
+// turn; its slot stays taken until that turn commits it.
 func (d *Dispatcher) deliver(ctx context.Context, dl outbox.Delivery) {
 	defer d.progress.Begin()()
 	start := time.Now()
 	out := d.attempt(ctx, dl)
 	d.observe(dl.Channel, out.Status, start)
-	if err := d.rec.record(ctx, d, out); err != nil {
+	d.mu.Lock()
+	d.outcomes = append(d.outcomes, queued{out: out, channel: dl.Channel, since: time.Now()})
+	d.mu.Unlock()
+	select {
+	case d.ready <- struct{}{}:
+	default:
+	}
+}
+
+// takeOutcomes takes up to maxRecordBatch queued outcomes, oldest first.
+func (d *Dispatcher) takeOutcomes() []queued {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := min(len(d.outcomes), maxRecordBatch)
+	taken := slices.Clone(d.outcomes[:n])
+	d.outcomes = d.outcomes[n:]
+	return taken
+}
+
+// requeue puts back outcomes whose turn failed, to be recorded by a later
+// one. An outcome stays valid as long as nobody has taken its delivery over,
+// which nobody does before the lease ends: one that has waited a lease is
+// given up, and its delivery is sent again when the lease runs out.
+func (d *Dispatcher) requeue(ctx context.Context, qs []queued, err error) {
+	var keep []queued
+	for _, q := range qs {
+		if time.Since(q.since) < d.cfg.Lease {
+			keep = append(keep, q)
+			continue
+		}
 		d.log.ErrorContext(ctx, "recording a delivery's outcome failed; it is sent again when its lease runs out",
-			"channel", dl.Channel, "event", dl.EventID, "attempt", dl.Attempt, "status", out.Status, "err", err)
+			"channel", q.channel, "log_id", q.out.LogID, "attempt", q.out.Attempt, "status", q.out.Status, "err", err)
+		d.mu.Lock()
+		delete(d.inflight, q.out.LogID)
+		d.mu.Unlock()
+		d.freeSlots(q.channel, 1)
+	}
+	if len(keep) > 0 {
+		d.log.WarnContext(ctx, "recording outcomes failed; trying again", "outcomes", len(keep), "err", err)
 	}
 	d.mu.Lock()
-	delete(d.inflight, dl.LogID)
+	d.outcomes = append(keep, d.outcomes...)
 	d.mu.Unlock()
-	d.freeSlot(dl.Channel)
+}
+
+// idle says whether every delivery claimed has its outcome recorded (or
+// given up).
+func (d *Dispatcher) idle() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.inflight) == 0
+}
+
+// holdoff spaces the turns that retry outcomes a failed turn could not
+// record: 50 ms after the first failure, doubling up to 5 s.
+type holdoff struct {
+	wait  time.Duration
+	until time.Time
+	timer *time.Timer
+}
+
+func (h *holdoff) failed() {
+	h.stop()
+	h.wait = min(max(2*h.wait, 50*time.Millisecond), 5*time.Second)
+	h.until = time.Now().Add(h.wait)
+	h.timer = time.NewTimer(h.wait)
+}
+
+func (h *holdoff) succeeded() {
+	h.stop()
+	h.wait, h.until = 0, time.Time{}
+}
+
+func (h *holdoff) active() bool { return time.Now().Before(h.until) }
+
+// C fires when the wait is over; nil (never) when there is none.
+func (h *holdoff) C() <-chan time.Time {
+	if h.timer == nil {
+		return nil
+	}
+	return h.timer.C
+}
+
+func (h *holdoff) stop() {
+	if h.timer != nil {
+		h.timer.Stop()
+		h.timer = nil
+	}
 }
 
 func (d *Dispatcher) attempt(ctx context.Context, dl outbox.Delivery) outbox.Outcome {
@@ -528,108 +727,6 @@ func (d *Dispatcher) next(attempts int, err error) (leadrelay.DeliveryStatus, ti
 		wait = ra
 	}
 	return leadrelay.DeliveryPending, d.clock.Now().Add(wait)
-}
-
-// recorder writes outcomes as they come, batching those that arrive while
-// writes are under way (group commit): one transaction for a lone outcome, a
-// few for a burst, at most maxWriters transactions at once. An outcome that
-// finds a writer free writes; a writer whose own outcome is written hands
-// what is waiting to one of the waiters, so its send's slot frees at once.
-type recorder struct {
-	mu      sync.Mutex
-	queue   []*pending
-	writers int
-}
-
-// maxWriters is how many outcome transactions a dispatcher has on their way
-// at once.
-const maxWriters = 2
-
-type pending struct {
-	out    outbox.Outcome
-	done   chan result
-	writer bool // its own goroutine is a writer: it waits for no lead
-}
-
-type result struct {
-	err  error
-	lead bool // the receiver writes the next batch
-}
-
-func (r *recorder) record(ctx context.Context, d *Dispatcher, out outbox.Outcome) error {
-	p := &pending{out: out, done: make(chan result, 1)}
-	r.mu.Lock()
-	r.queue = append(r.queue, p)
-	if r.writers < maxWriters {
-		r.writers++
-		p.writer = true
-	} else {
-		r.mu.Unlock()
-		res := <-p.done
-		if !res.lead {
-			return res.err
-		}
-		r.mu.Lock()
-	}
-	for {
-		n := min(len(r.queue), maxRecordBatch)
-		batch := slices.Clone(r.queue[:n])
-		r.queue = r.queue[n:]
-		r.mu.Unlock()
-		err := d.write(ctx, batch)
-		mine := false
-		for _, b := range batch {
-			if b == p {
-				mine = true
-				continue
-			}
-			b.done <- result{err: err}
-		}
-		r.mu.Lock()
-		if len(r.queue) == 0 || mine {
-			// Hand over to a waiter, if one waits; else one writer fewer.
-			if i := slices.IndexFunc(r.queue, func(q *pending) bool { return !q.writer }); mine && i >= 0 {
-				r.queue[i].writer = true // under the lock: no second writer hands it the lead
-				r.queue[i].done <- result{lead: true}
-			} else {
-				r.writers--
-			}
-			r.mu.Unlock()
-			if !mine {
-				// Another writer took ours into its batch; its result
-				// comes from there.
-				return (<-p.done).err
-			}
-			return err
-		}
-	}
-}
-
-// write records a batch of outcomes, retrying for up to a lease when the
-// database fails: an outcome stays valid as long as nobody has taken its
-// delivery over, which nobody does before the lease ends.
-func (d *Dispatcher) write(ctx context.Context, batch []*pending) error {
-	outs := make([]outbox.Outcome, len(batch))
-	for i, b := range batch {
-		outs[i] = b.out
-	}
-	deadline := time.Now().Add(d.cfg.Lease)
-	wait := 50 * time.Millisecond
-	for {
-		writeCtx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
-		_, err := d.store.Record(writeCtx, outs, d.channels, d.clock.Now())
-		cancel()
-		if err == nil || time.Now().Add(wait).After(deadline) {
-			return err
-		}
-		d.log.WarnContext(ctx, "recording outcomes failed; trying again", "outcomes", len(outs), "retry_in", wait, "err", err)
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
-	}
 }
 
 // consoleOnce takes up to BatchSize new events and prints those production

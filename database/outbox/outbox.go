@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -78,44 +79,53 @@ func New(db *pgxpool.Pool) *Store { return &Store{db: db} }
 // starting their next attempt. One round trip, one transaction. It returns
 // the claimed deliveries and the number of events opened.
 func (s *Store) Claim(ctx context.Context, worker string, lease time.Duration, channels []leadrelay.Channel, limits []int, open int, now time.Time) ([]Delivery, int, error) {
+	return s.RecordAndClaim(ctx, worker, lease, channels, nil, limits, open, now)
+}
+
+// RecordAndClaim records outcomes, each only while its attempt is still the
+// delivery's latest (a delivery that gave up opens its route's fallbacks
+// among channels); then opens the deliveries of up to open new events; then
+// claims for worker, until now+lease, up to limits[i] due deliveries of
+// channels[i], starting their next attempt. One round trip, one transaction:
+// a claim that takes the slot of an outcome commits with it. It returns the
+// claimed deliveries and the number of events opened.
+func (s *Store) RecordAndClaim(ctx context.Context, worker string, lease time.Duration, channels []leadrelay.Channel, outcomes []Outcome, limits []int, open int, now time.Time) ([]Delivery, int, error) {
 	names := channelNames(channels)
 	batch := &pgx.Batch{}
+	if len(outcomes) > 0 {
+		body, err := json.Marshal(outcomes)
+		if err != nil {
+			return nil, 0, fmt.Errorf("record deliveries: encode outcomes: %w", err)
+		}
+		batch.Queue("select public.record_deliveries($1::jsonb, $2::public.notification_channel[], $3::timestamptz)", string(body), names, now)
+	}
 	var opened int
 	if open > 0 {
 		batch.Queue("select public.open_lead_events($1::public.notification_channel[], $2::integer, $3::timestamptz)", names, open, now).
 			QueryRow(func(row pgx.Row) error { return row.Scan(&opened) })
 	}
 	var deliveries []Delivery
-	batch.Queue(`select log_id, lead_event_id, channel, attempt, repeat, event_type, conversation_id, form, source, name, email, phone,
-			property_id, property_title, quality, score_reasons, sla_response_deadline, follow_up_date
-		from public.claim_deliveries($1::text, $2::interval, $3::public.notification_channel[], $4::integer[], $5::timestamptz)`,
-		worker, lease, names, limits, now).
-		Query(func(rows pgx.Rows) error {
-			var err error
-			deliveries, err = pgx.CollectRows(rows, pgx.RowToStructByName[Delivery])
-			return err
-		})
+	if slices.ContainsFunc(limits, func(n int) bool { return n > 0 }) {
+		batch.Queue(`select log_id, lead_event_id, channel, attempt, repeat, event_type, conversation_id, form, source, name, email, phone,
+				property_id, property_title, quality, score_reasons, sla_response_deadline, follow_up_date
+			from public.claim_deliveries($1::text, $2::interval, $3::public.notification_channel[], $4::integer[], $5::timestamptz)`,
+			worker, lease, names, limits, now).
+			Query(func(rows pgx.Rows) error {
+				var err error
+				deliveries, err = pgx.CollectRows(rows, pgx.RowToStructByName[Delivery])
+				return err
+			})
+	}
+	if batch.Len() == 0 {
+		return nil, 0, nil
+	}
 	// Without an explicit transaction a batch is one implicit transaction:
-	// the claim sees the deliveries just opened.
+	// the claim sees the deliveries just opened, and nothing of it commits
+	// unless all of it does.
 	if err := s.db.SendBatch(ctx, batch).Close(); err != nil {
-		return nil, 0, fmt.Errorf("claim deliveries: %w", err)
+		return nil, 0, fmt.Errorf("record and claim deliveries: %w", err)
 	}
 	return deliveries, opened, nil
-}
-
-// Record records outcomes, each only while its attempt is still the
-// delivery's latest; a delivery that gave up opens its route's fallbacks
-// among channels. It returns the number of outcomes recorded.
-func (s *Store) Record(ctx context.Context, outcomes []Outcome, channels []leadrelay.Channel, now time.Time) (int, error) {
-	body, err := json.Marshal(outcomes)
-	if err != nil {
-		return 0, fmt.Errorf("record deliveries: encode outcomes: %w", err)
-	}
-	var n int
-	if err := s.db.QueryRow(ctx, "select public.record_deliveries($1::jsonb, $2::public.notification_channel[], $3::timestamptz)", string(body), channelNames(channels), now).Scan(&n); err != nil {
-		return 0, fmt.Errorf("record deliveries: %w", err)
-	}
-	return n, nil
 }
 
 // Release gives back claimed deliveries whose attempt will not start.
