@@ -23,6 +23,23 @@ func mustExec(t *testing.T, db *pgxpool.Pool, sql string, args ...any) {
 	}
 }
 
+// checkFencedOff checks that an SLA pass by engine under l is stopped by
+// the fence (errNotLeader) and that no breach event was written.
+func checkFencedOff(t *testing.T, db *pgxpool.Pool, engine *Engine, l *lease, what string) {
+	t.Helper()
+	ctx := testkit.Context(t)
+	if _, err := engine.slaPass(ctx, time.Now(), l); !errors.Is(err, errNotLeader) {
+		t.Fatalf("%s: %v, want errNotLeader", what, err)
+	}
+	var events int
+	if err := db.QueryRow(ctx, "select count(*) from lead_events where event_type = 'sla.breached'").Scan(&events); err != nil {
+		t.Fatal(err)
+	}
+	if events != 0 {
+		t.Fatalf("%s wrote %d breach events", what, events)
+	}
+}
+
 // A leader that was paused past its lease still believes it leads (its
 // memory has not run out), but the database has given the lease to another:
 // the fence stops its job before it writes anything.
@@ -32,14 +49,18 @@ func TestAStaleLeaderIsFencedOff(t *testing.T) {
 	ctx := testkit.Context(t)
 	a := newLease(db, LeaseName, "a", time.Minute, quietLog())
 	b := newLease(db, LeaseName, "b", time.Minute, quietLog())
-	a.try(ctx)
+	if err := a.try(ctx); err != nil {
+		t.Fatal(err)
+	}
 	tokenA, ok := a.current()
 	if !ok {
 		t.Fatal("a did not take a free lease")
 	}
 	// a pauses past its lease: the database lets it go and b takes it.
 	mustExec(t, db, "update leader_leases set expires_at = clock_timestamp() - interval '1 second' where name = $1", LeaseName)
-	b.try(ctx)
+	if err := b.try(ctx); err != nil {
+		t.Fatal(err)
+	}
 	tokenB, ok := b.current()
 	if !ok || tokenB != tokenA+1 {
 		t.Fatalf("b: token %d, held %v; want token %d", tokenB, ok, tokenA+1)
@@ -53,16 +74,7 @@ func TestAStaleLeaderIsFencedOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := engine.slaPass(ctx, time.Now(), a); !errors.Is(err, errNotLeader) {
-		t.Fatalf("a's fenced tick: %v, want errNotLeader", err)
-	}
-	var events int
-	if err := db.QueryRow(ctx, "select count(*) from lead_events where event_type = 'sla.breached'").Scan(&events); err != nil {
-		t.Fatal(err)
-	}
-	if events != 0 {
-		t.Fatalf("a's fenced tick wrote %d events", events)
-	}
+	checkFencedOff(t, db, engine, a, "a's fenced tick")
 	if _, ok := a.current(); ok {
 		t.Error("a still believes it leads after the fence said otherwise")
 	}
@@ -192,14 +204,5 @@ func TestAPausedLeaderHoldsOffTheSuccessorOnlyUntilItsTransactionIsEnded(t *test
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := engine.slaPass(ctx, time.Now(), a); !errors.Is(err, errNotLeader) {
-		t.Fatalf("a's next job: %v, want errNotLeader", err)
-	}
-	var events int
-	if err := db.QueryRow(ctx, "select count(*) from lead_events where event_type = 'sla.breached'").Scan(&events); err != nil {
-		t.Fatal(err)
-	}
-	if events != 0 {
-		t.Fatalf("the old leader wrote %d breach events", events)
-	}
+	checkFencedOff(t, db, engine, a, "a's next job")
 }
