@@ -307,8 +307,11 @@ func TestAdminReplaysFailedChannels(t *testing.T) {
 	var got struct {
 		ChannelsQueued int `json:"channels_queued"`
 	}
-	json.NewDecoder(res.Body).Decode(&got)
+	err = json.NewDecoder(res.Body).Decode(&got)
 	res.Body.Close()
+	if err != nil {
+		t.Fatalf("replay: %d, not JSON: %v", res.StatusCode, err)
+	}
 	if res.StatusCode != http.StatusAccepted || got.ChannelsQueued != 1 {
 		t.Fatalf("replay: %d, %+v; want 202 with 1 channel queued", res.StatusCode, got)
 	}

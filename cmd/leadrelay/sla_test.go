@@ -83,7 +83,9 @@ func TestServeWarnsThenBreachesOnce(t *testing.T) {
 		}
 		defer res.Body.Close()
 		var body json.RawMessage
-		json.NewDecoder(res.Body).Decode(&body)
+		if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+			t.Fatalf("GET %s: %d, not JSON: %v", path, res.StatusCode, err)
+		}
 		return res.StatusCode, body
 	}
 	status, body := get("/admin/sla/alerts")

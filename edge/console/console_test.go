@@ -87,7 +87,10 @@ type browser struct {
 }
 
 func (b *testBundle) browser(t testing.TB) *browser {
-	jar, _ := cookiejar.New(nil)
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return &browser{
 		Client: &http.Client{Jar: jar, Timeout: 20 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
@@ -103,7 +106,10 @@ func (br *browser) get(path string) (*http.Response, string) {
 		br.t.Fatal(err)
 	}
 	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		br.t.Fatal(err)
+	}
 	return res, string(body)
 }
 
@@ -114,7 +120,10 @@ func (br *browser) post(path string, form url.Values) (*http.Response, string) {
 		br.t.Fatal(err)
 	}
 	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		br.t.Fatal(err)
+	}
 	return res, string(body)
 }
 
@@ -227,10 +236,16 @@ func TestTheSessionCookieIsSecureOutsideLocalhost(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	for host, secure := range map[string]bool{"admin.truenester.com": true, "localhost:8080": false, "127.0.0.1:8080": false, "[::1]:8080": false} {
-		jar, _ := cookiejar.New(nil)
+		jar, err := cookiejar.New(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
 		client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		do := func(method, path string, form url.Values) *http.Response {
-			req, _ := http.NewRequest(method, b.url+path, strings.NewReader(form.Encode()))
+			req, err := http.NewRequest(method, b.url+path, strings.NewReader(form.Encode()))
+			if err != nil {
+				t.Fatal(err)
+			}
 			req.Host = host
 			if form != nil {
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -245,17 +260,23 @@ func TestTheSessionCookieIsSecureOutsideLocalhost(t *testing.T) {
 			return res
 		}
 		res := do("GET", "/admin/login", nil)
-		body, _ := io.ReadAll(res.Body)
+		body, err := io.ReadAll(res.Body)
 		res.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
 		var loginCookie *http.Cookie
 		for _, c := range res.Cookies() {
 			loginCookie = c
 		}
-		req, _ := http.NewRequest("POST", b.url+"/admin/login", strings.NewReader(url.Values{"csrf_token": {csrfOf(t, string(body))}, "method": {"key"}, "key": {adminKey}}.Encode()))
+		req, err := http.NewRequest("POST", b.url+"/admin/login", strings.NewReader(url.Values{"csrf_token": {csrfOf(t, string(body))}, "method": {"key"}, "key": {adminKey}}.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
 		req.Host = host
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.AddCookie(&http.Cookie{Name: loginCookie.Name, Value: loginCookie.Value})
-		res, err := client.Do(req)
+		res, err = client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -501,7 +522,10 @@ func TestTheEventStreamAnnouncesANewLead(t *testing.T) {
 	br.signIn(adminKey)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", b.url+"/admin/live", nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", b.url+"/admin/live", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	br.Timeout = 0
 	res, err := br.Do(req)
 	if err != nil {
@@ -562,7 +586,7 @@ func TestTheEventStreamAnnouncesANewLead(t *testing.T) {
 
 func apiGet(t *testing.T, url string, dst any) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
+	req := testkit.NewRequest(t, "GET", url)
 	req.Header.Set("Authorization", "Bearer "+adminKey)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -570,8 +594,8 @@ func apiGet(t *testing.T, url string, dst any) {
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(res.Body)
-		t.Fatalf("GET %s: %d %s", url, res.StatusCode, body)
+		body, err := io.ReadAll(res.Body)
+		t.Fatalf("GET %s: %d %s (%v)", url, res.StatusCode, body, err)
 	}
 	if err := json.NewDecoder(res.Body).Decode(dst); err != nil {
 		t.Fatal(err)
@@ -620,7 +644,10 @@ func TestThePollAnnouncesWhatLISTENWould(t *testing.T) {
 // apiDo sends a JSON admin API request with the admin key and decodes the answer.
 func apiDo(t *testing.T, method, url, body string, want int) map[string]any {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("Authorization", "Bearer "+adminKey)
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -630,11 +657,16 @@ func apiDo(t *testing.T, method, url, body string, want int) map[string]any {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	var got map[string]any
-	raw, _ := io.ReadAll(res.Body)
-	_ = json.Unmarshal(raw, &got)
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if res.StatusCode != want {
 		t.Fatalf("%s %s: %d %s, want %d", method, url, res.StatusCode, raw, want)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatalf("%s %s: the answer is not a JSON object: %v: %s", method, url, err, raw)
 	}
 	return got
 }

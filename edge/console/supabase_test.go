@@ -57,46 +57,52 @@ func newAuthPeer(t testing.TB, es256 bool) *authPeer {
 	}
 	p := &authPeer{es256: es256, key: key}
 	mux := http.NewServeMux()
+	answer := func(w http.ResponseWriter, status int, body string) {
+		w.WriteHeader(status)
+		if _, err := io.WriteString(w, body); err != nil {
+			t.Error(err)
+		}
+	}
 	mux.HandleFunc("POST /auth/v1/token", func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		p.requests++
 		p.mu.Unlock()
 		if r.Header.Get("apikey") != anonKey {
-			w.WriteHeader(http.StatusUnauthorized)
-			io.WriteString(w, `{"message":"Invalid API key"}`)
+			answer(w, http.StatusUnauthorized, `{"message":"Invalid API key"}`)
 			return
 		}
 		if r.URL.Query().Get("grant_type") != "password" {
-			w.WriteHeader(http.StatusBadRequest)
-			io.WriteString(w, `{"code":400,"error_code":"validation_failed","msg":"unsupported_grant_type"}`)
+			answer(w, http.StatusBadRequest, `{"code":400,"error_code":"validation_failed","msg":"unsupported_grant_type"}`)
 			return
 		}
 		var body struct{ Email, Password string }
 		if json.NewDecoder(r.Body).Decode(&body) != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			io.WriteString(w, `{"code":400,"error_code":"bad_json","msg":"Could not parse request body as JSON"}`)
+			answer(w, http.StatusBadRequest, `{"code":400,"error_code":"bad_json","msg":"Could not parse request body as JSON"}`)
 			return
 		}
 		u, ok := peerUsers[body.Email]
 		if !ok || u.password != body.Password {
-			w.WriteHeader(http.StatusBadRequest)
-			io.WriteString(w, `{"code":400,"error_code":"invalid_credentials","msg":"Invalid login credentials"}`)
+			answer(w, http.StatusBadRequest, `{"code":400,"error_code":"invalid_credentials","msg":"Invalid login credentials"}`)
 			return
 		}
 		token := p.sign(t, body.Email, u, time.Hour, p.issuer(), "authenticated")
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{
+		if err := json.NewEncoder(w).Encode(map[string]any{
 			"access_token": token, "token_type": "bearer", "expires_in": 3600,
 			"refresh_token": "r-" + u.id, "user": map[string]any{"id": u.id, "email": body.Email},
-		})
+		}); err != nil {
+			t.Error(err)
+		}
 	})
 	mux.HandleFunc("GET /auth/v1/.well-known/jwks.json", func(w http.ResponseWriter, r *http.Request) {
 		b64 := base64.RawURLEncoding
-		json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{{
+		if err := json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{{
 			"kty": "EC", "crv": "P-256", "kid": "test-key", "alg": "ES256", "use": "sig",
 			"x": b64.EncodeToString(p.key.X.FillBytes(make([]byte, 32))),
 			"y": b64.EncodeToString(p.key.Y.FillBytes(make([]byte, 32))),
-		}}})
+		}}}); err != nil {
+			t.Error(err)
+		}
 	})
 	p.Server = httptest.NewServer(mux)
 	t.Cleanup(p.Close)
@@ -233,15 +239,21 @@ func TestTheAdminAPITakesASupabaseAdminsTokenAndNoOtherToken(t *testing.T) {
 		{"an HS256 token signed with the anon key", hs256(t, anonKey), http.StatusUnauthorized},
 	}
 	for _, c := range cases {
-		req, _ := http.NewRequest("POST", b.url+"/admin/api/leads/"+lead+"/notes", strings.NewReader(`{"body":"from the API"}`))
+		req, err := http.NewRequest("POST", b.url+"/admin/api/leads/"+lead+"/notes", strings.NewReader(`{"body":"from the API"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+c.token)
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, _ := io.ReadAll(res.Body)
+		body, err := io.ReadAll(res.Body)
 		res.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if res.StatusCode != c.status {
 			t.Errorf("%s: %d %s, want %d", c.name, res.StatusCode, body, c.status)
 		}
