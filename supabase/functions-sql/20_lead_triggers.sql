@@ -16,6 +16,7 @@ set search_path = ''
 as $$
 declare
   score record;
+  sla record;
 begin
   if new.person_id is null then
     new.person_id := public.lead_person(new.email, new.phone);
@@ -33,15 +34,15 @@ begin
          limit 999
       ) p;
   end if;
-  select s.lead_score, s.quality, s.reasons into score
-    from public.score_lead(new.phone, new.phone_raw, new.property_id, new.timeline, new.financing, new.budget,
-                           new.person_inquiry, new.person_inquiries_24h, new.quality) s;
+  -- Called as expressions, not selected from: no executor per call.
+  score := public.score_lead(new.phone, new.phone_raw, new.property_id, new.timeline, new.financing, new.budget,
+                             new.person_inquiry, new.person_inquiries_24h, new.quality);
   new.quality := score.quality;
   new.lead_score := score.lead_score;
   new.score_reasons := score.reasons;
-  select t.response_deadline, t.warning_at
-    into new.sla_response_deadline, new.sla_warning_at
-    from public.sla_times(new.quality, new.created_at) t;
+  sla := public.sla_times(new.quality, new.created_at);
+  new.sla_response_deadline := sla.response_deadline;
+  new.sla_warning_at := sla.warning_at;
   if not public.lead_is_open(new.status) then
     new.closed_at := coalesce(new.closed_at, new.created_at);
   end if;

@@ -37,11 +37,9 @@ begin
     raise warning 'lead event % doorbell: notify failed: %', new.id, sqlerrm;
   end;
 
-  if to_regprocedure('net.http_post(text,jsonb,jsonb,jsonb,integer)') is null then
-    return null;
-  end if;
+  -- The setting first: it is one index lookup, where to_regprocedure parses a signature.
   select s.value into webhook_url from leadrelay_private.settings s where s.key = 'webhook_url';
-  if webhook_url is null then
+  if webhook_url is null or to_regprocedure('net.http_post(text,jsonb,jsonb,jsonb,integer)') is null then
     return null;
   end if;
 

@@ -127,15 +127,15 @@ begin
 end
 $$;
 
--- Takes claim for lead_id until expires_at, unless it is held (unexpired). Returns the
--- holder's fingerprint and lead when it is held, nulls when taken. A concurrent holder that has
--- not committed yet is waited for. (Whether the holder's lead still exists is for the caller
--- to ask afterwards: a subquery here would read the snapshot from before the wait.)
-create or replace function public.take_intake_claim(
+-- Who holds a claim that submit_lead could not take: the holder's fingerprint and lead, read
+-- in a statement of its own, after the insert that met the claim waited for its holder to
+-- commit (a subquery of that insert would read the snapshot from before the wait). A claim
+-- whose lead was deleted names nothing any more: it is taken for lead_id until expires_at,
+-- and the answer is nulls.
+create or replace function public.intake_claim_holder(
   claim text,
   fingerprint text,
   lead_id uuid,
-  now timestamptz,
   expires_at timestamptz,
   out held_fingerprint text,
   out held_lead uuid
@@ -143,30 +143,16 @@ create or replace function public.take_intake_claim(
 language plpgsql
 set search_path = ''
 as $$
-declare
-  taken uuid;
 begin
-  insert into leadrelay_private.intake_claims as c (claim, fingerprint, conversation_id, expires_at)
-  values (claim, fingerprint, lead_id, expires_at)
-  on conflict on constraint intake_claims_pkey do update
-    set fingerprint = excluded.fingerprint,
-        conversation_id = excluded.conversation_id,
-        expires_at = excluded.expires_at
-    where c.expires_at <= now
-  returning c.conversation_id into taken;
-  if taken is not null then
-    return;
-  end if;
   select c.fingerprint, c.conversation_id into held_fingerprint, held_lead
     from leadrelay_private.intake_claims c
-   where c.claim = take_intake_claim.claim;
+   where c.claim = intake_claim_holder.claim;
   if not exists (select from public.conversations l where l.id = held_lead) then
-    -- The claimed lead was deleted: the claim names nothing any more.
     update leadrelay_private.intake_claims c
-       set fingerprint = take_intake_claim.fingerprint,
+       set fingerprint = intake_claim_holder.fingerprint,
            conversation_id = lead_id,
-           expires_at = take_intake_claim.expires_at
-     where c.claim = take_intake_claim.claim;
+           expires_at = intake_claim_holder.expires_at
+     where c.claim = intake_claim_holder.claim;
     held_fingerprint := null;
     held_lead := null;
   end if;
@@ -188,12 +174,17 @@ declare
   transcript jsonb;      -- the messages, cleaned
   item record;
   item_path text;
+  object_key text;
+  object_value jsonb;
   phone text;
   phone_valid boolean;
+  parsed record;
   region text;
   fingerprint text;
   key_claim text;
-  held_fingerprint text;
+  fingerprint_claim text;
+  taken_claims text[];
+  holder record;
   held_lead uuid;
   lead_id uuid := gen_random_uuid();
   lead public.conversations;
@@ -234,17 +225,16 @@ begin
     ) t
    where t.kind is not null and t.kind <> 'null';
 
-  for item in
-    select o.key, payload -> o.key as value
-      from unnest(array['metadata', 'device_info']) o(key)
-     where coalesce(jsonb_typeof(payload -> o.key), 'null') <> 'null'
-  loop
-    if jsonb_typeof(item.value) <> 'object' then
-      problems := problems || jsonb_build_object(item.key, 'must be a JSON object');
-    elsif octet_length(item.value::text) > public.intake_limit('object_bytes') then
-      problems := problems || jsonb_build_object(item.key, 'must be at most 8 KiB');
+  foreach object_key in array array['metadata', 'device_info'] loop
+    object_value := payload -> object_key;
+    if jsonb_typeof(object_value) is null or jsonb_typeof(object_value) = 'null' then
+      continue;
+    elsif jsonb_typeof(object_value) <> 'object' then
+      problems := problems || jsonb_build_object(object_key, 'must be a JSON object');
+    elsif octet_length(object_value::text) > public.intake_limit('object_bytes') then
+      problems := problems || jsonb_build_object(object_key, 'must be at most 8 KiB');
     else
-      given := given || jsonb_build_object(item.key, item.value);
+      given := given || jsonb_build_object(object_key, object_value);
     end if;
   end loop;
 
@@ -269,9 +259,13 @@ begin
   -- The phone is kept as typed; its E.164 form only when valid for its country: the number's
   -- own (+/00), else metadata.country, else the configured default region.
   if given ? 'phone' then
-    region := coalesce(nullif(btrim(given -> 'metadata' ->> 'country'), ''),
-                       (select s.default_phone_region from leadrelay_private.intake_settings s));
-    select p.e164, p.valid into phone, phone_valid from public.parse_phone(given ->> 'phone', region) p;
+    region := nullif(btrim(given -> 'metadata' ->> 'country'), '');
+    if region is null then
+      select s.default_phone_region into region from leadrelay_private.intake_settings s;
+    end if;
+    parsed := public.parse_phone(given ->> 'phone', region);
+    phone := parsed.e164;
+    phone_valid := parsed.valid;
     -- Not a number at all: refused when it is the only way to reach the person.
     if not phone_valid and not given ? 'email'
        and regexp_replace(given ->> 'phone', '[[:space:]().\-/+]', '', 'g') !~ '^[0-9]{7,20}$' then
@@ -364,23 +358,52 @@ begin
   fingerprint := encode(sha256(convert_to(
     ((given - 'idempotency_key') || jsonb_build_object('messages', transcript))::text, 'UTF8')), 'hex');
 
+  -- The key's claim (24 hours) and the payload's (10 minutes), taken in one statement, the
+  -- key's first. A claim is a primary key: a claim held (unexpired) is not taken, and one that
+  -- a concurrent call is taking is waited for, so identical calls meet here.
   if given ? 'idempotency_key' then
     key_claim := format('key:%s:%s', given ->> 'form', given ->> 'idempotency_key');
-    select h.held_fingerprint, h.held_lead into held_fingerprint, held_lead
-      from public.take_intake_claim(key_claim, fingerprint, lead_id, arrived,
-             arrived + make_interval(secs => public.intake_limit('idempotency_key_seconds'))) h;
-    if held_lead is not null and held_fingerprint <> fingerprint then
+  end if;
+  fingerprint_claim := 'fingerprint:' || fingerprint;
+  with taken as (
+    insert into leadrelay_private.intake_claims as c (claim, fingerprint, conversation_id, expires_at)
+    select w.claim, fingerprint, lead_id, w.expires_at
+      from (values
+              (key_claim, arrived + make_interval(secs => public.intake_limit('idempotency_key_seconds'))),
+              (fingerprint_claim, arrived + make_interval(secs => public.intake_limit('replay_window_seconds')))
+           ) w (claim, expires_at)
+     where w.claim is not null
+    on conflict on constraint intake_claims_pkey do update
+      set fingerprint = excluded.fingerprint,
+          conversation_id = excluded.conversation_id,
+          expires_at = excluded.expires_at
+      where c.expires_at <= arrived
+    returning c.claim
+  )
+  select coalesce(array_agg(t.claim), '{}') into taken_claims from taken t;
+
+  -- Held claims (a retry, a replay) are rare: only then is the holder read.
+  if key_claim is not null and not key_claim = any (taken_claims) then
+    holder := public.intake_claim_holder(key_claim, fingerprint, lead_id,
+                arrived + make_interval(secs => public.intake_limit('idempotency_key_seconds')));
+    if holder.held_lead is not null and holder.held_fingerprint <> fingerprint then
       raise exception using
         errcode = 'PT422',
         message = 'idempotency_key_reused',
         detail = jsonb_build_object('idempotency_key', given ->> 'idempotency_key')::text,
         hint = 'This Idempotency-Key was used for another lead in the last 24 hours; send a new key for a new lead.';
     end if;
+    held_lead := holder.held_lead;
   end if;
-  if held_lead is null then
-    select h.held_lead into held_lead
-      from public.take_intake_claim('fingerprint:' || fingerprint, fingerprint, lead_id, arrived,
-             arrived + make_interval(secs => public.intake_limit('replay_window_seconds'))) h;
+  if held_lead is not null then
+    -- The key's own retry: the payload's claim is not this call's to hold.
+    if fingerprint_claim = any (taken_claims) then
+      delete from leadrelay_private.intake_claims c where c.claim = fingerprint_claim;
+    end if;
+  elsif not fingerprint_claim = any (taken_claims) then
+    holder := public.intake_claim_holder(fingerprint_claim, fingerprint, lead_id,
+                arrived + make_interval(secs => public.intake_limit('replay_window_seconds')));
+    held_lead := holder.held_lead;
     if held_lead is not null and key_claim is not null then
       -- A replay under a new key: the key names the lead it replays.
       update leadrelay_private.intake_claims c set conversation_id = held_lead where c.claim = key_claim;
@@ -460,7 +483,7 @@ revoke execute on function
   public.api_client_address(),
   public.check_api_rate_limit(text, timestamptz),
   public.prune_intake(timestamptz, integer),
-  public.take_intake_claim(text, text, uuid, timestamptz, timestamptz)
+  public.intake_claim_holder(text, text, uuid, timestamptz)
 from public, anon, authenticated;
 grant execute on function public.submit_lead(jsonb) to anon, authenticated, service_role;
 grant execute on function
