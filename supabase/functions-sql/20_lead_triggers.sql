@@ -5,6 +5,63 @@
 -- PostgREST must write the event and the timeline entry, which the admin cannot insert.
 -- Nobody calls a trigger function directly, so no role is granted execute on them.
 
+-- Records an outbox event with its timeline entry, the one way every event is written: the
+-- event's idempotency key is '<type>:<once_for>' when it happens once for a thing (the lead, a
+-- follow-up task), else '<type>:<lead>:<random>', a new event each time. An event whose key is
+-- taken is not written again, and neither is its entry; the entry names its event
+-- (metadata.lead_event_id). Returns the event's id, null when it existed. available_at and
+-- entry_at default to now().
+create or replace function public.record_lead_event(
+  event_type public.lead_event_type,
+  conversation_id uuid,
+  payload jsonb,
+  once_for uuid,
+  entry_type public.timeline_event_type,
+  entry_title text,
+  entry_description text,
+  entry_actor public.actor_type,
+  entry_actor_id text,
+  entry_metadata jsonb,
+  entry_at timestamptz default null,
+  follow_up_task_id uuid default null,
+  available_at timestamptz default null
+)
+returns uuid
+language plpgsql
+set search_path = ''
+as $$
+declare
+  event_id uuid;
+begin
+  insert into public.lead_events as e (event_type, conversation_id, follow_up_task_id, payload, idempotency_key, available_at)
+  values (
+    record_lead_event.event_type,
+    record_lead_event.conversation_id,
+    record_lead_event.follow_up_task_id,
+    payload,
+    record_lead_event.event_type || ':' || coalesce(once_for::text, record_lead_event.conversation_id || ':' || gen_random_uuid()),
+    coalesce(record_lead_event.available_at, now())
+  )
+  on conflict (idempotency_key) do nothing
+  returning e.id into event_id;
+  if event_id is not null then
+    insert into public.conversation_timeline
+      (conversation_id, event_type, title, description, actor_type, actor_id, metadata, created_at)
+    values (
+      record_lead_event.conversation_id,
+      entry_type,
+      entry_title,
+      entry_description,
+      entry_actor,
+      entry_actor_id,
+      entry_metadata || jsonb_build_object('lead_event_id', event_id),
+      coalesce(entry_at, now())
+    );
+  end if;
+  return event_id;
+end
+$$;
+
 -- Before a lead is saved: the person it belongs to and which of their inquiries it is, its
 -- score and quality, and its SLA times, all from the row itself (a test chooses the time by
 -- choosing created_at).
@@ -87,12 +144,14 @@ as $$
 declare
   note text := case when new.person_inquiry > 1 then public.returning_note(new.person_inquiry, new.person_inquiries_24h) end;
   earlier uuid[];
+  event_id uuid;
 begin
-  insert into public.lead_events (event_type, conversation_id, payload, idempotency_key)
-  values (
-    'lead.created',
-    new.id,
-    jsonb_build_object(
+  -- Assigned, not PERFORMed: an assignment calls the function as an expression, where
+  -- PERFORM would start an executor for it.
+  event_id := public.record_lead_event(
+    event_type => 'lead.created',
+    conversation_id => new.id,
+    payload => jsonb_build_object(
       'form', new.form,
       'source', new.source,
       'quality', new.quality,
@@ -101,20 +160,14 @@ begin
       'person_id', new.person_id,
       'returning', note
     ),
-    'lead.created:' || new.id
-  )
-  on conflict (idempotency_key) do nothing;
-
-  insert into public.conversation_timeline
-    (conversation_id, event_type, title, description, actor_type, metadata, created_at)
-  values (
-    new.id,
-    'created',
-    'Lead created',
-    format('%s lead from %s: %s (score %s)',
-           replace(new.form::text, '_', ' '), new.source, upper(new.quality::text), new.lead_score),
-    'customer',
-    jsonb_build_object(
+    once_for => new.id,
+    entry_type => 'created',
+    entry_title => 'Lead created',
+    entry_description => format('%s lead from %s: %s (score %s)',
+      replace(new.form::text, '_', ' '), new.source, upper(new.quality::text), new.lead_score),
+    entry_actor => 'customer',
+    entry_actor_id => null,
+    entry_metadata => jsonb_build_object(
       'form', new.form,
       'source', new.source,
       'quality', new.quality,
@@ -123,7 +176,7 @@ begin
       'sla_response_deadline', new.sla_response_deadline,
       'sla_warning_at', new.sla_warning_at
     ),
-    new.created_at
+    entry_at => new.created_at
   );
 
   if note is not null then
@@ -171,39 +224,32 @@ set search_path = ''
 as $$
 declare
   within_sla boolean := lead.first_response_at <= lead.sla_response_deadline;
+  event_id uuid;
 begin
-  insert into public.lead_events (event_type, conversation_id, payload, idempotency_key)
-  values (
-    'lead.responded',
-    lead.id,
-    jsonb_build_object(
+  event_id := public.record_lead_event(
+    event_type => 'lead.responded',
+    conversation_id => lead.id,
+    payload => jsonb_build_object(
       'first_response_at', lead.first_response_at,
       'sla_response_deadline', lead.sla_response_deadline,
       'within_sla', within_sla,
       'via', via
     ),
-    'lead.responded:' || lead.id
-  )
-  on conflict (idempotency_key) do nothing;
-
-  insert into public.conversation_timeline
-    (conversation_id, event_type, title, description, actor_type, actor_id, metadata, created_at)
-  values (
-    lead.id,
-    'first_response',
-    'First response',
-    format('Answered after %s, %s the SLA deadline',
-           justify_interval(date_trunc('second', lead.first_response_at - lead.created_at)),
-           case when within_sla then 'within' else 'past' end),
-    actor,
-    actor_id,
-    jsonb_build_object(
+    once_for => lead.id,
+    entry_type => 'first_response',
+    entry_title => 'First response',
+    entry_description => format('Answered after %s, %s the SLA deadline',
+      justify_interval(date_trunc('second', lead.first_response_at - lead.created_at)),
+      case when within_sla then 'within' else 'past' end),
+    entry_actor => actor,
+    entry_actor_id => actor_id,
+    entry_metadata => jsonb_build_object(
       'via', via,
       'first_response_at', lead.first_response_at,
       'sla_response_deadline', lead.sla_response_deadline,
       'within_sla', within_sla
     ),
-    lead.first_response_at
+    entry_at => lead.first_response_at
   );
 end
 $$;
@@ -222,24 +268,20 @@ declare
   actor_email jsonb := jsonb_strip_nulls(jsonb_build_object(
     'actor_email', coalesce(auth.jwt() ->> 'email', nullif(current_setting('leadrelay.actor_email', true), ''))));
   actor public.actor_type := case when user_id is null then 'system' else 'agent' end;
+  event_id uuid;
 begin
   if new.status is distinct from old.status then
-    insert into public.lead_events (event_type, conversation_id, payload, idempotency_key)
-    values (
-      'lead.status_changed',
-      new.id,
-      jsonb_build_object('from', old.status, 'to', new.status),
-      format('lead.status_changed:%s:%s', new.id, gen_random_uuid())
-    );
-    insert into public.conversation_timeline
-      (conversation_id, event_type, title, actor_type, actor_id, metadata)
-    values (
-      new.id,
-      'status_changed',
-      format('Status changed from %s to %s', old.status, new.status),
-      actor,
-      user_id,
-      jsonb_build_object('from', old.status, 'to', new.status) || actor_email
+    event_id := public.record_lead_event(
+      event_type => 'lead.status_changed',
+      conversation_id => new.id,
+      payload => jsonb_build_object('from', old.status, 'to', new.status),
+      once_for => null,
+      entry_type => 'status_changed',
+      entry_title => format('Status changed from %s to %s', old.status, new.status),
+      entry_description => null,
+      entry_actor => actor,
+      entry_actor_id => user_id,
+      entry_metadata => jsonb_build_object('from', old.status, 'to', new.status) || actor_email
     );
     if old.first_response_at is null and new.first_response_at is not null then
       perform public.record_first_response(new, actor, user_id, 'status');
@@ -378,6 +420,16 @@ create or replace trigger notification_logs_before_update
         and (new.status, new.next_attempt_at, new.last_error, new.provider_response, new.sent_at)
             is distinct from (old.status, old.next_attempt_at, old.last_error, old.provider_response, old.sent_at))
   execute function public.touch_updated_at();
+
+revoke execute on function
+  public.record_lead_event(public.lead_event_type, uuid, jsonb, uuid, public.timeline_event_type, text, text,
+                           public.actor_type, text, jsonb, timestamptz, uuid, timestamptz)
+from public, anon, authenticated;
+-- The SLA engine's ticks run as the service.
+grant execute on function
+  public.record_lead_event(public.lead_event_type, uuid, jsonb, uuid, public.timeline_event_type, text, text,
+                           public.actor_type, text, jsonb, timestamptz, uuid, timestamptz)
+to service_role;
 
 revoke execute on function
   public.conversations_before_insert(),
