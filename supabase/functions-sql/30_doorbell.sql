@@ -14,6 +14,57 @@
 -- whsec_ prefix, and the key is its decoding, as the Standard Webhooks libraries (and the
 -- service's WEBHOOK_SECRET) read it.
 -- pg_net queues the request in the inserting transaction and sends it after commit.
+-- Where the webhook's secret is kept: Vault where Vault exists, else leadrelay_private.settings.
+-- secret is null when none is stored.
+create or replace function leadrelay_private.webhook_secret(out secret text, out source text)
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  if to_regclass('vault.decrypted_secrets') is not null then
+    -- Dynamic, so this file compiles where Vault is not installed.
+    execute 'select decrypted_secret from vault.decrypted_secrets where name = $1'
+      into secret
+      using 'leadrelay_webhook_secret';
+    source := 'vault';
+  else
+    select s.value into secret from leadrelay_private.settings s where s.key = 'webhook_secret';
+    source := 'settings';
+  end if;
+end
+$$;
+
+-- The Standard Webhooks signature of a message, as the doorbell sends it and `leadrelay
+-- doctor` checks it: 'v1,' || base64 of HMAC-SHA256 over id.timestamp.body, keyed by the
+-- secret's base64 decoding (after an optional whsec_ prefix). Raises when the secret is
+-- missing, not base64 or empty: nothing can be signed with it.
+create or replace function leadrelay_private.webhook_signature(secret text, id text, sent_at text, body text)
+returns text
+language plpgsql
+immutable
+set search_path = ''
+as $$
+declare
+  signing_key bytea;
+begin
+  if secret is null then
+    raise exception 'webhook_url is set but there is no webhook secret';
+  end if;
+  signing_key := decode(case when secret like 'whsec\_%' then substr(secret, 7) else secret end, 'base64');
+  if octet_length(signing_key) = 0 then
+    raise exception 'the webhook secret is empty';
+  end if;
+  return 'v1,' || encode(extensions.hmac(convert_to(id || '.' || sent_at || '.' || body, 'UTF8'), signing_key, 'sha256'), 'base64');
+end
+$$;
+
+revoke all on function
+  leadrelay_private.webhook_secret(),
+  leadrelay_private.webhook_signature(text, text, text, text)
+from public, anon, authenticated, service_role;
+
 create or replace function public.lead_events_doorbell()
 returns trigger
 language plpgsql
@@ -22,8 +73,6 @@ set search_path = ''
 as $$
 declare
   webhook_url text;
-  secret text;
-  signing_key bytea;
   body jsonb;
   sent_at text;
   signature text;
@@ -44,21 +93,6 @@ begin
   end if;
 
   begin
-    if to_regclass('vault.decrypted_secrets') is not null then
-      execute 'select decrypted_secret from vault.decrypted_secrets where name = $1'
-        into secret
-        using 'leadrelay_webhook_secret';
-    else
-      select s.value into secret from leadrelay_private.settings s where s.key = 'webhook_secret';
-    end if;
-    if secret is null then
-      raise exception 'webhook_url is set but there is no webhook secret';
-    end if;
-
-    signing_key := decode(case when secret like 'whsec\_%' then substr(secret, 7) else secret end, 'base64');
-    if octet_length(signing_key) = 0 then
-      raise exception 'the webhook secret is empty';
-    end if;
     body := jsonb_build_object(
       'type', 'INSERT',
       'table', tg_table_name,
@@ -67,10 +101,8 @@ begin
       'old_record', null
     );
     sent_at := extract(epoch from clock_timestamp())::bigint::text;
-    signature := 'v1,' || encode(
-      extensions.hmac(convert_to(new.id::text || '.' || sent_at || '.' || body::text, 'UTF8'), signing_key, 'sha256'),
-      'base64'
-    );
+    signature := leadrelay_private.webhook_signature(
+      (leadrelay_private.webhook_secret()).secret, new.id::text, sent_at, body::text);
 
     -- Dynamic, so this file compiles where pg_net is not installed.
     execute 'select net.http_post(url => $1, body => $2, params => $3, headers => $4, timeout_milliseconds => $5)'

@@ -1,7 +1,7 @@
 -- What `leadrelay doctor` asks of the webhook settings: the receiver's URL, where its secret
--- is kept, and a probe signed with that secret exactly as public.lead_events_doorbell signs
--- (Standard Webhooks: v1, base64 HMAC-SHA256 of id.timestamp.body, the secret base64 after an
--- optional whsec_), so the doctor can compare WEBHOOK_SECRET with it without reading it.
+-- is kept, and a probe signed with that secret by the doorbell's own signing function
+-- (leadrelay_private.webhook_signature), so the doctor can compare WEBHOOK_SECRET with it
+-- without reading it. signature is null when the doorbell could not sign with the secret.
 create or replace function leadrelay_private.webhook_probe(p_id text, p_timestamp text, p_body text)
 returns table (webhook_url text, secret_source text, signature text)
 language plpgsql
@@ -9,30 +9,19 @@ security definer
 set search_path = ''
 as $$
 declare
-  secret text;
+  stored record;
 begin
   select s.value into webhook_url from leadrelay_private.settings s where s.key = 'webhook_url';
-  if to_regclass('vault.decrypted_secrets') is not null then
-    execute 'select decrypted_secret from vault.decrypted_secrets where name = $1'
-      into secret
-      using 'leadrelay_webhook_secret';
-    secret_source := 'vault';
-  else
-    select s.value into secret from leadrelay_private.settings s where s.key = 'webhook_secret';
-    secret_source := 'settings';
-  end if;
-  if secret is null then
-    secret_source := null;
+  stored := leadrelay_private.webhook_secret();
+  if stored.secret is null then
     return next;
     return;
   end if;
+  secret_source := stored.source;
   begin
-    signature := 'v1,' || encode(
-      extensions.hmac(convert_to(p_id || '.' || p_timestamp || '.' || p_body, 'UTF8'),
-        decode(case when secret like 'whsec\_%' then substr(secret, 7) else secret end, 'base64'), 'sha256'),
-      'base64');
+    signature := leadrelay_private.webhook_signature(stored.secret, p_id, p_timestamp, p_body);
   exception when others then
-    signature := null; -- not base64: the doorbell cannot sign with it either
+    signature := null; -- not base64, or empty: the doorbell cannot sign with it either
   end;
   return next;
 end
