@@ -178,6 +178,11 @@ func decodeCursor(s string) (cursor, error) {
 	return cursor{createdAt: time.UnixMicro(n).UTC(), id: id}, nil
 }
 
+// unansweredOpenLead is an open lead (public.lead_is_open) that no human has answered,
+// spelled as the partial index conversations_sla_open_idx spells it, so the planner can use
+// the index; a test checks that its statuses are the ones lead_is_open calls closed.
+const unansweredOpenLead = "c.first_response_at is null and c.status not in ('closed', 'spam')"
+
 // Leads returns a page of the leads list, newest first, keyset-paginated on (created_at,
 // id). f must have passed Check.
 func (s *Store) Leads(ctx context.Context, f Filter, now time.Time) (Page, error) {
@@ -205,14 +210,13 @@ func (s *Store) Leads(ctx context.Context, f Filter, now time.Time) (Page, error
 	default:
 		add("c.assigned_to = @assignee::uuid", "assignee", f.Assignee)
 	}
-	const open = "c.first_response_at is null and c.status not in ('closed', 'spam')"
 	switch f.SLA {
 	case "waiting":
-		add(open+" and not c.sla_breached and c.sla_warning_at > @now::timestamptz", "", nil)
+		add(unansweredOpenLead+" and not c.sla_breached and c.sla_warning_at > @now::timestamptz", "", nil)
 	case "approaching":
-		add(open+" and not c.sla_breached and c.sla_warning_at <= @now::timestamptz and c.sla_response_deadline > @now::timestamptz", "", nil)
+		add(unansweredOpenLead+" and not c.sla_breached and c.sla_warning_at <= @now::timestamptz and c.sla_response_deadline > @now::timestamptz", "", nil)
 	case "breached":
-		add("c.status <> 'spam' and (c.sla_breached or ("+open+" and c.sla_response_deadline <= @now::timestamptz))", "", nil)
+		add("c.status <> 'spam' and (c.sla_breached or ("+unansweredOpenLead+" and c.sla_response_deadline <= @now::timestamptz))", "", nil)
 	case "answered":
 		add("c.first_response_at is not null", "", nil)
 	}

@@ -1,0 +1,4 @@
+package console
+
+// UnansweredOpenLead is the SQL the leads list filters unanswered open leads by.
+const UnansweredOpenLead = unansweredOpenLead
