@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -17,34 +19,25 @@ import (
 	"github.com/truenester/leadrelay/database/dberr"
 )
 
-// leadRequest is a lead as the website posts it, and, encoded, the payload
-// of public.submit_lead. An empty string is the same as a missing field.
-type leadRequest struct {
-	Form           leadrelay.Form `json:"form"`
-	Name           string         `json:"name,omitempty"`
-	Email          string         `json:"email,omitempty"`
-	Phone          string         `json:"phone,omitempty"`
-	Message        string         `json:"message,omitempty"`
-	Source         string         `json:"source,omitempty"`
-	Metadata       map[string]any `json:"metadata,omitempty"`
-	DeviceInfo     map[string]any `json:"device_info,omitempty"`
-	PropertyID     string         `json:"property_id,omitempty"`
-	PropertyTitle  string         `json:"property_title,omitempty"`
-	Budget         string         `json:"budget,omitempty"`
-	Timeline       string         `json:"timeline,omitempty"`
-	Financing      string         `json:"financing,omitempty"`
-	SessionID      string         `json:"session_id,omitempty"`
-	Quality        string         `json:"quality,omitempty"`
-	Messages       []chatMessage  `json:"messages,omitempty"`
-	IdempotencyKey string         `json:"idempotency_key,omitempty"`
+// lead is a lead as the website posted it, made the payload of
+// public.submit_lead: the fields its form reads, the form and the
+// idempotency key. Email and phone are kept for the log, which redacts them.
+type lead struct {
+	payload []byte
+	email   string
+	phone   string
 }
 
-// chatMessage is one line of a chatbot transcript.
-type chatMessage struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
-	At      string `json:"at,omitempty"`
-}
+// formFields are the fields each form reads; a body's other fields are
+// ignored.
+var formFields = func() map[leadrelay.Form][]string {
+	common := []string{"name", "email", "phone", "message", "source", "metadata", "device_info", "idempotency_key"}
+	return map[leadrelay.Form][]string{
+		leadrelay.FormContact:         common,
+		leadrelay.FormPropertyInquiry: append(slices.Clip(common), "property_id", "property_title", "budget", "timeline", "financing"),
+		leadrelay.FormChatbot:         append(slices.Clip(common), "session_id", "quality", "messages"),
+	}
+}()
 
 // leadAnswer is what the website gets back.
 type leadAnswer struct {
@@ -78,20 +71,16 @@ func (s *server) intake(form leadrelay.Form) handlerFunc {
 			}
 			return &Error{Status: http.StatusBadRequest, Code: CodeUnreadableBody, Message: "the body could not be read", Err: err}
 		}
-		req, err := decodeLead(form, body, r.Header.Get("Idempotency-Key"))
+		l, err := decodeLead(form, body, r.Header.Get("Idempotency-Key"))
 		if err != nil {
 			return err
 		}
-		payload, err := json.Marshal(req)
-		if err != nil {
-			return fmt.Errorf("encode %s payload: %w", form, err)
-		}
-		res, err := s.submitLead(r.Context(), payload)
+		res, err := s.submitLead(r.Context(), l.payload)
 		if err != nil {
 			return err
 		}
 		s.Logger.InfoContext(r.Context(), "lead stored", "form", form, "lead_id", res.ID, "created", res.Created,
-			"quality", res.Quality, "lead_score", res.LeadScore, "email", redactEmail(req.Email), "phone", redactPhone(req.Phone))
+			"quality", res.Quality, "lead_score", res.LeadScore, "email", redactEmail(l.email), "phone", redactPhone(l.phone))
 		status := http.StatusCreated
 		if !res.Created {
 			status = http.StatusOK
@@ -163,13 +152,13 @@ func (s *server) submitError(ctx context.Context, err error) error {
 	}
 }
 
-// decodeLead reads a lead of form from body. It checks only what JSON
-// itself says: the body is one object and each known field has its type,
-// naming every field that has not. What the values must be is
-// submit_lead's to say, in one place for this intake and PostgREST's RPC.
-// Fields of other forms and unknown fields are ignored. The reasons are
-// worded as submit_lead words the same ones.
-func decodeLead(form leadrelay.Form, body []byte, headerKey string) (leadRequest, error) {
+// decodeLead reads a lead of form from body. It checks what HTTP decoding
+// needs: the body is one JSON object, and its values can be stored (jsonb
+// holds no NUL character; invalid UTF-8 and lone surrogates become U+FFFD,
+// as encoding/json reads them). What each field must be, its type included,
+// is submit_lead's to say, in one place for this intake and PostgREST's RPC.
+// Fields of other forms and unknown fields are ignored.
+func decodeLead(form leadrelay.Form, body []byte, headerKey string) (lead, error) {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil || raw == nil {
 		msg := "the body must be a JSON object"
@@ -178,115 +167,68 @@ func decodeLead(form leadrelay.Form, body []byte, headerKey string) (leadRequest
 		} else if errors.Is(err, io.ErrUnexpectedEOF) || len(bytes.TrimSpace(body)) == 0 {
 			msg = "the body is not valid JSON: it ends too soon"
 		}
-		return leadRequest{}, &Error{Status: http.StatusBadRequest, Code: CodeMalformedJSON, Message: msg}
+		return lead{}, &Error{Status: http.StatusBadRequest, Code: CodeMalformedJSON, Message: msg}
 	}
-	d := fieldDecoder{raw: raw, bad: map[string]string{}}
-	req := leadRequest{Form: form}
-	d.text("name", &req.Name)
-	d.text("email", &req.Email)
-	d.text("phone", &req.Phone)
-	d.text("message", &req.Message)
-	d.text("source", &req.Source)
-	d.object("metadata", &req.Metadata)
-	d.object("device_info", &req.DeviceInfo)
-	d.text("idempotency_key", &req.IdempotencyKey)
-	switch form {
-	case leadrelay.FormPropertyInquiry:
-		d.text("property_id", &req.PropertyID)
-		d.text("property_title", &req.PropertyTitle)
-		d.text("budget", &req.Budget)
-		d.text("timeline", &req.Timeline)
-		d.text("financing", &req.Financing)
-	case leadrelay.FormChatbot:
-		d.text("session_id", &req.SessionID)
-		d.text("quality", &req.Quality)
-		d.messages("messages", &req.Messages)
+	fields := formFields[form]
+	payload := make(map[string]json.RawMessage, len(fields)+1)
+	bad := map[string]string{}
+	for _, name := range fields {
+		v, ok := raw[name]
+		if !ok || string(v) == "null" {
+			continue
+		}
+		v, err := storable(v)
+		if err != nil {
+			bad[name] = err.Error()
+			continue
+		}
+		payload[name] = v
 	}
-	switch {
-	case headerKey == "":
-	case req.IdempotencyKey == "":
-		req.IdempotencyKey = headerKey
-	case req.IdempotencyKey != headerKey:
-		d.bad["idempotency_key"] = "differs from the Idempotency-Key header"
+	payload["form"], _ = json.Marshal(form)
+	if headerKey != "" {
+		switch bodyKey, given := payload["idempotency_key"]; {
+		case !given || string(bodyKey) == `""`:
+			payload["idempotency_key"], _ = json.Marshal(headerKey)
+		case stringValue(bodyKey) != headerKey:
+			bad["idempotency_key"] = "differs from the Idempotency-Key header"
+		}
 	}
-	if len(d.bad) > 0 {
-		return leadRequest{}, &Error{Status: http.StatusBadRequest, Code: CodeInvalidLead, Message: "the lead has invalid fields", Fields: d.bad}
+	if len(bad) > 0 {
+		return lead{}, &Error{Status: http.StatusBadRequest, Code: CodeInvalidLead, Message: "the lead has invalid fields", Fields: bad}
 	}
-	return req, nil
+	encoded, err := json.Marshal(payload)
+	if err != nil {
+		return lead{}, fmt.Errorf("encode %s payload: %w", form, err)
+	}
+	return lead{payload: encoded, email: stringValue(payload["email"]), phone: stringValue(payload["phone"])}, nil
 }
 
-// fieldDecoder decodes the fields of one JSON object, collecting a reason
-// for each field of the wrong type instead of stopping at the first. The
-// fields of a nested object are reported under prefix, e.g. "messages[2].".
-type fieldDecoder struct {
-	raw    map[string]json.RawMessage
-	bad    map[string]string
-	prefix string
-}
-
-// value returns the field's JSON, or nil when it is missing or null.
-func (d *fieldDecoder) value(key string) json.RawMessage {
-	v := d.raw[key]
-	if v == nil || string(v) == "null" {
-		return nil
-	}
-	return v
-}
-
-func (d *fieldDecoder) text(key string, dst *string) {
-	v := d.value(key)
-	if v == nil {
-		return
-	}
-	if v[0] != '"' || json.Unmarshal(v, dst) != nil {
-		d.bad[d.prefix+key] = "must be a string"
-		return
-	}
-	// Postgres text cannot hold NUL.
-	if strings.ContainsRune(*dst, 0) {
-		d.bad[d.prefix+key] = "must not contain the NUL character"
-	}
-}
-
-// object decodes a JSON object, keeping numbers as written.
-func (d *fieldDecoder) object(key string, dst *map[string]any) {
-	v := d.value(key)
-	if v == nil {
-		return
+// storable returns v as jsonb can store it: as it is when it has no escape
+// and is valid UTF-8 (the usual case), else decoded and encoded again (numbers
+// kept as written), refused when it holds a NUL.
+func storable(v json.RawMessage) (json.RawMessage, error) {
+	if bytes.IndexByte(v, '\\') < 0 && utf8.Valid(v) {
+		return v, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(v))
 	dec.UseNumber()
-	if v[0] != '{' || dec.Decode(dst) != nil {
-		d.bad[d.prefix+key] = "must be a JSON object"
-		return
+	var value any
+	if err := dec.Decode(&value); err != nil {
+		return nil, fmt.Errorf("decode: %w", err) // json.Unmarshal accepted the body, so never
 	}
-	if containsNUL(*dst) {
-		d.bad[d.prefix+key] = "must not contain the NUL character"
+	if containsNUL(value) {
+		return nil, errors.New("must not contain the NUL character")
 	}
+	return json.Marshal(value)
 }
 
-func (d *fieldDecoder) messages(key string, dst *[]chatMessage) {
-	v := d.value(key)
-	if v == nil {
-		return
+// stringValue is v's string, or "" when v is not a JSON string.
+func stringValue(v json.RawMessage) string {
+	var s string
+	if len(v) == 0 || v[0] != '"' || json.Unmarshal(v, &s) != nil {
+		return ""
 	}
-	var items []json.RawMessage
-	if v[0] != '[' || json.Unmarshal(v, &items) != nil {
-		d.bad[d.prefix+key] = "must be an array"
-		return
-	}
-	*dst = make([]chatMessage, len(items))
-	for i, item := range items {
-		name := fmt.Sprintf("%s%s[%d]", d.prefix, key, i)
-		m := fieldDecoder{bad: d.bad, prefix: name + "."}
-		if json.Unmarshal(item, &m.raw) != nil || m.raw == nil {
-			d.bad[name] = "must be an object"
-			continue
-		}
-		m.text("role", &(*dst)[i].Role)
-		m.text("content", &(*dst)[i].Content)
-		m.text("at", &(*dst)[i].At)
-	}
+	return s
 }
 
 // containsNUL reports whether any key or string in v holds a NUL, which a

@@ -199,7 +199,11 @@ begin
       message = 'invalid lead',
       detail = jsonb_build_object('payload', 'must be a JSON object')::text;
   end if;
-  if octet_length(payload::text) > public.intake_limit('payload_bytes') then
+  -- A transcript of more messages than its limit is named as such (below), however large: a
+  -- body within the HTTP intake's limit can render longer than it as jsonb text.
+  if not coalesce(jsonb_array_length(case when jsonb_typeof(payload -> 'messages') = 'array' then payload -> 'messages' end)
+                  > public.intake_limit('messages'), false)
+     and octet_length(payload::text) > public.intake_limit('payload_bytes') then
     raise exception using
       errcode = 'PT413',
       message = 'payload_too_large',
@@ -274,7 +278,11 @@ begin
     end if;
   end if;
 
-  if not (given ? 'email' or given ? 'phone') then
+  -- No usable email or phone. One sent as another type than a string is named as such
+  -- alone: whether it would reach the person cannot be judged.
+  if not (given ? 'email' or given ? 'phone')
+     and coalesce(jsonb_typeof(payload -> 'email'), 'null') in ('string', 'null')
+     and coalesce(jsonb_typeof(payload -> 'phone'), 'null') in ('string', 'null') then
     problems := problems || jsonb_build_object('contact', 'an email or a phone is required');
   end if;
 
@@ -313,22 +321,25 @@ begin
           problems := problems || jsonb_build_object(item_path, 'must be an object');
           continue;
         end if;
-        if jsonb_typeof(item.value -> 'role') is distinct from 'string'
-           or item.value ->> 'role' not in ('user', 'assistant') then
+        if coalesce(jsonb_typeof(item.value -> 'role'), 'null') not in ('string', 'null') then
+          problems := problems || jsonb_build_object(item_path || '.role', 'must be a string');
+        elsif item.value ->> 'role' is null or item.value ->> 'role' not in ('user', 'assistant') then
           problems := problems || jsonb_build_object(item_path || '.role', 'must be user or assistant');
         end if;
-        if jsonb_typeof(item.value -> 'content') is distinct from 'string'
-           or btrim(item.value ->> 'content', whitespace) = '' then
+        if coalesce(jsonb_typeof(item.value -> 'content'), 'null') not in ('string', 'null') then
+          problems := problems || jsonb_build_object(item_path || '.content', 'must be a string');
+        elsif item.value ->> 'content' is null or btrim(item.value ->> 'content', whitespace) = '' then
           problems := problems || jsonb_build_object(item_path || '.content', 'must be a non-empty string');
         elsif char_length(btrim(item.value ->> 'content', whitespace)) > public.intake_limit('message_chars') then
           problems := problems || jsonb_build_object(item_path || '.content',
             format('must be at most %s characters', public.intake_limit('message_chars')));
         end if;
         if coalesce(jsonb_typeof(item.value -> 'at'), 'null') <> 'null' then
+          if jsonb_typeof(item.value -> 'at') <> 'string' then
+            problems := problems || jsonb_build_object(item_path || '.at', 'must be a string');
+            continue;
+          end if;
           begin
-            if jsonb_typeof(item.value -> 'at') <> 'string' then
-              raise sqlstate '22007';
-            end if;
             -- Finite and in this century, as chat_messages_sent_at_range_check wants.
             if not ((item.value ->> 'at')::timestamptz >= '2000-01-01 00:00:00+00'
                     and (item.value ->> 'at')::timestamptz < '2100-01-01 00:00:00+00') then
