@@ -10,12 +10,14 @@ import (
 
 	"github.com/truenester/leadrelay/dev/dbtest"
 	"github.com/truenester/leadrelay/dev/testkit"
+	"github.com/truenester/leadrelay/edge/console"
 )
 
 // public.lead_is_open is the one definition of an open lead. The partial
-// indexes of the SLA scans and the queries that must match them spell it as
-// a literal (the planner matches a partial index only on the literal); each
-// such literal must list exactly the statuses lead_is_open calls closed.
+// indexes of the SLA scans and the queries that must match them (the SLA
+// functions, the console's leads list) spell it as a literal, because the
+// planner matches a partial index only on the literal; each such literal must
+// list exactly the statuses lead_is_open calls closed.
 func TestEveryOpenLeadLiteralIsLeadIsOpen(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t)
@@ -51,6 +53,7 @@ func TestEveryOpenLeadLiteralIsLeadIsOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defs = append(defs, definition{"the console's leads list", console.UnansweredOpenLead})
 	literals := map[string]int{}
 	for _, d := range defs {
 		for _, list := range statusLists(d.SQL) {
@@ -67,6 +70,7 @@ func TestEveryOpenLeadLiteralIsLeadIsOpen(t *testing.T) {
 	for _, want := range []string{
 		"index conversations_sla_warning_due_idx", "index conversations_sla_breach_due_idx", "index conversations_sla_open_idx",
 		"function sla_tick(timestamp with time zone,integer)", "function sla_alerts(timestamp with time zone,integer)",
+		"the console's leads list",
 	} {
 		if literals[want] == 0 {
 			t.Errorf("found no status list in %s (found: %v)", want, literals)

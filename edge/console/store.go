@@ -178,10 +178,11 @@ func decodeCursor(s string) (cursor, error) {
 	return cursor{createdAt: time.UnixMicro(n).UTC(), id: id}, nil
 }
 
-// unansweredOpenLead is an open lead (public.lead_is_open) that no human has answered,
-// spelled as the partial index conversations_sla_open_idx spells it, so the planner can use
-// the index; a test checks that its statuses are the ones lead_is_open calls closed.
-const unansweredOpenLead = "c.first_response_at is null and c.status not in ('closed', 'spam')"
+// UnansweredOpenLead is the leads list's SQL for an open lead (public.lead_is_open) that no
+// human has answered, spelled as the partial index conversations_sla_open_idx spells it, so
+// the planner can use the index; supabase/open_lead_test.go checks its statuses against
+// lead_is_open.
+const UnansweredOpenLead = "c.first_response_at is null and c.status not in ('closed', 'spam')"
 
 // Leads returns a page of the leads list, newest first, keyset-paginated on (created_at,
 // id). f must have passed Check.
@@ -212,11 +213,11 @@ func (s *Store) Leads(ctx context.Context, f Filter, now time.Time) (Page, error
 	}
 	switch f.SLA {
 	case "waiting":
-		add(unansweredOpenLead+" and not c.sla_breached and c.sla_warning_at > @now::timestamptz", "", nil)
+		add(UnansweredOpenLead+" and not c.sla_breached and c.sla_warning_at > @now::timestamptz", "", nil)
 	case "approaching":
-		add(unansweredOpenLead+" and not c.sla_breached and c.sla_warning_at <= @now::timestamptz and c.sla_response_deadline > @now::timestamptz", "", nil)
+		add(UnansweredOpenLead+" and not c.sla_breached and c.sla_warning_at <= @now::timestamptz and c.sla_response_deadline > @now::timestamptz", "", nil)
 	case "breached":
-		add("c.status <> 'spam' and (c.sla_breached or ("+unansweredOpenLead+" and c.sla_response_deadline <= @now::timestamptz))", "", nil)
+		add("c.status <> 'spam' and (c.sla_breached or ("+UnansweredOpenLead+" and c.sla_response_deadline <= @now::timestamptz))", "", nil)
 	case "answered":
 		add("c.first_response_at is not null", "", nil)
 	}
