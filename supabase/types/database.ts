@@ -312,6 +312,9 @@ isOneToOne: false
               "due": number,"overdue": number
             }[]
                            },
+"intake_claim_holder":
+{ Args: { "claim": string,"expires_at": string,"fingerprint": string,"lead_id": string }; Returns: Record<string, unknown>
+                           },
 "intake_limit":
 { Args: { "what": string }; Returns: number
                            },
@@ -349,6 +352,9 @@ isOneToOne: false
                            },
 "record_first_response":
 { Args: { "actor": Database["public"]['Enums']["actor_type"],"actor_id": string,"lead": Omit<Database["public"]['Tables']["conversations"]['Row'], Database["public"]['Tables']["conversations"]['ComputedFields']>,"via": string }; Returns: undefined
+                           },
+"record_lead_event":
+{ Args: { "available_at"?: string,"conversation_id": string,"entry_actor": Database["public"]['Enums']["actor_type"],"entry_actor_id": string,"entry_at"?: string,"entry_description": string,"entry_metadata": Json,"entry_title": string,"entry_type": Database["public"]['Enums']["timeline_event_type"],"event_type": Database["public"]['Enums']["lead_event_type"],"follow_up_task_id"?: string,"once_for": string,"payload": Json }; Returns: string
                            },
 "release_deliveries":
 { Args: { "p_attempts": (number)[],"p_log_ids": (string)[],"p_worker": string }; Returns: number
@@ -388,9 +394,6 @@ isOneToOne: false
                            },
 "submit_lead":
 { Args: { "payload": Json }; Returns: Json
-                           },
-"take_intake_claim":
-{ Args: { "claim": string,"expires_at": string,"fingerprint": string,"lead_id": string,"now": string }; Returns: Record<string, unknown>
                            }
           }
           Enums: {
