@@ -101,21 +101,17 @@ func (b *testBundle) browser(t testing.TB) *browser {
 
 func (br *browser) get(path string) (*http.Response, string) {
 	br.t.Helper()
-	res, err := br.Get(br.base + path)
-	if err != nil {
-		br.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		br.t.Fatal(err)
-	}
-	return res, string(body)
+	return br.read(br.Get(br.base + path))
 }
 
 func (br *browser) post(path string, form url.Values) (*http.Response, string) {
 	br.t.Helper()
-	res, err := br.PostForm(br.base+path, form)
+	return br.read(br.PostForm(br.base+path, form))
+}
+
+// read returns the answer with its body, failing the test on any error.
+func (br *browser) read(res *http.Response, err error) (*http.Response, string) {
+	br.t.Helper()
 	if err != nil {
 		br.t.Fatal(err)
 	}
