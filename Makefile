@@ -65,7 +65,8 @@ clean:
 ## bench-delivery: on a private PostgreSQL (pg_stat_statements, wal_level=logical): time from the intake's 201 to the
 ## alert at a Slack peer (50 and 200 leads/s, and as fast as 16 clients post), deliveries/s on a 20,000-lead backlog with
 ## SQL time, calls, rows, transactions, WAL, CPU and RSS per lead, and the delivery functions' plans;
-## BENCH_BASE=<git revision> measures that revision too, interleaved (e.g. BENCH_BASE=14055c5)
+## BENCH_BASE=<git revision> measures that revision too, interleaved (e.g. BENCH_BASE=a2a52a4); shorter: BENCH_LOADS=200,max
+## BENCH_DURATION=5s BENCH_BACKLOG=2000 BENCH_PLANS=off; BENCH_STATEMENTS=on shows where the SQL time goes
 bench-delivery:
 	BENCH_BASE=$(BENCH_BASE) go test -run '^$$' -bench BenchmarkDelivery -benchtime 1x -timeout 60m ./cmd/leadrelay/
 
