@@ -13,7 +13,8 @@ import (
 // ends. It needs a direct or session-mode connection (a pooler in
 // transaction mode does not deliver notifications). When the connection
 // breaks, or cannot be made, it tries again after a wait that starts at
-// MinBackoff and doubles up to MaxBackoff. With Idle set, a connection that
+// MinBackoff and doubles up to MaxBackoff while tries fail; once a
+// connection listens again the wait starts over at MinBackoff. With Idle set, a connection that
 // has had no notification for Idle is pinged, so one that died without a
 // word (a partition, a half-open TCP connection) is found and replaced.
 type Listener struct {
@@ -85,9 +86,14 @@ func (l Listener) Run(ctx context.Context) {
 	l = l.withDefaults()
 	backoff := l.MinBackoff
 	for ctx.Err() == nil {
-		err := l.listen(ctx)
+		listened, err := l.listen(ctx)
 		if ctx.Err() != nil {
 			return
+		}
+		if listened {
+			// A break after a working connection is a new incident, not
+			// one more failed try: it waits the shortest time.
+			backoff = l.MinBackoff
 		}
 		l.Lost(err, backoff)
 		select {
@@ -99,12 +105,14 @@ func (l Listener) Run(ctx context.Context) {
 	}
 }
 
-func (l Listener) listen(ctx context.Context) error {
+// listen holds one connection until it breaks; listened says whether it
+// got as far as listening.
+func (l Listener) listen(ctx context.Context) (listened bool, err error) {
 	connectCtx, cancel := context.WithTimeout(ctx, l.ConnectTimeout)
 	conn, err := pgx.Connect(connectCtx, l.ConnString)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return false, fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	for _, ch := range l.Channels {
@@ -112,7 +120,7 @@ func (l Listener) listen(ctx context.Context) error {
 		_, err := conn.Exec(stepCtx, "listen "+ch)
 		cancel()
 		if err != nil {
-			return fmt.Errorf("listen %s: %w", ch, err)
+			return false, fmt.Errorf("listen %s: %w", ch, err)
 		}
 	}
 	l.Listening()
@@ -130,7 +138,7 @@ func (l Listener) listen(ctx context.Context) error {
 		case err == nil:
 			l.Notified(n.Channel, n.Payload)
 		case !quiet:
-			return fmt.Errorf("wait for notification: %w", err)
+			return true, fmt.Errorf("wait for notification: %w", err)
 		default:
 			// A wait ended by its context leaves the connection usable;
 			// it must still answer.
@@ -138,7 +146,7 @@ func (l Listener) listen(ctx context.Context) error {
 			err := conn.Ping(stepCtx)
 			cancel()
 			if err != nil {
-				return fmt.Errorf("ping after %s without a notification: %w", l.Idle, err)
+				return true, fmt.Errorf("ping after %s without a notification: %w", l.Idle, err)
 			}
 		}
 		l.Moved()
