@@ -5,7 +5,22 @@
 -- PostgREST must write the event and the timeline entry, which the admin cannot insert.
 -- Nobody calls a trigger function directly, so no role is granted execute on them.
 
--- Records an outbox event with its timeline entry, the one way every event is written: the
+-- An outbox event's idempotency key: '<type>:<subject>', the subject being what the event
+-- happens once for (a lead, a follow-up task), or a fresh value for an event that happens any
+-- number of times.
+create or replace function public.lead_event_key(event_type public.lead_event_type, subject text)
+returns text
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  return event_type || ':' || subject;
+end
+$$;
+
+-- Records an outbox event with its timeline entry, the one way a row trigger writes one (the
+-- SLA ticks write theirs set-based, the same way, in 70_sla.sql): the
 -- event's idempotency key is '<type>:<once_for>' when it happens once for a thing (the lead, a
 -- follow-up task), else '<type>:<lead>:<random>', a new event each time. An event whose key is
 -- taken is not written again, and neither is its entry; the entry names its event
@@ -39,7 +54,8 @@ begin
     record_lead_event.conversation_id,
     record_lead_event.follow_up_task_id,
     payload,
-    record_lead_event.event_type || ':' || coalesce(once_for::text, record_lead_event.conversation_id || ':' || gen_random_uuid()),
+    public.lead_event_key(record_lead_event.event_type,
+                          coalesce(once_for::text, record_lead_event.conversation_id || ':' || gen_random_uuid())),
     coalesce(record_lead_event.available_at, now())
   )
   on conflict (idempotency_key) do nothing
@@ -422,14 +438,12 @@ create or replace trigger notification_logs_before_update
   execute function public.touch_updated_at();
 
 revoke execute on function
+  public.lead_event_key(public.lead_event_type, text),
   public.record_lead_event(public.lead_event_type, uuid, jsonb, uuid, public.timeline_event_type, text, text,
                            public.actor_type, text, jsonb, timestamptz, uuid, timestamptz)
 from public, anon, authenticated;
 -- The SLA engine's ticks run as the service.
-grant execute on function
-  public.record_lead_event(public.lead_event_type, uuid, jsonb, uuid, public.timeline_event_type, text, text,
-                           public.actor_type, text, jsonb, timestamptz, uuid, timestamptz)
-to service_role;
+grant execute on function public.lead_event_key(public.lead_event_type, text) to service_role;
 
 revoke execute on function
   public.conversations_before_insert(),

@@ -9,6 +9,11 @@
 -- when it locks them), it sets the flag that takes the row out of the due index in the same
 -- statement as the event, and the event's idempotency key is unique (the timeline entry is
 -- written only for an event that was inserted).
+--
+-- The ticks write their events and entries set-based, one statement per step, as
+-- public.record_lead_event writes one (the same key, public.lead_event_key; the entry only
+-- with its event, naming it): called per row, that function doubled a 600-breach tick and
+-- rang the console's doorbell 600 times instead of once.
 
 -- Leads whose deadline has passed without a human answer become sla.breached; then leads
 -- whose warning time has come, and whose deadline has not, become sla.warning (a warning
@@ -48,28 +53,39 @@ begin
      where c.id = due.id
        and not c.sla_breached
     returning c.id, c.quality, c.created_at, c.sla_response_deadline
-  )
-  select count(public.record_lead_event(
-           event_type => 'sla.breached',
-           conversation_id => b.id,
-           payload => jsonb_build_object(
+  ),
+  event as (
+    insert into public.lead_events (event_type, conversation_id, payload, idempotency_key, available_at)
+    select 'sla.breached',
+           b.id,
+           jsonb_build_object(
              'quality', b.quality,
              'sla_response_deadline', b.sla_response_deadline,
              'breached_at', p_now
            ),
-           once_for => b.id,
-           entry_type => 'sla_breached',
-           entry_title => 'SLA breached',
-           entry_description => format('No human answer within %s of the lead''s arrival (%s lead)',
-             justify_interval(date_trunc('second', b.sla_response_deadline - b.created_at)), upper(b.quality::text)),
-           entry_actor => 'system',
-           entry_actor_id => 'leadrelay-sla',
-           entry_metadata => jsonb_build_object('sla_response_deadline', b.sla_response_deadline),
-           entry_at => p_now,
-           available_at => p_now -- due when the tick says, by the clock the dispatcher is given
-         ))::integer
-    into n_breaches
-    from breached b;
+           public.lead_event_key('sla.breached', b.id::text),
+           p_now -- due when the tick says, by the clock the dispatcher is given
+      from breached b
+    on conflict (idempotency_key) do nothing
+    returning id, conversation_id
+  ),
+  entry as (
+    insert into public.conversation_timeline
+      (conversation_id, event_type, title, description, actor_type, actor_id, metadata, created_at)
+    select b.id,
+           'sla_breached',
+           'SLA breached',
+           format('No human answer within %s of the lead''s arrival (%s lead)',
+                  justify_interval(date_trunc('second', b.sla_response_deadline - b.created_at)), upper(b.quality::text)),
+           'system',
+           'leadrelay-sla',
+           jsonb_build_object('lead_event_id', e.id, 'sla_response_deadline', b.sla_response_deadline),
+           p_now
+      from breached b
+      join event e on e.conversation_id = b.id
+    returning 1
+  )
+  select count(*)::integer into n_breaches from entry;
 
   -- The predicate of conversations_sla_warning_due_idx, then the due bound. A lead past its
   -- deadline (one the breach step left for its next batch, or that a concurrent tick holds)
@@ -98,29 +114,40 @@ begin
        and c.sla_warning_sent_at is null
        and c.sla_response_deadline > p_now
     returning c.id, c.quality, c.sla_warning_at, c.sla_response_deadline
-  )
-  select count(public.record_lead_event(
-           event_type => 'sla.warning',
-           conversation_id => w.id,
-           payload => jsonb_build_object(
+  ),
+  event as (
+    insert into public.lead_events (event_type, conversation_id, payload, idempotency_key, available_at)
+    select 'sla.warning',
+           w.id,
+           jsonb_build_object(
              'quality', w.quality,
              'sla_warning_at', w.sla_warning_at,
              'sla_response_deadline', w.sla_response_deadline,
              'seconds_left', floor(extract(epoch from w.sla_response_deadline - p_now))::bigint
            ),
-           once_for => w.id,
-           entry_type => 'sla_warning',
-           entry_title => 'SLA deadline approaching',
-           entry_description => format('Not answered yet: %s left (%s lead)',
-             justify_interval(date_trunc('second', w.sla_response_deadline - p_now)), upper(w.quality::text)),
-           entry_actor => 'system',
-           entry_actor_id => 'leadrelay-sla',
-           entry_metadata => jsonb_build_object('sla_response_deadline', w.sla_response_deadline),
-           entry_at => p_now,
-           available_at => p_now -- due when the tick says, by the clock the dispatcher is given
-         ))::integer
-    into n_warnings
-    from warned w;
+           public.lead_event_key('sla.warning', w.id::text),
+           p_now -- due when the tick says, by the clock the dispatcher is given
+      from warned w
+    on conflict (idempotency_key) do nothing
+    returning id, conversation_id
+  ),
+  entry as (
+    insert into public.conversation_timeline
+      (conversation_id, event_type, title, description, actor_type, actor_id, metadata, created_at)
+    select w.id,
+           'sla_warning',
+           'SLA deadline approaching',
+           format('Not answered yet: %s left (%s lead)',
+                  justify_interval(date_trunc('second', w.sla_response_deadline - p_now)), upper(w.quality::text)),
+           'system',
+           'leadrelay-sla',
+           jsonb_build_object('lead_event_id', e.id, 'sla_response_deadline', w.sla_response_deadline),
+           p_now
+      from warned w
+      join event e on e.conversation_id = w.id
+    returning 1
+  )
+  select count(*)::integer into n_warnings from entry;
 
   return query select n_warnings, n_breaches;
 end
@@ -163,30 +190,40 @@ begin
      where f.id = late.id
        and f.status = 'scheduled'
     returning f.id, f.conversation_id, f.follow_up_date, f.sla_deadline, f.assigned_to
-  )
-  select count(public.record_lead_event(
-           event_type => 'followup.overdue',
-           conversation_id => m.conversation_id,
-           payload => jsonb_build_object(
+  ),
+  event as (
+    insert into public.lead_events (event_type, conversation_id, follow_up_task_id, payload, idempotency_key, available_at)
+    select 'followup.overdue',
+           m.conversation_id,
+           m.id,
+           jsonb_build_object(
              'follow_up_date', m.follow_up_date,
              'sla_deadline', m.sla_deadline,
              'overdue_at', p_now,
              'assigned_to', m.assigned_to
            ),
-           once_for => m.id,
-           entry_type => 'followup_overdue',
-           entry_title => 'Follow-up overdue',
-           entry_description => format('Not done %s after it was due',
-             justify_interval(date_trunc('second', m.sla_deadline - m.follow_up_date))),
-           entry_actor => 'system',
-           entry_actor_id => 'leadrelay-sla',
-           entry_metadata => jsonb_build_object('follow_up_task_id', m.id, 'sla_deadline', m.sla_deadline),
-           entry_at => p_now,
-           follow_up_task_id => m.id,
-           available_at => p_now -- due when the tick says, by the clock the dispatcher is given
-         ))::integer
-    into n_overdue
-    from marked m;
+           public.lead_event_key('followup.overdue', m.id::text),
+           p_now -- due when the tick says, by the clock the dispatcher is given
+      from marked m
+    on conflict (idempotency_key) do nothing
+    returning id, follow_up_task_id
+  ),
+  entry as (
+    insert into public.conversation_timeline
+      (conversation_id, event_type, title, description, actor_type, actor_id, metadata, created_at)
+    select m.conversation_id,
+           'followup_overdue',
+           'Follow-up overdue',
+           format('Not done %s after it was due', justify_interval(date_trunc('second', m.sla_deadline - m.follow_up_date))),
+           'system',
+           'leadrelay-sla',
+           jsonb_build_object('follow_up_task_id', m.id, 'lead_event_id', e.id, 'sla_deadline', m.sla_deadline),
+           p_now
+      from marked m
+      join event e on e.follow_up_task_id = m.id
+    returning 1
+  )
+  select count(*)::integer into n_overdue from entry;
 
   -- The predicate of follow_up_tasks_due_idx, then the due bound.
   with come as (
@@ -207,30 +244,42 @@ begin
      where f.id = come.id
        and f.due_notified_at is null
     returning f.id, f.conversation_id, f.follow_up_date, f.sla_deadline, f.assigned_to
-  )
-  select count(public.record_lead_event(
-           event_type => 'followup.due',
-           conversation_id => m.conversation_id,
-           payload => jsonb_build_object(
+  ),
+  event as (
+    insert into public.lead_events (event_type, conversation_id, follow_up_task_id, payload, idempotency_key, available_at)
+    select 'followup.due',
+           m.conversation_id,
+           m.id,
+           jsonb_build_object(
              'follow_up_date', m.follow_up_date,
              'sla_deadline', m.sla_deadline,
              'assigned_to', m.assigned_to
            ),
-           once_for => m.id,
-           entry_type => 'followup_due',
-           entry_title => 'Follow-up due',
-           entry_description => case when m.sla_deadline is null then 'A scheduled follow-up is due'
-             else format('A scheduled follow-up is due; overdue in %s',
-                         justify_interval(date_trunc('second', m.sla_deadline - p_now))) end,
-           entry_actor => 'system',
-           entry_actor_id => 'leadrelay-sla',
-           entry_metadata => jsonb_build_object('follow_up_task_id', m.id, 'follow_up_date', m.follow_up_date),
-           entry_at => p_now,
-           follow_up_task_id => m.id,
-           available_at => p_now -- due when the tick says, by the clock the dispatcher is given
-         ))::integer
-    into n_due
-    from marked m;
+           public.lead_event_key('followup.due', m.id::text),
+           p_now -- due when the tick says, by the clock the dispatcher is given
+      from marked m
+    on conflict (idempotency_key) do nothing
+    returning id, follow_up_task_id
+  ),
+  entry as (
+    insert into public.conversation_timeline
+      (conversation_id, event_type, title, description, actor_type, actor_id, metadata, created_at)
+    select m.conversation_id,
+           'followup_due',
+           'Follow-up due',
+           case when m.sla_deadline is null then 'A scheduled follow-up is due'
+                else format('A scheduled follow-up is due; overdue in %s',
+                            justify_interval(date_trunc('second', m.sla_deadline - p_now)))
+           end,
+           'system',
+           'leadrelay-sla',
+           jsonb_build_object('follow_up_task_id', m.id, 'lead_event_id', e.id, 'follow_up_date', m.follow_up_date),
+           p_now
+      from marked m
+      join event e on e.follow_up_task_id = m.id
+    returning 1
+  )
+  select count(*)::integer into n_due from entry;
 
   return query select n_due, n_overdue;
 end

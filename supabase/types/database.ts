@@ -318,6 +318,9 @@ isOneToOne: false
 "intake_limit":
 { Args: { "what": string }; Returns: number
                            },
+"lead_event_key":
+{ Args: { "event_type": Database["public"]['Enums']["lead_event_type"],"subject": string }; Returns: string
+                           },
 "lead_is_open":
 { Args: { "status": Database["public"]['Enums']["conversation_status"] }; Returns: boolean
                            },
