@@ -75,21 +75,21 @@ type Store struct {
 func New(db *pgxpool.Pool) *Store { return &Store{db: db} }
 
 // Claim opens the deliveries of up to open new events, then claims for
-// worker, until now+lease, up to limits[i] due deliveries of channels[i],
+// replica, until now+lease, up to limits[i] due deliveries of channels[i],
 // starting their next attempt. One round trip, one transaction. It returns
 // the claimed deliveries and the number of events opened.
-func (s *Store) Claim(ctx context.Context, worker string, lease time.Duration, channels []leadrelay.Channel, limits []int, open int, now time.Time) ([]Delivery, int, error) {
-	return s.RecordAndClaim(ctx, worker, lease, channels, nil, limits, open, now)
+func (s *Store) Claim(ctx context.Context, replica string, lease time.Duration, channels []leadrelay.Channel, limits []int, open int, now time.Time) ([]Delivery, int, error) {
+	return s.RecordAndClaim(ctx, replica, lease, channels, nil, limits, open, now)
 }
 
 // RecordAndClaim records outcomes, each only while its attempt is still the
 // delivery's latest (a delivery that gave up opens its route's fallbacks
 // among channels); then opens the deliveries of up to open new events; then
-// claims for worker, until now+lease, up to limits[i] due deliveries of
+// claims for replica, until now+lease, up to limits[i] due deliveries of
 // channels[i], starting their next attempt. One round trip, one transaction:
 // a claim that takes the slot of an outcome commits with it. It returns the
 // claimed deliveries and the number of events opened.
-func (s *Store) RecordAndClaim(ctx context.Context, worker string, lease time.Duration, channels []leadrelay.Channel, outcomes []Outcome, limits []int, open int, now time.Time) ([]Delivery, int, error) {
+func (s *Store) RecordAndClaim(ctx context.Context, replica string, lease time.Duration, channels []leadrelay.Channel, outcomes []Outcome, limits []int, open int, now time.Time) ([]Delivery, int, error) {
 	names := channelNames(channels)
 	batch := &pgx.Batch{}
 	if len(outcomes) > 0 {
@@ -109,7 +109,7 @@ func (s *Store) RecordAndClaim(ctx context.Context, worker string, lease time.Du
 		batch.Queue(`select log_id, lead_event_id, channel, attempt, repeat, event_type, conversation_id, form, source, name, email, phone,
 				property_id, property_title, quality, score_reasons, sla_response_deadline, follow_up_date
 			from public.claim_deliveries($1::text, $2::interval, $3::public.notification_channel[], $4::integer[], $5::timestamptz)`,
-			worker, lease, names, limits, now).
+			replica, lease, names, limits, now).
 			Query(func(rows pgx.Rows) error {
 				var err error
 				deliveries, err = pgx.CollectRows(rows, pgx.RowToStructByName[Delivery])
@@ -129,21 +129,21 @@ func (s *Store) RecordAndClaim(ctx context.Context, worker string, lease time.Du
 }
 
 // Release gives back claimed deliveries whose attempt will not start.
-func (s *Store) Release(ctx context.Context, worker string, deliveries []Delivery) error {
+func (s *Store) Release(ctx context.Context, replica string, deliveries []Delivery) error {
 	ids, attempts := fence(deliveries)
-	if _, err := s.db.Exec(ctx, "select public.release_deliveries($1::text, $2::uuid[], $3::integer[])", worker, ids, attempts); err != nil {
+	if _, err := s.db.Exec(ctx, "select public.release_deliveries($1::text, $2::uuid[], $3::integer[])", replica, ids, attempts); err != nil {
 		return fmt.Errorf("release deliveries: %w", err)
 	}
 	return nil
 }
 
-// Renew extends worker's leases on deliveries in flight until now+lease; it
-// returns how many worker still holds.
-func (s *Store) Renew(ctx context.Context, worker string, deliveries []Delivery, lease time.Duration, now time.Time) (int, error) {
+// Renew extends replica's leases on deliveries in flight until now+lease; it
+// returns how many replica still holds.
+func (s *Store) Renew(ctx context.Context, replica string, deliveries []Delivery, lease time.Duration, now time.Time) (int, error) {
 	ids, attempts := fence(deliveries)
 	var n int
 	if err := s.db.QueryRow(ctx, "select public.renew_delivery_leases($1::text, $2::uuid[], $3::integer[], $4::interval, $5::timestamptz)",
-		worker, ids, attempts, lease, now).Scan(&n); err != nil {
+		replica, ids, attempts, lease, now).Scan(&n); err != nil {
 		return 0, fmt.Errorf("renew delivery leases: %w", err)
 	}
 	return n, nil
