@@ -116,6 +116,10 @@ set plan_cache_mode = force_generic_plan
 -- notification_logs_open_idx, every failed and pending delivery, and sort them; and the plan
 -- stays until the next analyze. Nothing else here sorts.
 set enable_sort = off
+-- Every row here is found by key. A plan made while notification_logs was nearly empty (a
+-- replica's first claim before a burst) would seq-scan it for the picked ids, and the plan is
+-- kept for the connection's life: at 40,000 rows each claim read them all.
+set enable_seqscan = off
 as $$
 begin
   return query
@@ -191,6 +195,9 @@ returns integer
 language plpgsql
 set search_path = ''
 set jit = off -- a few rows each: compiling the plan would cost more than running it
+-- Every row here is found by key; a cached generic plan made while notification_logs was nearly
+-- empty would seq-scan it for each batch of outcomes (see claim_deliveries).
+set enable_seqscan = off
 as $$
 declare
   recorded integer;
