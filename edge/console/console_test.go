@@ -561,8 +561,12 @@ func TestTheEventStreamAnnouncesANewLead(t *testing.T) {
 	if e := next(); !strings.HasPrefix(e, "hello") {
 		t.Fatalf("first event %q, want hello", e)
 	}
-	// The hub's LISTEN connection is up once it has published its first "all".
-	waitFor(t, "the hub to listen", func() bool { return b.hub.Subscribers() == 1 })
+	waitFor(t, "the stream to subscribe", func() bool { return b.hub.Subscribers() == 1 })
+	// A lead committed before the hub's LISTEN is in effect would be announced only as a
+	// refresh of everything: wait until its connection has listened on its last channel.
+	testkit.WaitForQuery(t, b.db, 10*time.Second, "the hub to listen",
+		`select exists (select from pg_stat_activity where datname = current_database()
+		   and query = 'listen leadrelay_console' and state = 'idle')`)
 	var lead string
 	committed := time.Now()
 	deadline := time.Now().Add(15 * time.Second)
