@@ -212,8 +212,9 @@ func (d *Dispatcher) Wake() {
 // claim that reuses its slot commit together). Each turn takes no more
 // deliveries than there are slots, so sends started and not recorded stay
 // within Concurrency per channel. A turn starts whenever woken, when an
-// outcome is known, and when a slot frees; at most maxTurns are on their way
-// at once, so outcomes that come meanwhile share the next one's commit. Every
+// outcome is known, and when a slot frees; at most maxRecording turns that
+// record and maxClaiming that only claim are on their way at once, so
+// outcomes that come meanwhile share the next one's commit. Every
 // Lease/3 it renews the leases of its sends in flight. When ctx ends it
 // claims nothing more; sends in flight finish (each bounded by SendTimeout)
 // and are recorded.
@@ -329,12 +330,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 				recording--
 			}
 			settled = true
-			if !r.committed && len(r.outcomes) > 0 {
-				d.requeue(ctx, r.outcomes, r.err)
-				retry.failed()
-			} else if r.err == nil {
-				retry.succeeded()
-			}
+			d.settle(ctx, r, &retry)
 			if stopping {
 				continue
 			}
@@ -406,14 +402,10 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	var retry holdoff
 	defer retry.stop()
 	for !d.idle() {
-		if t := (turn{limits: make([]int, len(d.channels)), transferred: make([]int, len(d.channels))}); !retry.active() {
-			if t.outcomes = d.takeOutcomes(); len(t.outcomes) > 0 {
-				if w := d.turn(ctx, t, &sends); w.err != nil {
-					d.requeue(ctx, t.outcomes, w.err)
-					retry.failed()
-				} else {
-					retry.succeeded()
-				}
+		if !retry.active() {
+			if outs := d.takeOutcomes(); len(outs) > 0 {
+				t := turn{outcomes: outs, limits: make([]int, len(d.channels)), transferred: make([]int, len(d.channels))}
+				d.settle(ctx, d.turn(ctx, t, &sends), &retry)
 				continue
 			}
 		}
@@ -457,14 +449,6 @@ func (d *Dispatcher) freeSlots(ch leadrelay.Channel, n int) {
 	for range n {
 		<-d.slots[ch]
 	}
-}
-
-func sum(ns []int) int {
-	total := 0
-	for _, n := range ns {
-		total += n
-	}
-	return total
 }
 
 // openLimit is how many new events a turn opens at most. Opening is cheap
@@ -597,7 +581,7 @@ func (d *Dispatcher) deliver(ctx context.Context, dl outbox.Delivery) {
 	out := d.attempt(ctx, dl)
 	d.observe(dl.Channel, out.Status, start)
 	d.mu.Lock()
-	d.outcomes = append(d.outcomes, queued{out: out, channel: dl.Channel, since: time.Now()})
+	d.outcomes = append(d.outcomes, queued{out: out, channel: dl.Channel, since: d.clock.Now()})
 	d.mu.Unlock()
 	select {
 	case d.ready <- struct{}{}:
@@ -622,7 +606,7 @@ func (d *Dispatcher) takeOutcomes() []queued {
 func (d *Dispatcher) requeue(ctx context.Context, qs []queued, err error) {
 	var keep []queued
 	for _, q := range qs {
-		if time.Since(q.since) < d.cfg.Lease {
+		if d.clock.Since(q.since) < d.cfg.Lease { // the lease's own clock
 			keep = append(keep, q)
 			continue
 		}
@@ -639,6 +623,18 @@ func (d *Dispatcher) requeue(ctx context.Context, qs []queued, err error) {
 	d.mu.Lock()
 	d.outcomes = append(keep, d.outcomes...)
 	d.mu.Unlock()
+}
+
+// settle puts back the outcomes of a turn that could not record them and
+// spaces the next try; a turn that went through ends the wait.
+func (d *Dispatcher) settle(ctx context.Context, r turnResult, retry *holdoff) {
+	switch {
+	case !r.committed && len(r.outcomes) > 0:
+		d.requeue(ctx, r.outcomes, r.err)
+		retry.failed()
+	case r.err == nil:
+		retry.succeeded()
+	}
 }
 
 // idle says whether every delivery claimed has its outcome recorded (or
