@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: run test build vet deps clean bench-intake bench-delivery bench-sla chaos bench-console types
+.PHONY: run test build vet deps clean bench-intake bench-intake-instructions bench-delivery bench-sla chaos bench-console types
 
 ## run: the service on an embedded PostgreSQL, migrated, with demo data, on localhost:8080.
 ## The binary is built first and replaces the recipe's shell: Ctrl-C stops it cleanly
@@ -69,6 +69,12 @@ clean:
 ## BENCH_DURATION=5s BENCH_BACKLOG=2000 BENCH_PLANS=off; BENCH_STATEMENTS=on shows where the SQL time goes
 bench-delivery:
 	BENCH_BASE=$(BENCH_BASE) go test -run '^$$' -bench BenchmarkDelivery -benchtime 1x -timeout 60m ./cmd/leadrelay/
+
+## bench-intake-instructions: CPU instructions per lead of submit_lead and its triggers, counted by callgrind in a
+## single-user PostgreSQL (load cannot move it); BENCH_BASE=<git revision> counts that revision too. Needs valgrind.
+bench-intake-instructions:
+	@dev/tools/intake-instructions
+	@if [ -n "$(BENCH_BASE)" ]; then dev/tools/intake-instructions $(BENCH_BASE); fi
 
 ## bench-sla: the SLA tick over 1,000,000 conversations, a few hundred due: plans (EXPLAIN ANALYZE, BUFFERS) and timings
 bench-sla:

@@ -3,6 +3,36 @@
 -- writes person_contacts), so tests call them directly and the triggers and submit_lead share
 -- one definition of each.
 
+-- How many characters each text column of a lead holds: the one definition that submit_lead
+-- checks a payload against (naming every field that is too long) and that the row rules
+-- (15_row_rules.sql) check every write against. Immutable, so a call with a constant is
+-- folded into the plan that makes it: it costs nothing per lead.
+create or replace function public.lead_text_limit(col text)
+returns integer
+language plpgsql
+immutable
+parallel safe
+set search_path = ''
+as $$
+begin
+  return case col
+  when 'source' then 100
+  when 'name' then 200
+  when 'email' then 254
+  when 'phone' then 32            -- E.164, stored only when valid
+  when 'phone_raw' then 64        -- the number as typed
+  when 'message' then 5000
+  when 'session_id' then 200
+  when 'property_id' then 300
+  when 'property_title' then 300
+  when 'budget' then 300
+  when 'timeline' then 300
+  when 'financing' then 300
+  when 'idempotency_key' then 200
+  end;
+end
+$$;
+
 -- Lead scoring: points per signal, then a quality from the total (at most 100).
 --   a phone number, valid for its country          20  (one that is not: 0, "phone could not be verified")
 --   a specific property (property_id)               20
@@ -114,7 +144,9 @@ $$;
 -- else the phone's, else a new person. Contacts not seen before join that person. Concurrent
 -- leads of one new contact meet at person_contacts' primary key, so they get one person.
 -- Returns null when there is neither.
-create or replace function public.lead_person(email text, phone text)
+-- new_person is the id a person seen for the first time gets: the answer is new_person
+-- exactly when neither contact was known, so the caller knows the person has no earlier lead.
+create or replace function public.lead_person(email text, phone text, new_person uuid)
 returns uuid
 language plpgsql
 volatile
@@ -123,7 +155,6 @@ as $$
 declare
   email_contact text := 'email:' || lower(email);
   phone_contact text := 'phone:' || phone;
-  new_person uuid := gen_random_uuid();
   person uuid;
   by_phone uuid;
 begin
@@ -330,18 +361,23 @@ end
 $$;
 
 revoke execute on function
+  public.lead_text_limit(text),
   public.score_lead(text, text, text, text, text, text, integer, integer, public.lead_quality),
   public.ordinal(integer),
   public.returning_note(integer, integer),
-  public.lead_person(text, text),
+  public.lead_person(text, text, uuid),
   public.parse_phone(text, text),
   public.strip_national_prefix(text, leadrelay_private.phone_regions),
   public.sla_times(public.lead_quality, timestamptz)
 from public, anon, authenticated;
 
 grant execute on function
+  public.lead_text_limit(text),
   public.score_lead(text, text, text, text, text, text, integer, integer, public.lead_quality),
   public.ordinal(integer),
   public.returning_note(integer, integer),
   public.sla_times(public.lead_quality, timestamptz)
 to service_role;
+
+-- lead_person once drew the new person's id itself; the trigger passes it in now.
+drop function if exists public.lead_person(text, text);

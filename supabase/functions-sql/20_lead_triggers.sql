@@ -90,11 +90,17 @@ as $$
 declare
   score record;
   sla record;
+  first_seen uuid;
 begin
   if new.person_id is null then
-    new.person_id := public.lead_person(new.email, new.phone);
+    first_seen := gen_random_uuid();
+    new.person_id := public.lead_person(new.email, new.phone, first_seen);
   end if;
-  if new.person_id is not null then
+  if new.person_id = first_seen then
+    -- A person seen for the first time has no earlier lead.
+    new.person_inquiry := 1;
+    new.person_inquiries_24h := 1;
+  elsif new.person_id is not null then
     -- The person's leads committed so far (lead_person's lock makes the concurrent ones wait),
     -- counted up to 1,000: a flood from one address must not make each lead slower.
     select count(*) + 1, count(*) filter (where p.created_at > new.created_at - interval '24 hours') + 1

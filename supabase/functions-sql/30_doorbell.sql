@@ -76,17 +76,24 @@ declare
   body jsonb;
   sent_at text;
   signature text;
+  notified text;
 begin
   begin
-    perform pg_notify(
+    -- Assigned, not PERFORMed: an assignment is evaluated as an expression, where PERFORM
+    -- would start an executor (pg_notify returns void, read as '').
+    notified := pg_notify(
       'lead_events',
       json_build_object('id', new.id, 'event_type', new.event_type, 'conversation_id', new.conversation_id)::text
-    );
+    )::text;
   exception when others then
     raise warning 'lead event % doorbell: notify failed: %', new.id, sqlerrm;
   end;
 
-  -- The setting first: it is one index lookup, where to_regprocedure parses a signature.
+  -- Without pg_net's schema there is no webhook to send (a catalog cache lookup); then the
+  -- setting (one index lookup), then the function (to_regprocedure parses a signature).
+  if to_regnamespace('net') is null then
+    return null;
+  end if;
   select s.value into webhook_url from leadrelay_private.settings s where s.key = 'webhook_url';
   if webhook_url is null or to_regprocedure('net.http_post(text,jsonb,jsonb,jsonb,integer)') is null then
     return null;

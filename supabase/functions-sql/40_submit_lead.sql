@@ -167,6 +167,19 @@ set search_path = ''
 as $$
 declare
   whitespace constant text := E' \t\r\n';
+  -- The text fields and their lengths in characters: a column's (the phone as typed is
+  -- phone_raw), and 100 for the enums' names.
+  text_fields constant text[] := array['form', 'name', 'email', 'phone', 'message', 'source', 'session_id',
+    'property_id', 'property_title', 'budget', 'timeline', 'financing', 'quality', 'idempotency_key'];
+  text_chars constant integer[] := array[100, public.lead_text_limit('name'), public.lead_text_limit('email'),
+    public.lead_text_limit('phone_raw'), public.lead_text_limit('message'), public.lead_text_limit('source'),
+    public.lead_text_limit('session_id'), public.lead_text_limit('property_id'),
+    public.lead_text_limit('property_title'), public.lead_text_limit('budget'), public.lead_text_limit('timeline'),
+    public.lead_text_limit('financing'), 100, public.lead_text_limit('idempotency_key')];
+  kind text;
+  text_value text;
+  given_keys text[] := '{}';
+  given_values text[] := '{}';
   arrived timestamptz := now();
   api_role boolean := current_setting('role', true) in ('anon', 'authenticated');
   problems jsonb;
@@ -210,24 +223,25 @@ begin
       detail = jsonb_build_object('payload', format('must be at most %s bytes', public.intake_limit('payload_bytes')))::text;
   end if;
 
-  -- Every text field in one pass: a string, within its length once trimmed.
-  select coalesce(jsonb_object_agg(f.field, case
-                    when t.kind <> 'string' then 'must be a string'
-                    else format('must be at most %s characters', f.max_chars)
-                  end) filter (where t.kind <> 'string' or char_length(t.value) > f.max_chars), '{}'),
-         coalesce(jsonb_object_agg(f.field, t.value)
-                  filter (where t.kind = 'string' and t.value <> '' and char_length(t.value) <= f.max_chars), '{}')
-    into problems, given
-    -- The text fields and their lengths; the table's check constraints say the same.
-    from (values ('form', 100), ('name', 200), ('email', 254), ('phone', 64), ('message', 5000),
-                 ('source', 100), ('session_id', 200), ('property_id', 300), ('property_title', 300),
-                 ('budget', 300), ('timeline', 300), ('financing', 300), ('quality', 100),
-                 ('idempotency_key', 200)) as f (field, max_chars)
-    cross join lateral (
-      select jsonb_typeof(payload -> f.field) as kind,
-             btrim(payload ->> f.field, whitespace) as value
-    ) t
-   where t.kind is not null and t.kind <> 'null';
+  -- Every text field: a string, within its length once trimmed. A loop of plain
+  -- expressions: a query over the list cost three times as much.
+  problems := '{}';
+  for i in 1 .. array_length(text_fields, 1) loop
+    kind := jsonb_typeof(payload -> text_fields[i]);
+    continue when kind is null or kind = 'null';
+    if kind <> 'string' then
+      problems := problems || jsonb_build_object(text_fields[i], 'must be a string');
+      continue;
+    end if;
+    text_value := btrim(payload ->> text_fields[i], whitespace);
+    if char_length(text_value) > text_chars[i] then
+      problems := problems || jsonb_build_object(text_fields[i], format('must be at most %s characters', text_chars[i]));
+    elsif text_value <> '' then
+      given_keys := given_keys || text_fields[i];
+      given_values := given_values || text_value;
+    end if;
+  end loop;
+  given := jsonb_object(given_keys, given_values);
 
   foreach object_key in array array['metadata', 'device_info'] loop
     object_value := payload -> object_key;
@@ -456,7 +470,8 @@ begin
     coalesce(given -> 'device_info', '{}'),
     given ->> 'idempotency_key'
   )
-  returning * into lead;
+  returning id, created_at, quality, lead_score, sla_response_deadline
+  into lead.id, lead.created_at, lead.quality, lead.lead_score, lead.sla_response_deadline;
 
   -- The transcript when there is one; otherwise the form's message is the customer's first.
   if transcript is not null then

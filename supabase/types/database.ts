@@ -325,7 +325,10 @@ isOneToOne: false
 { Args: { "status": Database["public"]['Enums']["conversation_status"] }; Returns: boolean
                            },
 "lead_person":
-{ Args: { "email": string,"phone": string }; Returns: string
+{ Args: { "email": string,"new_person": string,"phone": string }; Returns: string
+                           },
+"lead_text_limit":
+{ Args: { "col": string }; Returns: number
                            },
 "leader_lease_acquire":
 { Args: { "p_holder": string,"p_name": string,"p_ttl": string }; Returns: {
