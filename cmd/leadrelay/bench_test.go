@@ -372,39 +372,13 @@ func readCounters(b *testing.B, conn *pgx.Conn) dbCounters {
 	return c
 }
 
-// serverCPU is the CPU time PostgreSQL's processes have used: the
-// postmaster's children alive (backends, autovacuum, checkpointer...) and
-// those it has reaped (its cutime and cstime).
+// serverCPU is the CPU time PostgreSQL's processes have used.
 func serverCPU(b *testing.B, conn *pgx.Conn) time.Duration {
-	stat := func(pid int) []string {
-		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			return nil // gone meanwhile: the postmaster has reaped it, cutime counts it
-		}
-		_, rest, _ := strings.Cut(string(raw), ") ") // the command may hold spaces
-		return strings.Fields(rest)                  // from field 3 (state) on
-	}
-	ticks := func(f []string, i ...int) (n int64) {
-		for _, j := range i {
-			v, _ := strconv.ParseInt(f[j-3], 10, 64)
-			n += v
-		}
-		return n
-	}
-	var backend int
-	if err := conn.QueryRow(context.Background(), "select pg_backend_pid()").Scan(&backend); err != nil {
+	cpu, err := devpostgres.CPU(context.Background(), conn)
+	if err != nil {
 		b.Fatal(err)
 	}
-	postmaster, _ := strconv.Atoi(stat(backend)[1])
-	total := ticks(stat(postmaster), 14, 15, 16, 17)
-	procs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, p := range procs {
-		pid, _ := strconv.Atoi(filepath.Base(p))
-		if f := stat(pid); len(f) > 15 && f[1] == strconv.Itoa(postmaster) {
-			total += ticks(f, 14, 15)
-		}
-	}
-	return time.Duration(total) * time.Second / 100 // USER_HZ
+	return cpu
 }
 
 // backlogRun saves leads with no service running, then starts one and times

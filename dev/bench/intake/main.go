@@ -35,6 +35,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -248,6 +249,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		fmt.Fprintf(stdout, "per lead (pg_stat_statements, both phases, %d calls): SQL %.3f ms (goal <= %.1f: %s), %.0f WAL bytes, %.2f transactions\n",
 			all.calls, all.msPerCall(), goalSQLPerLead, sqlVerdict, all.perCall(all.walBytes), all.perCall(all.commits))
+		if stats.local {
+			fmt.Fprintf(stdout, "CPU per lead: PostgreSQL %.3f ms at the ceiling, %.3f ms through HTTP; this process (the load, and the server in the HTTP phase) %.3f ms at the ceiling, %.3f ms through HTTP\n",
+				ceilingSQL.cpuPerCall(ceilingSQL.pgCPU), servedSQL.cpuPerCall(servedSQL.pgCPU),
+				ceilingSQL.cpuPerCall(ceilingSQL.ownCPU), servedSQL.cpuPerCall(servedSQL.ownCPU))
+		}
 		if o.statements {
 			if err := stats.printStatements(ctx, stdout, all.calls); err != nil {
 				return err
@@ -496,7 +502,8 @@ func newPool(ctx context.Context, dbURL string, poolSize int) (*pgxpool.Pool, er
 // of submit_lead cost the database. Without pg_stat_statements (a database
 // given with -database-url that does not preload it) it reads nothing.
 type sqlStats struct {
-	conn *pgx.Conn
+	conn  *pgx.Conn
+	local bool // PostgreSQL's processes are readable in /proc
 }
 
 // sqlCost is a difference of two readings.
@@ -505,14 +512,32 @@ type sqlCost struct {
 	execMS   float64
 	walBytes float64
 	commits  float64
+	pgCPU    time.Duration // PostgreSQL's processes, when it runs on this machine
+	ownCPU   time.Duration // this process: the load, and the in-process server
 }
 
 func (c sqlCost) add(o sqlCost) sqlCost {
-	return sqlCost{c.calls + o.calls, c.execMS + o.execMS, c.walBytes + o.walBytes, c.commits + o.commits}
+	return sqlCost{c.calls + o.calls, c.execMS + o.execMS, c.walBytes + o.walBytes, c.commits + o.commits,
+		c.pgCPU + o.pgCPU, c.ownCPU + o.ownCPU}
 }
 
 func (c sqlCost) minus(o sqlCost) sqlCost {
-	return sqlCost{c.calls - o.calls, c.execMS - o.execMS, c.walBytes - o.walBytes, c.commits - o.commits}
+	return sqlCost{c.calls - o.calls, c.execMS - o.execMS, c.walBytes - o.walBytes, c.commits - o.commits,
+		c.pgCPU - o.pgCPU, c.ownCPU - o.ownCPU}
+}
+
+// cpuPerCall is d per call, in ms.
+func (c sqlCost) cpuPerCall(d time.Duration) float64 {
+	return c.perCall(float64(d.Microseconds()) / 1000)
+}
+
+// ownCPU is the CPU time this process has used.
+func ownCPU() time.Duration {
+	var u syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
+		return 0
+	}
+	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
 }
 
 func (c sqlCost) msPerCall() float64 { return c.perCall(c.execMS) }
@@ -537,7 +562,7 @@ func newSQLStats(ctx context.Context, dbURL string) *sqlStats {
 		conn.Close(ctx)
 		return &sqlStats{}
 	}
-	return &sqlStats{conn: conn}
+	return &sqlStats{conn: conn, local: true}
 }
 
 func (s *sqlStats) ok() bool { return s.conn != nil }
@@ -565,7 +590,14 @@ func (s *sqlStats) read(ctx context.Context) sqlCost {
 	if err != nil {
 		s.conn.Close(ctx)
 		s.conn = nil
+		return c
 	}
+	if s.local {
+		if c.pgCPU, err = devpostgres.CPU(ctx, s.conn); err != nil {
+			s.local = false // a server elsewhere: its CPU is not ours to read
+		}
+	}
+	c.ownCPU = ownCPU()
 	return c
 }
 
