@@ -56,7 +56,7 @@ select set_eq(
            ('chat_messages_after_insert()'), ('lead_events_doorbell()'),
            ('conversations_after_assign()'), ('follow_up_tasks_after_write()'),
            ('conversation_timeline_console_doorbell()'),
-           ('conversations_rules()'), ('chat_messages_rules()'), ('lead_events_rules()'), ('conversation_timeline_rules()'),
+           ('row_rules()'),
            ('admin_replay_event(uuid)'), ('admin_replay_failed(notification_channel)')$$,
   'the security-definer functions are the intake, the triggers that write or check rows for their caller, and the admin''s replays'
 );
