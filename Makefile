@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: run test build vet deps clean bench-intake bench-intake-instructions bench-delivery bench-sla chaos bench-console types
+.PHONY: run test build vet deps clean bench-intake bench-intake-instructions bench-delivery bench-delivery-instructions bench-sla chaos bench-console types
 
 ## run: the service on an embedded PostgreSQL, migrated, with demo data, on localhost:8080.
 ## The binary is built first and replaces the recipe's shell: Ctrl-C stops it cleanly
@@ -75,6 +75,13 @@ bench-delivery:
 bench-intake-instructions:
 	@dev/tools/intake-instructions
 	@if [ -n "$(BENCH_BASE)" ]; then dev/tools/intake-instructions $(BENCH_BASE); fi
+
+## bench-delivery-instructions: CPU instructions per lead of the delivery SQL (open, claim, record and what they fire),
+## counted by callgrind in a single-user PostgreSQL draining 20,000 leads as the dispatcher does (load cannot move it);
+## BENCH_BASE=<git revision> counts that revision too. Needs valgrind.
+bench-delivery-instructions:
+	@dev/tools/delivery-instructions
+	@if [ -n "$(BENCH_BASE)" ]; then dev/tools/delivery-instructions $(BENCH_BASE); fi
 
 ## bench-sla: the SLA tick over 1,000,000 conversations, a few hundred due: plans (EXPLAIN ANALYZE, BUFFERS) and timings
 bench-sla:
