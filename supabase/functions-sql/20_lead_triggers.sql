@@ -431,17 +431,12 @@ create or replace trigger follow_up_tasks_before_write
   before insert or update on public.follow_up_tasks
   for each row execute function public.follow_up_tasks_before_write();
 
--- A delivery's updated_at is when its state changed (status, schedule, error): a claim or
--- a lease renewal is bookkeeping and leaves it, so that update stays a heap-only tuple (no
--- indexed column changes: no new index entries, none dead behind it). A statement that sets
--- updated_at itself (to the time it was given) keeps its value.
-create or replace trigger notification_logs_before_update
-  before update on public.notification_logs
-  for each row
-  when (new.updated_at is not distinct from old.updated_at
-        and (new.status, new.next_attempt_at, new.last_error, new.provider_response, new.sent_at)
-            is distinct from (old.status, old.next_attempt_at, old.last_error, old.provider_response, old.sent_at))
-  execute function public.touch_updated_at();
+-- A delivery's updated_at is when its state changed (status, schedule, error): the functions
+-- that change it (record_deliveries, replay_lead_event) set it to the time they are given; a
+-- claim or a lease renewal is bookkeeping and leaves it. A before-update trigger used to keep
+-- it: any such trigger makes Postgres lock each row before updating it, a second write (and
+-- WAL record) for every claim and every outcome, whatever its WHEN says.
+drop trigger if exists notification_logs_before_update on public.notification_logs;
 
 revoke execute on function
   public.lead_event_key(public.lead_event_type, text),

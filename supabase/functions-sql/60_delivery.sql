@@ -4,14 +4,17 @@
 -- fenced by the attempt number. Every step is idempotent, so a doorbell that rings twice,
 -- late, or for a finished event changes nothing. Time comes in as p_now so tests choose it.
 
--- The name a person reads for a channel.
+-- The name a person reads for a channel. PL/pgSQL, not SQL: a SQL function that cannot be
+-- inlined (its search_path is set) is parsed and planned again in every statement that calls
+-- it; a PL/pgSQL one keeps its plan for the session.
 create or replace function public.channel_title(p_channel public.notification_channel)
 returns text
-language sql
+language plpgsql
 immutable
 set search_path = ''
 as $$
-  select case p_channel
+begin
+  return case p_channel
     when 'slack' then 'Slack'
     when 'email' then 'Email'
     when 'telegram' then 'Telegram'
@@ -19,23 +22,28 @@ as $$
     when 'sms' then 'SMS'
     when 'crm' then 'CRM'
   end;
+end
 $$;
 
 -- The channels an event of p_event_type goes to, among p_channels: the one place routing is
--- decided, for the service's channels and for the developer's console alike.
+-- decided, for the service's channels and for the developer's console alike. PL/pgSQL for
+-- the same reason as channel_title.
 create or replace function public.event_channels(
   p_event_type public.lead_event_type,
   p_channels public.notification_channel[]
 )
 returns setof public.notification_channel
-language sql
+language plpgsql
 stable
 rows 3
 set search_path = ''
 as $$
+begin
+  return query
   select r.channel from public.notification_routes r
    where r.event_type = p_event_type
      and r.channel = any (p_channels);
+end
 $$;
 
 -- Opens the deliveries of up to p_limit new events, oldest first: one pending
@@ -65,23 +73,30 @@ begin
      limit p_limit
        for update skip locked
   ),
-  routed as (
-    select f.id, f.conversation_id, c.channel
-      from fresh f
-     cross join lateral public.event_channels(f.event_type, p_channels) c(channel)
+  -- Routed once per event type present (one or two), not once per event.
+  routes as (
+    select t.event_type, c.channel
+      from (select distinct f.event_type from fresh f) t
+     cross join lateral public.event_channels(t.event_type, p_channels) c(channel)
   ),
   inserted as (
     insert into public.notification_logs (lead_event_id, conversation_id, channel, next_attempt_at)
-    select r.id, r.conversation_id, r.channel, p_now from routed r
+    select f.id, f.conversation_id, r.channel, p_now
+      from fresh f
+      join routes r on r.event_type = f.event_type
     on conflict (lead_event_id, channel) do nothing
   ),
+  unrouted as (
+    select array(select f.id from fresh f where f.event_type not in (select r.event_type from routes r)) as ids
+  ),
   marked as (
-    -- By key, through an array: joined to fresh, the planner would trust its guess for
-    -- "limit p_limit" (a tenth of the table) and hash a full scan of lead_events.
+    -- By key, through arrays: joined to fresh, the planner would trust its guess for
+    -- "limit p_limit" (a tenth of the table) and hash a full scan of lead_events. An event
+    -- routed nowhere is processed at once.
     update public.lead_events e
        set deliveries_opened_at = p_now,
-           processed = e.id not in (select r.id from routed r),
-           processed_at = case when e.id in (select r.id from routed r) then null else p_now end
+           processed = e.id = any ((select u.ids from unrouted u)::uuid[]),
+           processed_at = case when e.id = any ((select u.ids from unrouted u)::uuid[]) then p_now end
      where e.id = any (array(select f.id from fresh f))
     returning e.id
   )
@@ -198,13 +213,13 @@ set jit = off -- a few rows each: compiling the plan would cost more than runnin
 -- Every row here is found by key; a cached generic plan made while notification_logs was nearly
 -- empty would seq-scan it for each batch of outcomes (see claim_deliveries).
 set enable_seqscan = off
+set plan_cache_mode = force_generic_plan
 as $$
 declare
   recorded integer;
   ended uuid[];
-  ids uuid[];
+  gave_up uuid[];
 begin
-  select array_agg(o.log_id) into ids from jsonb_to_recordset(p_outcomes) as o(log_id uuid);
   with outcome as (
     select o.log_id, o.attempt, o.status, left(o.error, 2000) as error, left(o.response, 2000) as response, o.next_attempt_at
       from jsonb_to_recordset(p_outcomes)
@@ -221,36 +236,35 @@ begin
            lease_expires_at = null,
            updated_at = p_now
       from outcome o
-     where l.id = any (ids) -- the primary key finds them, however many rows the function is guessed to return
+     where l.id = any (array(select o.log_id from outcome o)) -- by key, however many rows the function is guessed to return
        and l.id = o.log_id
        and l.attempts = o.attempt
        and l.status not in ('sent', 'delivered', 'failed') -- pending; see above
-    returning l.conversation_id, l.lead_event_id, l.channel, l.status, l.attempts, l.last_error
+    returning l.id, l.conversation_id, l.lead_event_id, l.channel, l.status, l.attempts, l.last_error
   ),
   ended_here as (
+    -- Deliveries of one event may end in two transactions at once: each locks the events
+    -- whose deliveries it ended, in id order, and checks them in the next statement, whose
+    -- snapshot is taken after the lock: whoever locks last sees the other's outcome, so the
+    -- event is processed exactly when its last delivery ends.
     select u.*, e.event_type
       from updated u
       join public.lead_events e on e.id = u.lead_event_id
      where u.status in ('sent', 'failed')
+     order by e.id
+       for update of e
   ),
-  fallback as (
-    insert into public.notification_logs (lead_event_id, conversation_id, channel, next_attempt_at, fallback_for)
-    select u.lead_event_id, u.conversation_id, f.channel, p_now, u.channel
-      from ended_here u
-      join public.notification_routes r on r.event_type = u.event_type and r.channel = u.channel
-     cross join lateral unnest(r.fallback) f(channel)
-     where u.status = 'failed'
-       and f.channel = any (p_channels)
-    on conflict (lead_event_id, channel) do nothing
-    returning conversation_id, lead_event_id, channel, fallback_for
+  titles as materialized (
+    -- Each channel's title once per call, not once per entry.
+    select c.channel, public.channel_title(c.channel) as title from unnest(p_channels) c(channel)
   ),
   timeline as (
     insert into public.conversation_timeline (conversation_id, event_type, title, description, actor_type, actor_id, metadata, created_at)
     select u.conversation_id,
            case u.status when 'sent' then 'notification_sent' else 'notification_failed' end::public.timeline_event_type,
            case u.status
-             when 'sent' then public.channel_title(u.channel) || ' alert sent'
-             else public.channel_title(u.channel) || ' failed after ' || u.attempts
+             when 'sent' then coalesce(t.title, public.channel_title(u.channel)) || ' alert sent'
+             else coalesce(t.title, public.channel_title(u.channel)) || ' failed after ' || u.attempts
                   || case u.attempts when 1 then ' attempt' else ' attempts' end
            end,
            case u.status when 'sent' then u.event_type::text else left(u.event_type::text || ': ' || coalesce(u.last_error, 'unknown error'), 2000) end,
@@ -258,24 +272,40 @@ begin
            jsonb_build_object('channel', u.channel, 'lead_event_id', u.lead_event_id, 'attempts', u.attempts),
            p_now
       from ended_here u
-    union all
-    select f.conversation_id, 'note'::public.timeline_event_type,
+      left join titles t on t.channel = u.channel
+  )
+  select (select count(*)::integer from updated),
+         array(select distinct u.lead_event_id from ended_here u),
+         array(select u.id from ended_here u where u.status = 'failed')
+    into recorded, ended, gave_up;
+
+  if cardinality(gave_up) > 0 then
+    -- Rare, so a statement of its own (its insert would cost every call): each delivery that
+    -- gave up opens its route's fallback channels among p_channels, before the events are
+    -- checked below, so an event with a fallback on its way stays unprocessed.
+    with fallback as (
+      insert into public.notification_logs (lead_event_id, conversation_id, channel, next_attempt_at, fallback_for)
+      select l.lead_event_id, l.conversation_id, f.channel, p_now, l.channel
+        from public.notification_logs l
+        join public.lead_events e on e.id = l.lead_event_id
+        join public.notification_routes r on r.event_type = e.event_type and r.channel = l.channel
+       cross join lateral unnest(r.fallback) f(channel)
+       where l.id = any (gave_up)
+         and f.channel = any (p_channels)
+      on conflict (lead_event_id, channel) do nothing
+      returning conversation_id, lead_event_id, channel, fallback_for
+    )
+    insert into public.conversation_timeline (conversation_id, event_type, title, description, actor_type, actor_id, metadata, created_at)
+    select f.conversation_id, 'note',
            public.channel_title(f.channel) || ' alert queued instead of ' || public.channel_title(f.fallback_for),
            public.channel_title(f.fallback_for) || ' gave up, so the alert goes to ' || public.channel_title(f.channel) || ' as its fallback.',
            'system', 'leadrelay',
            jsonb_build_object('channel', f.channel, 'lead_event_id', f.lead_event_id, 'fallback_for', f.fallback_for),
            p_now
-      from fallback f
-  )
-  select count(*)::integer, array_agg(distinct u.lead_event_id) filter (where u.status <> 'pending')
-    into recorded, ended
-    from updated u;
+      from fallback f;
+  end if;
 
-  if ended is not null then
-    -- Deliveries of one event may end in two transactions at once: whoever locks the event
-    -- last sees the other's outcome (a statement's snapshot is taken after the lock), so
-    -- the event is processed exactly when its last delivery ends. Locks in id order.
-    perform from public.lead_events e where e.id = any (ended) and not e.processed order by e.id for update;
+  if cardinality(ended) > 0 then
     update public.lead_events e
        set processed = true, processed_at = p_now
      where e.id = any (ended)
