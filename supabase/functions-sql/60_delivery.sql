@@ -306,14 +306,20 @@ begin
   end if;
 
   if cardinality(ended) > 0 then
+    -- Its plan is made once per connection, maybe while few events wait and few deliveries
+    -- exist, and kept: so the events are found by key, never through the waiting index
+    -- ("processed is false" does not match its predicate, "not processed" would), and each
+    -- event's deliveries by its key, one lookup per event (OFFSET 0 keeps the subquery a
+    -- lookup: as a join, a plan made on a small table hashes the whole key index).
     update public.lead_events e
        set processed = true, processed_at = p_now
      where e.id = any (ended)
-       and not e.processed
+       and e.processed is false
        and not exists (
          select from public.notification_logs l
           where l.lead_event_id = e.id
-            and l.status not in ('sent', 'delivered', 'failed'));
+            and l.status not in ('sent', 'delivered', 'failed')
+         offset 0);
   end if;
   return recorded;
 end
