@@ -751,3 +751,62 @@ func TestListenKeepsRingingThroughQuietSpells(t *testing.T) {
 		t.Errorf("LISTEN was lost meanwhile:\n%s", logs.String())
 	}
 }
+
+// The two deliveries of one event end in two transactions at once: the one
+// that records second waits for the event the first locked, then sees the
+// first's outcome, so the event is processed exactly once both have ended.
+func TestOutcomesOfOneEventInTwoTransactions(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := testkit.Context(t)
+	b.leads(t, 1)
+	channels := []leadrelay.Channel{leadrelay.ChannelSlack, leadrelay.ChannelTelegram}
+	claimed, opened, err := outbox.New(b.db).Claim(ctx, "replica-a", time.Minute, channels, []int{1, 1}, 10, b.clock.Now())
+	if err != nil || opened != 1 || len(claimed) != 2 {
+		t.Fatalf("claim: %d deliveries of %d events opened, err %v; want 2 of 1", len(claimed), opened, err)
+	}
+	record := func(tx pgx.Tx, d outbox.Delivery) error {
+		body, _ := json.Marshal([]outbox.Outcome{{LogID: d.LogID, Attempt: d.Attempt, Status: leadrelay.DeliverySent}})
+		_, err := tx.Exec(ctx, "select public.record_deliveries($1::jsonb, $2::public.notification_channel[], $3::timestamptz)",
+			string(body), []string{"slack", "telegram"}, b.clock.Now())
+		return err
+	}
+	first, err := b.db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Rollback(ctx)
+	if err := record(first, claimed[0]); err != nil {
+		t.Fatal(err)
+	}
+	second := make(chan error, 1)
+	go func() {
+		tx, err := b.db.Begin(ctx)
+		if err == nil {
+			defer tx.Rollback(ctx)
+			if err = record(tx, claimed[1]); err == nil {
+				err = tx.Commit(ctx)
+			}
+		}
+		second <- err
+	}()
+	testkit.WaitForQuery(t, b.db, time.Minute, "the second outcome to wait for the event's lock",
+		"select exists (select from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '%record_deliveries%')")
+	if err := first.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-second:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the second outcome was not recorded")
+	}
+	if n := countRows(t, b, "select count(*) from lead_events where processed"); n != 1 {
+		t.Fatalf("%d events processed, want 1", n)
+	}
+	if n := countRows(t, b, "select count(*) from notification_logs where status = 'sent'"); n != 2 {
+		t.Fatalf("%d deliveries sent, want 2", n)
+	}
+}
