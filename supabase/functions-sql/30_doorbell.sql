@@ -1,6 +1,7 @@
 -- The doorbell: every new lead_events row tells the dispatcher there is work. It is a hint,
 -- not the delivery guarantee (the row is; a sweep finds what no doorbell announced), so a
--- doorbell that fails only warns and never fails the insert that saved the lead.
+-- doorbell never fails the insert that saved the lead: the NOTIFY cannot fail when called,
+-- and a webhook that cannot be queued only warns.
 --
 -- Two bells:
 --   pg_notify('lead_events', {"id", "event_type", "conversation_id"}), for a listening service;
@@ -78,16 +79,15 @@ declare
   signature text;
   notified text;
 begin
-  begin
-    -- Assigned, not PERFORMed: an assignment is evaluated as an expression, where PERFORM
-    -- would start an executor (pg_notify returns void, read as '').
-    notified := pg_notify(
-      'lead_events',
-      json_build_object('id', new.id, 'event_type', new.event_type, 'conversation_id', new.conversation_id)::text
-    )::text;
-  exception when others then
-    raise warning 'lead event % doorbell: notify failed: %', new.id, sqlerrm;
-  end;
+  -- No exception block: with this channel and a payload this size pg_notify cannot fail when
+  -- called (a full queue fails the commit, where no block would catch it), and the block
+  -- started a subtransaction for every event. Assigned, not PERFORMed: an assignment is
+  -- evaluated as an expression, where PERFORM would start an executor (pg_notify returns
+  -- void, read as '').
+  notified := pg_notify(
+    'lead_events',
+    json_build_object('id', new.id, 'event_type', new.event_type, 'conversation_id', new.conversation_id)::text
+  )::text;
 
   -- Without pg_net's schema there is no webhook to send (a catalog cache lookup); then the
   -- setting (one index lookup), then the function (to_regprocedure parses a signature).
