@@ -60,9 +60,13 @@ const maxRecordBatch = 64
 // How many turns (one transaction each) a dispatcher has on their way at
 // once: turns that record outcomes (and claim for their slots), and turns
 // that claim for free slots (and open new events). A wake never waits behind
-// outcomes being written.
+// outcomes being written. One recording turn at a time: the outcomes that
+// come while it runs share the next one, so under load each turn carries
+// twice as many and its fixed cost (a statement's start, its plan's locks)
+// is paid half as often (a 20,000-lead backlog: 0.35 -> 0.18 calls and SQL
+// 0.53 -> 0.34 ms per lead, against two at a time).
 const (
-	maxRecording = 2
+	maxRecording = 1
 	maxClaiming  = 2
 )
 
