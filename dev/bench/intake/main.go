@@ -86,7 +86,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load before each phase")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "requests in flight at once, in both phases (1-256)")
 	fs.Float64Var(&o.rate, "rate", 0, "requests per second to offer in both phases; 0: as many as the workers manage")
-	fs.IntVar(&o.poolSize, "pool-size", 0, "database connections, of the in-process server and of the ceiling alike; 0: the service's default")
+	fs.IntVar(&o.poolSize, "pool-size", 0, "database connections, of the in-process server and of the ceiling alike; 0: pgx's default, max(4, CPUs) (the service's DB_POOL_INTAKE defaults to 10)")
 	fs.StringVar(&o.databaseURL, "database-url", getenv("DATABASE_URL"), "a loopback PostgreSQL to use (default $DATABASE_URL; empty: start a throwaway one)")
 	fs.StringVar(&o.target, "target", "", "base URL of a leadrelay already serving on loopback (default: start one in-process)")
 	fs.IntVar(&o.rounds, "rounds", 3, "the phases alternate this many times, each for duration/rounds, so a neighbour's load falls on both alike")
