@@ -392,17 +392,6 @@ begin
 end
 $$;
 
-create or replace function public.touch_updated_at()
-returns trigger
-language plpgsql
-set search_path = ''
-as $$
-begin
-  new.updated_at := now();
-  return new;
-end
-$$;
-
 create or replace trigger conversations_before_insert
   before insert on public.conversations
   for each row execute function public.conversations_before_insert();
@@ -437,6 +426,7 @@ create or replace trigger follow_up_tasks_before_write
 -- it: any such trigger makes Postgres lock each row before updating it, a second write (and
 -- WAL record) for every claim and every outcome, whatever its WHEN says.
 drop trigger if exists notification_logs_before_update on public.notification_logs;
+drop function if exists public.touch_updated_at();
 
 revoke execute on function
   public.lead_event_key(public.lead_event_type, text),
@@ -453,6 +443,5 @@ revoke execute on function
   public.conversations_after_update(),
   public.chat_messages_after_insert(),
   public.follow_up_tasks_before_write(),
-  public.touch_updated_at(),
   public.record_first_response(public.conversations, public.actor_type, text, text)
 from public, anon, authenticated, service_role;
