@@ -73,15 +73,15 @@ bench-delivery:
 ## bench-intake-instructions: CPU instructions per lead of submit_lead and its triggers, counted by callgrind in a
 ## single-user PostgreSQL (load cannot move it); BENCH_BASE=<git revision> counts that revision too. Needs valgrind.
 bench-intake-instructions:
-	@dev/tools/intake-instructions
-	@if [ -n "$(BENCH_BASE)" ]; then dev/tools/intake-instructions $(BENCH_BASE); fi
+	@dev/tools/instructions intake
+	@if [ -n "$(BENCH_BASE)" ]; then dev/tools/instructions intake $(BENCH_BASE); fi
 
 ## bench-delivery-instructions: CPU instructions per lead of the delivery SQL (open, claim, record and what they fire),
 ## counted by callgrind in a single-user PostgreSQL draining 20,000 leads as the dispatcher does (load cannot move it);
 ## BENCH_BASE=<git revision> counts that revision too. Needs valgrind.
 bench-delivery-instructions:
-	@dev/tools/delivery-instructions
-	@if [ -n "$(BENCH_BASE)" ]; then dev/tools/delivery-instructions $(BENCH_BASE); fi
+	@dev/tools/instructions delivery
+	@if [ -n "$(BENCH_BASE)" ]; then dev/tools/instructions delivery $(BENCH_BASE); fi
 
 ## bench-sla: the SLA tick over 1,000,000 conversations, a few hundred due: plans (EXPLAIN ANALYZE, BUFFERS) and timings
 bench-sla:
