@@ -38,9 +38,12 @@ func CPU(ctx context.Context, conn *pgx.Conn) (time.Duration, error) {
 		}
 		return n
 	}
+	// A server in a container names pids of its own namespace: the pid here may be another
+	// program's, or nobody's.
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", backend))
 	own := stat(backend)
-	if len(own) < 2 {
-		return 0, fmt.Errorf("backend %d is not a process of this machine", backend)
+	if err != nil || strings.TrimSpace(string(comm)) != "postgres" || len(own) < 2 {
+		return 0, fmt.Errorf("backend %d is not a postgres process of this machine", backend)
 	}
 	postmaster, _ := strconv.Atoi(own[1])
 	pm := stat(postmaster)

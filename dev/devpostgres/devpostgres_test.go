@@ -29,6 +29,11 @@ func TestStartServesAndStopCleansUp(t *testing.T) {
 	if err := conn.QueryRow(ctx, "select current_setting('data_directory'), rolsuper from pg_roles where rolname = current_user").Scan(&dataDir, &superuser); err != nil {
 		t.Fatal(err)
 	}
+	// The server's CPU time is readable: its processes are this machine's postgres. (It may
+	// still be 0: the kernel counts it in 10 ms ticks.)
+	if cpu, err := devpostgres.CPU(ctx, conn); err != nil || cpu < 0 {
+		t.Errorf("devpostgres.CPU = %v, %v", cpu, err)
+	}
 	conn.Close(ctx)
 	if !superuser {
 		t.Error("the URL's user is not a superuser; migrations need one")
