@@ -122,6 +122,11 @@ type DBSettings struct {
 	// DB_WAIT_TIMEOUT: how long serve waits for the database at start-up
 	// before it gives up (0: for ever).
 	WaitTimeout time.Duration
+	// DB_ADMIN_TIMEOUT: the deadline of each database call of an admin
+	// console page or action and of the JSON admin API, waiting for a
+	// connection of the admin pool included; past it the answer is 503
+	// with Retry-After. Never 0: an admin request never waits for ever.
+	AdminTimeout time.Duration
 }
 
 // Defaults of DBSettings: 26 connections per replica at most (and two for
@@ -136,6 +141,7 @@ var DefaultDBSettings = DBSettings{
 	LockTimeout:              2 * time.Second,
 	IdleInTransactionTimeout: 10 * time.Second,
 	WaitTimeout:              10 * time.Minute,
+	AdminTimeout:             10 * time.Second,
 }
 
 // FrontendURL is the admin panel's base URL (FRONTEND_URL's first origin),
@@ -312,6 +318,14 @@ func loadDB(getenv func(string) string, db *DBSettings) []error {
 				continue
 			}
 			*dst = d
+		}
+	}
+	if v := getenv("DB_ADMIN_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Millisecond {
+			errs = append(errs, fmt.Errorf("DB_ADMIN_TIMEOUT=%q is not a duration such as 10s or 500ms (an admin request must not wait for ever)", v))
+		} else {
+			db.AdminTimeout = d
 		}
 	}
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })

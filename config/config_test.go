@@ -161,12 +161,13 @@ func TestLoadDBSettings(t *testing.T) {
 		"DB_LOCK_TIMEOUT":                "0",
 		"DB_IDLE_IN_TRANSACTION_TIMEOUT": "1m",
 		"DB_WAIT_TIMEOUT":                "0",
+		"DB_ADMIN_TIMEOUT":               "3s",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := config.DBSettings{IntakeConns: 20, DispatchConns: 4, SLAConns: 2, AdminConns: 2, MetricsConns: 3, StatementTimeout: 30 * time.Second,
-		IdleInTransactionTimeout: time.Minute}
+		IdleInTransactionTimeout: time.Minute, AdminTimeout: 3 * time.Second}
 	if c.DB != want {
 		t.Errorf("DB settings %+v, want %+v", c.DB, want)
 	}
@@ -177,8 +178,9 @@ func TestLoadDBSettings(t *testing.T) {
 		"DB_POOL_ADMIN":        "many",
 		"DB_LOCK_TIMEOUT":      "-1s",
 		"DB_STATEMENT_TIMEOUT": "soon",
+		"DB_ADMIN_TIMEOUT":     "0", // an admin request must not wait for ever
 	}))
-	for _, name := range []string{"DB_POOL_INTAKE", "DB_POOL_SLA", "DB_POOL_ADMIN", "DB_LOCK_TIMEOUT", "DB_STATEMENT_TIMEOUT"} {
+	for _, name := range []string{"DB_POOL_INTAKE", "DB_POOL_SLA", "DB_POOL_ADMIN", "DB_LOCK_TIMEOUT", "DB_STATEMENT_TIMEOUT", "DB_ADMIN_TIMEOUT"} {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("error %v does not name %s", err, name)
 		}

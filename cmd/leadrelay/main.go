@@ -186,7 +186,7 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 		work.Go(func() { hub.Poll(workCtx, pools.admin, time.Second) })
 	}
 	deps.Console = console.New(console.Deps{
-		DB: pools.admin, Logger: logger, AdminKey: st.AdminAPIKey, Hub: hub, Doorbell: deps.Doorbell,
+		DB: pools.admin, DBTimeout: st.DB.AdminTimeout, Logger: logger, AdminKey: st.AdminAPIKey, Hub: hub, Doorbell: deps.Doorbell,
 		Now: st.clock.Now, Supabase: console.NewSupabase(st.supabase, nil, st.clock.Now),
 	})
 

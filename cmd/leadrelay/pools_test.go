@@ -27,7 +27,7 @@ func TestAdminsAndScrapersCannotStarveTheIntake(t *testing.T) {
 		// More requests wait than the intake has connections.
 		"DB_POOL_INTAKE": "2", "DB_POOL_ADMIN": "2", "DB_POOL_METRICS": "1",
 		// The held requests wait on their lock until the test lets go.
-		"DB_LOCK_TIMEOUT": "1m",
+		"DB_LOCK_TIMEOUT": "1m", "DB_ADMIN_TIMEOUT": "1m",
 	})
 	waitHealthy(t, r.base+"/readyz", http.StatusOK, r.done)
 	lead := postLead(t, r.base, "Contested Lead")
@@ -111,4 +111,69 @@ func TestAdminsAndScrapersCannotStarveTheIntake(t *testing.T) {
 	if want := "contacted 200 <nil>"; strings.Count(strings.Join(got, "\n"), want) != 6 || !strings.Contains(strings.Join(got, "\n"), "metrics 200 <nil>") {
 		t.Errorf("the held requests answered %q, want six %q and metrics 200", got, want)
 	}
+}
+
+// An admin request never waits for ever: with the only admin connection
+// (DB_POOL_ADMIN=1) waiting on a lock the test holds, and more requests
+// queued for it, each answers 503 with Retry-After once DB_ADMIN_TIMEOUT
+// has passed, whether it was waiting for the connection or on the lock;
+// once the lock goes, the same request answers 200.
+func TestAdminRequestsGiveUpAfterDBAdminTimeout(t *testing.T) {
+	t.Parallel()
+	const adminKey = "test-admin-key-0123456789"
+	url := dbtest.NewURL(t)
+	ctx := testkit.Context(t)
+	db := testkit.Connect(t, url)
+	r := serveOn(t, freePort(t), map[string]string{
+		"DATABASE_URL": url, "ADMIN_API_KEY": adminKey,
+		"DB_POOL_ADMIN": "1", "DB_ADMIN_TIMEOUT": "500ms",
+		// Without the admin deadline the requests would wait a minute for the lock.
+		"DB_LOCK_TIMEOUT": "1m",
+	})
+	waitHealthy(t, r.base+"/readyz", http.StatusOK, r.done)
+	lead := postLead(t, r.base, "Locked Lead")
+
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, "select 1 from conversations where id = $1 for update", lead); err != nil {
+		t.Fatal(err)
+	}
+	contacted := func() (int, string) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.base+"/admin/api/leads/"+lead+"/contacted", nil)
+		if err != nil {
+			t.Error(err)
+			return 0, ""
+		}
+		req.Header.Set("Authorization", "Bearer "+adminKey)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			return 0, ""
+		}
+		res.Body.Close()
+		return res.StatusCode, res.Header.Get("Retry-After")
+	}
+	var asked sync.WaitGroup
+	answers := make(chan string, 3)
+	for range 3 {
+		asked.Go(func() {
+			code, retryAfter := contacted()
+			answers <- fmt.Sprintf("%d Retry-After %s", code, retryAfter)
+		})
+	}
+	asked.Wait()
+	close(answers)
+	for a := range answers {
+		if a != "503 Retry-After 2" {
+			t.Errorf("an admin request with the admin pool held answered %s, want 503 Retry-After 2", a)
+		}
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Retried as Retry-After says (a first call may take longer than 500ms on a loaded machine).
+	testkit.WaitFor(t, wait, "the request to answer 200 with the lock gone", testkit.Until(func() bool { code, _ := contacted(); return code == http.StatusOK }))
 }

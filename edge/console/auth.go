@@ -83,6 +83,8 @@ func (s *Store) CreateSession(ctx context.Context, actor Actor, now, expires tim
 	if actor.Email != "" {
 		email = &actor.Email
 	}
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "delete from leadrelay_private.console_sessions where expires_at < $1::timestamptz", now); err != nil {
 			return err
@@ -100,13 +102,15 @@ func (s *Store) CreateSession(ctx context.Context, actor Actor, now, expires tim
 }
 
 // Session returns the live session of token at now, or ErrUnauthorized.
-func (s *Store) Session(ctx context.Context, token string, now time.Time) (Session, error) {
+func (s *Store) Session(ctx context.Context, token string, now time.Time) (_ Session, err error) {
 	if token == "" || len(token) > 200 {
 		return Session{}, ErrUnauthorized
 	}
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	var sess Session
 	var email *string
-	err := s.db.QueryRow(ctx, `select csrf_token, actor_kind, actor_id, actor_email, expires_at
+	err = s.db.QueryRow(ctx, `select csrf_token, actor_kind, actor_id, actor_email, expires_at
 		from leadrelay_private.console_sessions where token_hash = $1::bytea and expires_at > $2::timestamptz`,
 		tokenHash(token), now).Scan(&sess.CSRF, &sess.Actor.Kind, &sess.Actor.ID, &email, &sess.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -122,7 +126,9 @@ func (s *Store) Session(ctx context.Context, token string, now time.Time) (Sessi
 }
 
 // EndSession signs a session out.
-func (s *Store) EndSession(ctx context.Context, token string) error {
+func (s *Store) EndSession(ctx context.Context, token string) (err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	if _, err := s.db.Exec(ctx, "delete from leadrelay_private.console_sessions where token_hash = $1::bytea", tokenHash(token)); err != nil {
 		return fmt.Errorf("end session: %w", err)
 	}

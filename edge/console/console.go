@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +36,10 @@ type Deps struct {
 	Hub      *Hub      // nil: a hub nobody feeds (pages still work, without live updates)
 	Now      func() time.Time
 	Doorbell func() // wakes the dispatcher after a replay
+	// DBTimeout bounds each database call of a page, an action or the JSON admin API,
+	// waiting for a connection of DB included (0: DefaultDBTimeout): past it the answer is
+	// 503 with Retry-After.
+	DBTimeout time.Duration
 }
 
 // Console serves the admin console.
@@ -62,7 +67,7 @@ func New(d Deps) *Console {
 	if d.Hub == nil {
 		d.Hub = NewHub(d.Logger)
 	}
-	c := &Console{Deps: d, store: NewStore(d.DB), closing: make(chan struct{})}
+	c := &Console{Deps: d, store: NewStore(d.DB, d.DBTimeout), closing: make(chan struct{})}
 	c.pages = parsePages()
 	return c
 }
@@ -130,6 +135,9 @@ func (c *Console) assetHandler(assets fs.FS) http.Handler {
 	})
 }
 
+// RetryAfterSeconds is the Retry-After of an answer that the database was busy or away.
+const RetryAfterSeconds = 2
+
 // pageError is an error the console shows as a page with a status.
 type pageError struct {
 	status int
@@ -176,6 +184,9 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusConflict, err.Error()
 	case errors.Is(err, ErrForbidden):
 		status, msg = http.StatusForbidden, err.Error()
+	case errors.Is(err, ErrUnavailable):
+		status, msg = http.StatusServiceUnavailable, "The database is busy or away right now: try again in a moment."
+		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
 	}
 	if status >= 500 {
 		c.Logger.ErrorContext(r.Context(), "console request failed", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -40,8 +40,10 @@ type testBundle struct {
 }
 
 type bundleOptions struct {
-	supabase *console.Supabase
-	listen   bool
+	supabase  *console.Supabase
+	listen    bool
+	poolSize  int32         // the admin pool's connections; 0: pgxpool's default
+	dbTimeout time.Duration // the console's deadline on each database call; 0: its default
 }
 
 func setup(t testing.TB, opts ...func(*bundleOptions)) *testBundle {
@@ -53,7 +55,14 @@ func setup(t testing.TB, opts ...func(*bundleOptions)) *testBundle {
 	dbURL := dbtest.NewURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pool, err := pgxpool.New(ctx, dbURL)
+	poolConfig, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.poolSize > 0 {
+		poolConfig.MaxConns = o.poolSize
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, poolConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +75,7 @@ func setup(t testing.TB, opts ...func(*bundleOptions)) *testBundle {
 		wg.Go(func() { hub.Listen(listenCtx, dbURL) })
 		t.Cleanup(func() { stop(); wg.Wait() })
 	}
-	c := console.New(console.Deps{DB: pool, Logger: logger, AdminKey: adminKey, Hub: hub, Supabase: o.supabase})
+	c := console.New(console.Deps{DB: pool, Logger: logger, AdminKey: adminKey, Hub: hub, Supabase: o.supabase, DBTimeout: o.dbTimeout})
 	cfg, err := config.LoadEdge(func(k string) string {
 		return map[string]string{"ADMIN_API_KEY": adminKey, "RATE_LIMIT_PER_MINUTE": "10000", "RATE_LIMIT_BURST": "1000"}[k]
 	})
@@ -732,4 +741,73 @@ func TestTheJSONAdminAPIActs(t *testing.T) {
 	if got := apiDo(t, "POST", b.url+"/admin/api/deliveries/replay", `{"channel":"telegram"}`, 202); got["channels_queued"] != float64(1) {
 		t.Errorf("replay of telegram's failures: %v", got)
 	}
+}
+
+// With every connection of the admin pool taken (here by the test, for as long as it likes),
+// a console page, a console action and the JSON admin API each answer 503 with Retry-After
+// once their deadline passes, instead of waiting for a connection for ever; with a
+// connection free again they answer as usual.
+func TestAdminRequestsGiveUpOnABusyPoolWith503(t *testing.T) {
+	t.Parallel()
+	const size = 2
+	// Short, yet long enough for the sign-in's calls on a loaded machine.
+	b := setup(t, func(o *bundleOptions) { o.poolSize, o.dbTimeout = size, time.Second })
+	lead := insertLead(t, b.db, "Busy Lead", "busy@example.com", "", "warm", time.Minute)
+	br := b.browser(t)
+	res, csrf := br.signIn(adminKey)
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", res.StatusCode)
+	}
+
+	ctx := testkit.Context(t)
+	var held []*pgxpool.Conn
+	for range size {
+		conn, err := b.db.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, conn)
+	}
+	api := func(method, path string) *http.Response {
+		req := testkit.NewRequest(t, method, b.url+path)
+		req.Header.Set("Authorization", "Bearer "+adminKey)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		raw, err := io.ReadAll(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct {
+			Error struct{ Code string } `json:"error"`
+		}
+		if res.StatusCode == http.StatusServiceUnavailable && (json.Unmarshal(raw, &e) != nil || e.Error.Code != "database_unavailable") {
+			t.Errorf("%s %s: 503 %s, want the code database_unavailable", method, path, raw)
+		}
+		return res
+	}
+	page := func(res *http.Response, _ string) *http.Response { return res }
+	for what, res := range map[string]*http.Response{
+		"the leads page":        page(br.get("/admin/leads")),
+		"the leads list":        page(br.get("/admin/leads?fragment=list")),
+		"mark contacted":        page(br.post("/admin/leads/"+lead+"/contacted", url.Values{"csrf_token": {csrf}})),
+		"GET /admin/api/leads":  api(http.MethodGet, "/admin/api/leads"),
+		"POST .../contacted":    api(http.MethodPost, "/admin/api/leads/"+lead+"/contacted"),
+		"GET /admin/sla/alerts": api(http.MethodGet, "/admin/sla/alerts"),
+	} {
+		if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") != "2" {
+			t.Errorf("%s with the admin pool taken: %d, Retry-After %q; want 503, 2", what, res.StatusCode, res.Header.Get("Retry-After"))
+		}
+	}
+
+	for _, conn := range held {
+		conn.Release()
+	}
+	var status string
+	if err := b.db.QueryRow(ctx, "select status::text from conversations where id = $1", lead).Scan(&status); err != nil || status != "new" {
+		t.Errorf("the lead after the refused actions: %s %v, want still new", status, err)
+	}
+	waitFor(t, "the leads page with the pool free", func() bool { res, _ := br.get("/admin/leads"); return res.StatusCode == http.StatusOK })
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/truenester/leadrelay"
@@ -18,12 +19,16 @@ import (
 	"github.com/truenester/leadrelay/sla"
 )
 
-// The errors the actions return; the HTTP edges turn them into 404, 400, 409 and 403.
+// The errors the actions return; the HTTP edges turn them into 404, 400, 409, 403 and 503
+// (with Retry-After).
 var (
 	ErrNotFound  = errors.New("not found")
 	ErrInvalid   = errors.New("invalid")
 	ErrConflict  = errors.New("conflict")
 	ErrForbidden = errors.New("forbidden")
+	// ErrUnavailable: the database did not answer within the Store's deadline (waiting for
+	// a connection of the admin pool included), or answered that it cannot now.
+	ErrUnavailable = errors.New("the database is busy or away")
 )
 
 // The values of the SQL enums the console lets an admin choose (package leadrelay mirrors
@@ -44,13 +49,57 @@ func names[T ~string](values []T) []string {
 }
 
 // Store reads what the console shows and runs the admin's actions, through the SQL
-// functions of supabase/functions-sql/80_console.sql.
+// functions of supabase/functions-sql/80_console.sql. Each call has a deadline, waiting for
+// a connection included, so a request never waits for ever on a saturated admin pool.
 type Store struct {
-	db *pgxpool.Pool
+	db      *pgxpool.Pool
+	timeout time.Duration
 }
 
-// NewStore returns a Store on db.
-func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
+// DefaultDBTimeout bounds each of the Store's calls when nothing else is said: as long as a
+// statement may run (DB_STATEMENT_TIMEOUT's default).
+const DefaultDBTimeout = 10 * time.Second
+
+// NewStore returns a Store on db whose every call ends within timeout (0: DefaultDBTimeout).
+func NewStore(db *pgxpool.Pool, timeout time.Duration) *Store {
+	if timeout <= 0 {
+		timeout = DefaultDBTimeout
+	}
+	return &Store{db: db, timeout: timeout}
+}
+
+// bound gives a call the Store's deadline; end, deferred with the call's error, releases it
+// and makes a failure for want of the database (the deadline passed, no connection, or the
+// server cannot now) ErrUnavailable.
+func (s *Store) bound(ctx context.Context) (_ context.Context, end func(*error)) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	return ctx, func(err *error) {
+		defer cancel()
+		if *err != nil && unavailable(ctx, *err) {
+			*err = fmt.Errorf("%w: %w", ErrUnavailable, *err)
+		}
+	}
+}
+
+// unavailable says whether err, from a call under ctx, is the database's absence rather
+// than an answer.
+func unavailable(ctx context.Context, err error) bool {
+	for _, kind := range []error{ErrNotFound, ErrInvalid, ErrConflict, ErrForbidden, ErrUnauthorized, ErrUnavailable} {
+		if errors.Is(err, kind) {
+			return false
+		}
+	}
+	if ctx.Err() != nil {
+		return true
+	}
+	if _, ok := errors.AsType[*pgconn.ConnectError](err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[*pgconn.PgError](err); ok {
+		return errors.Is(dberr.Interpret(err), dberr.ErrUnavailable)
+	}
+	return false
+}
 
 // LeadRow is one line of the leads list.
 type LeadRow struct {
@@ -186,7 +235,9 @@ const UnansweredOpenLead = "c.first_response_at is null and c.status not in ('cl
 
 // Leads returns a page of the leads list, newest first, keyset-paginated on (created_at,
 // id). f must have passed Check.
-func (s *Store) Leads(ctx context.Context, f Filter, now time.Time) (Page, error) {
+func (s *Store) Leads(ctx context.Context, f Filter, now time.Time) (_ Page, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	var where []string
 	args := pgx.NamedArgs{"now": now, "limit": f.Limit + 1}
 	add := func(cond, name string, v any) {
@@ -343,12 +394,14 @@ func (f FollowUp) Open() bool { return f.Status == "scheduled" || f.Status == "o
 const MaxRelated = 20
 
 // Lead loads a lead and everything its page shows.
-func (s *Store) Lead(ctx context.Context, id string) (*Lead, error) {
+func (s *Store) Lead(ctx context.Context, id string) (_ *Lead, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	if !isUUID(id) {
 		return nil, fmt.Errorf("lead %q: %w", id, ErrNotFound)
 	}
 	var lead *Lead
-	err := pgx.BeginTxFunc(ctx, s.db, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
+	err = pgx.BeginTxFunc(ctx, s.db, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `select `+leadRowColumns+`, c.message, c.session_id, c.property_id, c.property_title,
 				c.budget, c.timeline, c.financing, c.score_reasons, c.metadata, c.device_info, c.closed_at
 			from public.conversations c where c.id = $1::uuid`, id)
@@ -432,7 +485,9 @@ func (f *DeliveryFilter) Check() map[string]string {
 }
 
 // OpenDeliveries lists failed and pending deliveries, most recently changed first.
-func (s *Store) OpenDeliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
+func (s *Store) OpenDeliveries(ctx context.Context, f DeliveryFilter) (_ []Delivery, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	statuses := []string{"failed", "pending"}
 	if f.Status != "" {
 		statuses = []string{f.Status}
@@ -454,12 +509,16 @@ func (s *Store) OpenDeliveries(ctx context.Context, f DeliveryFilter) ([]Deliver
 }
 
 // Alerts is the SLA banner: open, unanswered leads whose warning time has come.
-func (s *Store) Alerts(ctx context.Context, now time.Time) ([]sla.Alert, error) {
+func (s *Store) Alerts(ctx context.Context, now time.Time) (_ []sla.Alert, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	return sla.Alerts(ctx, s.db, now)
 }
 
 // Summary is the SLA report of the leads that arrived in [from, to).
-func (s *Store) Summary(ctx context.Context, from, to time.Time) ([]sla.SummaryRow, error) {
+func (s *Store) Summary(ctx context.Context, from, to time.Time) (_ []sla.SummaryRow, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	return sla.Summary(ctx, s.db, from, to)
 }
 
@@ -518,9 +577,10 @@ func classify(err error) error {
 }
 
 // call runs one action function that returns one value.
-func call[T any](ctx context.Context, s *Store, actor Actor, sql string, args ...any) (T, error) {
-	var v T
-	err := s.act(ctx, actor, func(tx pgx.Tx) error {
+func call[T any](ctx context.Context, s *Store, actor Actor, sql string, args ...any) (v T, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
+	err = s.act(ctx, actor, func(tx pgx.Tx) error {
 		return tx.QueryRow(ctx, sql, args...).Scan(&v)
 	})
 	return v, err
@@ -639,12 +699,14 @@ func (s *Store) CancelFollowUp(ctx context.Context, actor Actor, task string) (b
 }
 
 // FollowUpLead returns the lead a follow-up task belongs to.
-func (s *Store) FollowUpLead(ctx context.Context, task string) (string, error) {
+func (s *Store) FollowUpLead(ctx context.Context, task string) (_ string, err error) {
 	if !isUUID(task) {
 		return "", fmt.Errorf("follow-up %q: %w", task, ErrNotFound)
 	}
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	var lead string
-	err := s.db.QueryRow(ctx, "select conversation_id::text from public.follow_up_tasks where id = $1::uuid", task).Scan(&lead)
+	err = s.db.QueryRow(ctx, "select conversation_id::text from public.follow_up_tasks where id = $1::uuid", task).Scan(&lead)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", fmt.Errorf("follow-up %s: %w", task, ErrNotFound)
 	}

@@ -52,9 +52,9 @@ func (s *server) replayEvent(w http.ResponseWriter, r *http.Request, p httproute
 // slaAlerts lists the leads approaching or past their deadline, unanswered,
 // soonest first: what the admin panel's SLA banner shows.
 func (s *server) slaAlerts(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-	alerts, err := sla.Alerts(r.Context(), s.AdminDB, s.Clock.Now())
+	alerts, err := s.Console.Store().Alerts(r.Context(), s.Clock.Now())
 	if err != nil {
-		return err
+		return consoleError(err)
 	}
 	if alerts == nil {
 		alerts = []sla.Alert{}
@@ -71,9 +71,9 @@ func (s *server) slaSummary(w http.ResponseWriter, r *http.Request, _ httprouter
 	if err != nil {
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidPeriod, Message: err.Error()}
 	}
-	rows, err := sla.Summary(r.Context(), s.AdminDB, from, to)
+	rows, err := s.Console.Store().Summary(r.Context(), from, to)
 	if err != nil {
-		return err
+		return consoleError(err)
 	}
 	if rows == nil {
 		rows = []sla.SummaryRow{}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -37,6 +38,11 @@ func consoleError(err error) error {
 		return &Error{Status: http.StatusConflict, Code: CodeConflict, Message: err.Error(), Err: err}
 	case errors.Is(err, console.ErrForbidden):
 		return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: err.Error(), Err: err}
+	case errors.Is(err, console.ErrUnavailable):
+		// The admin pool had no connection free, or the database did not answer, within
+		// the admin deadline (DB_ADMIN_TIMEOUT).
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeDatabaseUnavailable, Message: "the database is busy or away; try again shortly", Err: err,
+			RetryAfter: console.RetryAfterSeconds * time.Second}
 	}
 	return err
 }
@@ -73,7 +79,7 @@ func (s *server) apiLeads(w http.ResponseWriter, r *http.Request, _ httprouter.P
 	}
 	page, err := s.Console.Store().Leads(r.Context(), f, s.Clock.Now())
 	if err != nil {
-		return err
+		return consoleError(err)
 	}
 	respondJSON(w, http.StatusOK, page)
 	return nil
@@ -177,7 +183,7 @@ func (s *server) apiDeliveries(w http.ResponseWriter, r *http.Request, _ httprou
 	}
 	list, err := s.Console.Store().OpenDeliveries(r.Context(), f)
 	if err != nil {
-		return err
+		return consoleError(err)
 	}
 	respondJSON(w, http.StatusOK, map[string]any{"deliveries": list})
 	return nil
