@@ -178,12 +178,15 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 		logger.Info("ENABLE_NOTIFICATION_WORKER=false: leads are saved here; another process delivers and watches SLAs")
 	}
 
-	// The admin console: live through one LISTEN connection (or a poll) per replica.
+	// The admin console: live through one LISTEN connection (a health part, as the
+	// doorbell's), or a poll, per replica, from when the database answers.
 	hub := console.NewHub(logger)
-	if st.Listen {
-		work.Go(func() { hub.Listen(workCtx, st.DatabaseURL) })
-	} else {
-		work.Go(func() { hub.Poll(workCtx, pools.admin, time.Second) })
+	startLive := func() {
+		if st.Listen {
+			work.Go(func() { hub.Listen(workCtx, st.DatabaseURL, parts, st.clock) })
+		} else {
+			work.Go(func() { hub.Poll(workCtx, pools.admin, time.Second) })
+		}
 	}
 	deps.Console = console.New(console.Deps{
 		DB: pools.admin, DBTimeout: st.DB.AdminTimeout, Logger: logger, AdminKey: st.AdminAPIKey, Hub: hub, Doorbell: deps.Doorbell,
@@ -235,6 +238,7 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 	if ctx.Err() != nil {
 		return stop()
 	}
+	startLive()
 	if startWork != nil {
 		if err := startWork(); err != nil {
 			return errors.Join(err, stop())

@@ -19,12 +19,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jonboulle/clockwork"
 
 	"github.com/truenester/leadrelay/config"
 	"github.com/truenester/leadrelay/dev/dbtest"
 	"github.com/truenester/leadrelay/dev/testkit"
 	"github.com/truenester/leadrelay/edge/console"
 	"github.com/truenester/leadrelay/edge/server"
+	"github.com/truenester/leadrelay/ops/health"
 	"github.com/truenester/leadrelay/supabase"
 )
 
@@ -72,7 +74,7 @@ func setup(t testing.TB, opts ...func(*bundleOptions)) *testBundle {
 	if o.listen {
 		listenCtx, stop := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
-		wg.Go(func() { hub.Listen(listenCtx, dbURL) })
+		wg.Go(func() { hub.Listen(listenCtx, dbURL, nil, nil) })
 		t.Cleanup(func() { stop(); wg.Wait() })
 	}
 	c := console.New(console.Deps{DB: pool, Logger: logger, AdminKey: adminKey, Hub: hub, Supabase: o.supabase, DBTimeout: o.dbTimeout})
@@ -810,4 +812,68 @@ func TestAdminRequestsGiveUpOnABusyPoolWith503(t *testing.T) {
 		t.Errorf("the lead after the refused actions: %s %v, want still new", status, err)
 	}
 	waitFor(t, "the leads page with the pool free", func() bool { res, _ := br.get("/admin/leads"); return res.StatusCode == http.StatusOK })
+}
+
+// The console's LISTEN connection is a health part: while its link to the database is cut
+// and every reconnection fails, the replica's health names it (and the loss is logged once,
+// not once per try); once the link heals, the next try (on the injected clock) listens
+// again, the part is ok, and the browsers are told to refresh everything.
+func TestTheConsoleLISTENIsAHealthPart(t *testing.T) {
+	t.Parallel()
+	link := testkit.NewProxy(t, dbtest.NewURL(t))
+	clock := clockwork.NewFakeClock()
+	var logs testkit.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	parts := health.New(logger, clock)
+	hub := console.NewHub(logger)
+	changes, unsubscribe := hub.Subscribe()
+	defer unsubscribe()
+	ctx, stop := context.WithCancel(testkit.Context(t))
+	var running sync.WaitGroup
+	defer func() { stop(); running.Wait() }()
+	running.Go(func() { hub.Listen(ctx, link.URL, parts, clock) })
+	state := func() string { return parts.States()[console.ListenPart] }
+	refreshed := func(what string) {
+		t.Helper()
+		waitFor(t, what, func() bool {
+			select {
+			case c := <-changes:
+				return c.All
+			default:
+				return false
+			}
+		})
+	}
+
+	waitFor(t, "the console's LISTEN to work", func() bool { return state() == "ok" })
+	refreshed("refresh everything on the first LISTEN")
+	link.Cut()
+	waitFor(t, "the lost LISTEN to be named", func() bool { return state() != "ok" })
+	// Reconnections fail while the link is down: each waits its backoff (at most a
+	// minute) on the clock, then tries, and the part stays failing.
+	for try := range 4 {
+		if err := clock.BlockUntilContext(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := parts.Check(); err == nil || !strings.Contains(err.Error(), console.ListenPart+": LISTEN connection lost") {
+			t.Fatalf("health after %d failed tries: %v, want %s named", try, err, console.ListenPart)
+		}
+		clock.Advance(time.Minute)
+	}
+	link.Heal()
+	if err := clock.BlockUntilContext(ctx, 1); err != nil { // the fourth try failed, waiting again
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	waitFor(t, "the console's LISTEN to work again", func() bool { return state() == "ok" })
+	refreshed("refresh everything once LISTEN is back")
+	if err := parts.Check(); err != nil {
+		t.Errorf("health once LISTEN is back: %v", err)
+	}
+	if n := strings.Count(logs.String(), "health: "+console.ListenPart+" is not working"); n != 1 {
+		t.Errorf("the loss was logged %d times, want once:\n%s", n, logs.String())
+	}
+	if n := strings.Count(logs.String(), "health: "+console.ListenPart+" works again"); n != 1 {
+		t.Errorf("the recovery was logged %d times, want once:\n%s", n, logs.String())
+	}
 }

@@ -3,14 +3,17 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jonboulle/clockwork"
 
 	"github.com/truenester/leadrelay/database"
+	"github.com/truenester/leadrelay/ops/health"
 )
 
 // Change is what the browsers hear: a new lead, or leads whose timeline grew (All: any lead).
@@ -88,24 +91,40 @@ const (
 	consoleChannel    = "leadrelay_console"
 )
 
+// ListenPart is the console's LISTEN connection among the replica's health parts.
+const ListenPart = "console_listen"
+
 // Listen publishes the database's notifications until ctx ends, reconnecting (at most a
 // minute apart) when the connection breaks; each reconnection publishes "refresh
-// everything", for whatever changed while it was away.
-func (h *Hub) Listen(ctx context.Context, connString string) {
-	database.Listener{
+// everything", for whatever changed while it was away. A connection quiet for
+// database.ListenIdle is pinged, so one that died without a word is replaced. parts
+// watches the loop go round (ListenPart, bounded as the doorbell's LISTEN): while the
+// connection is lost and cannot be made again, /readyz names it. clock times the backoff
+// and the pings (nil: the real one).
+func (h *Hub) Listen(ctx context.Context, connString string, parts *health.Registry, clock clockwork.Clock) {
+	l := database.Listener{
 		ConnString: connString,
 		Channels:   []string{leadEventsChannel, consoleChannel},
 		Idle:       database.ListenIdle,
-		Listening:  func() { h.Publish(Change{All: true}) },
-		Notified: func(channel, payload string) {
-			if c, ok := parseNotification(channel, payload); ok {
-				h.Publish(c)
-			}
-		},
-		Lost: func(err error, retryIn time.Duration) {
-			h.log.WarnContext(ctx, "console LISTEN connection lost; live updates resume when it is back", "err", err, "retry_in", retryIn)
-		},
-	}.Run(ctx)
+		Clock:      clock,
+	}
+	progress := parts.Watch(ListenPart, l.Silence())
+	l.Listening = func() {
+		progress.Report(nil)
+		h.Publish(Change{All: true})
+	}
+	l.Notified = func(channel, payload string) {
+		if c, ok := parseNotification(channel, payload); ok {
+			h.Publish(c)
+		}
+	}
+	l.Moved = progress.Beat
+	l.Lost = func(err error, retryIn time.Duration) {
+		// Health logs the loss once; each retry is only a debug line.
+		progress.Report(fmt.Errorf("LISTEN connection lost; the console's live updates resume when it is back: %w", err))
+		h.log.DebugContext(ctx, "console LISTEN connection lost", "err", err, "retry_in", retryIn)
+	}
+	l.Run(ctx)
 }
 
 func parseNotification(channel, payload string) (Change, bool) {
