@@ -121,3 +121,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 // most, each try within Lease/3, and a job's batch ends within the Lease.
 // Twice the longest of these leaves a loaded machine its pauses.
 func (c Config) progressBound() time.Duration { return 2 * c.Lease }
+
+// workBound is the longest a job that runs every `every` can show no sign of running (a
+// run's end, or a batch's: each ends within the Lease): its interval and a batch, twice
+// over for a loaded machine's pauses. A leader whose job is silent longer gives the lease
+// up (Engine.stalled).
+func (c Config) workBound(every time.Duration) time.Duration { return 2 * (every + c.Lease) }

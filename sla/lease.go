@@ -17,9 +17,10 @@ import (
 var errNotLeader = errors.New("not the SLA leader")
 
 // lease is leadership over the SLA jobs: a row in public.leader_leases that
-// one replica holds until it expires, by the database's clock. It is the
-// gocron Elector: IsLeader answers from memory, and campaign keeps the
-// memory true by taking or renewing the row every ttl/3.
+// one replica holds until it expires, by the database's clock. current
+// answers from memory, and campaign keeps the memory true by taking or
+// renewing the row every ttl/3, but only while the replica's jobs run (its
+// ready check): a leader whose scheduler stops firing gives the lease up.
 //
 // Memory alone could be stale (a replica paused longer than its lease still
 // believes), so every job's transaction first calls leader_lease_fence with
@@ -50,14 +51,6 @@ func newLease(db *pgxpool.Pool, name, holder string, ttl time.Duration, log *slo
 	return &lease{db: db, name: name, holder: holder, ttl: ttl, log: log}
 }
 
-// IsLeader implements gocron.Elector.
-func (l *lease) IsLeader(context.Context) error {
-	if _, ok := l.current(); !ok {
-		return errNotLeader
-	}
-	return nil
-}
-
 // current returns the lease's token while this replica holds it.
 func (l *lease) current() (int64, bool) {
 	l.mu.Lock()
@@ -70,9 +63,10 @@ func (l *lease) current() (int64, bool) {
 
 // campaign renews the lease every ttl/3 while this replica holds it, and
 // otherwise asks for it as often (at least every second, so a released lease
-// is taken up at once), until ctx ends. Each try's error (nil when the
-// database answered) goes to tried.
-func (l *lease) campaign(ctx context.Context, tried func(error)) {
+// is taken up at once), until ctx ends; while ready says the replica cannot
+// do the leader's work, it gives the lease up instead and does not ask. Each
+// try's error (nil when the database answered), or ready's, goes to tried.
+func (l *lease) campaign(ctx context.Context, ready func() error, tried func(error)) {
 	t := time.NewTimer(l.retryEvery())
 	defer t.Stop()
 	for {
@@ -80,7 +74,12 @@ func (l *lease) campaign(ctx context.Context, tried func(error)) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			err := l.try(ctx)
+			err := ready()
+			if err != nil {
+				l.release(ctx)
+			} else {
+				err = l.try(ctx)
+			}
 			if ctx.Err() == nil {
 				tried(err)
 			}

@@ -62,10 +62,26 @@ type Engine struct {
 	report   health.Report
 	progress *health.Progress
 
-	mu       sync.Mutex
-	sent     Result
-	leaseErr error // the last lease try's
-	jobErr   map[string]error
+	mu        sync.Mutex
+	sent      Result
+	leaseErr  error // the last lease try's, or why this replica did not campaign
+	jobErr    map[string]error
+	alive     map[string]time.Time // each job's last sign of running, on the clock
+	scheduler gocron.Scheduler     // while Run runs
+}
+
+// The jobs and how often each runs.
+func (e *Engine) jobs() []job {
+	return []job{
+		{"sla-tick", e.cfg.TickInterval, e.slaPass},
+		{"follow-up-tick", e.cfg.FollowUpInterval, e.followUpPass},
+	}
+}
+
+type job struct {
+	name  string
+	every time.Duration
+	pass  func(context.Context, time.Time, *lease) (Result, error)
 }
 
 // New returns an Engine on db. clock is the time the jobs are scheduled by
@@ -97,6 +113,7 @@ func New(db *pgxpool.Pool, cfg Config, clock clockwork.Clock, log *slog.Logger) 
 		report:   report,
 		progress: progress,
 		jobErr:   map[string]error{},
+		alive:    map[string]time.Time{},
 	}, nil
 }
 
@@ -131,9 +148,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	ctx, stopCampaign := context.WithCancel(ctx)
 	defer stopCampaign()
 
+	// No gocron elector: every replica's jobs fire, a follower's doing nothing but show
+	// that its scheduler works (runJob), so that only a replica whose jobs run campaigns.
 	s, err := gocron.NewScheduler(
 		gocron.WithClock(e.clock),
-		gocron.WithDistributedElector(e.lease),
 		gocron.WithLogger(e.log.With("component", "gocron")),
 		gocron.WithStopTimeout(e.cfg.Lease),
 	)
@@ -142,15 +160,13 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.report(err)
 		return err
 	}
-	jobs := []struct {
-		name  string
-		every time.Duration
-		pass  func(context.Context, time.Time, *lease) (Result, error)
-	}{
-		{"sla-tick", e.cfg.TickInterval, e.slaPass},
-		{"follow-up-tick", e.cfg.FollowUpInterval, e.followUpPass},
+	e.mu.Lock()
+	for _, j := range e.jobs() {
+		e.alive[j.name] = e.clock.Now()
 	}
-	for _, j := range jobs {
+	e.scheduler = s
+	e.mu.Unlock()
+	for _, j := range e.jobs() {
 		_, err := s.NewJob(
 			gocron.DurationJob(j.every),
 			gocron.NewTask(func(ctx context.Context) { e.runJob(ctx, j.name, j.pass) }),
@@ -172,7 +188,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	// Ask once before starting, so a lone replica runs its first ticks at once.
 	e.tried("", e.lease.try(ctx))
 	var campaign sync.WaitGroup
-	campaign.Go(func() { e.lease.campaign(ctx, func(err error) { e.tried("", err) }) })
+	campaign.Go(func() { e.lease.campaign(ctx, e.stalled, func(err error) { e.tried("", err) }) })
 	s.Start()
 	e.log.Info("sla: engine started", "replica", e.cfg.Replica, "tick", e.cfg.TickInterval,
 		"follow_up_tick", e.cfg.FollowUpInterval, "lease", e.cfg.Lease)
@@ -188,9 +204,14 @@ func (e *Engine) Run(ctx context.Context) error {
 	return nil
 }
 
-// runJob runs one scheduled pass as the leader.
+// runJob runs one scheduled pass as the leader; on a follower it only shows that the job
+// fires. Either way the job's end, and each batch's, is its sign of running.
 func (e *Engine) runJob(ctx context.Context, name string, pass func(context.Context, time.Time, *lease) (Result, error)) {
-	res, err := pass(ctx, e.clock.Now(), e.lease)
+	defer e.ran(name)
+	if _, leader := e.lease.current(); !leader {
+		return
+	}
+	res, err := pass(context.WithValue(ctx, jobKey{}, name), e.clock.Now(), e.lease)
 	e.count(res)
 	switch {
 	case errors.Is(err, errNotLeader):
@@ -207,6 +228,38 @@ func (e *Engine) runJob(ctx context.Context, name string, pass func(context.Cont
 		e.log.Info("sla: events created", "job", name, "warnings", res.Warnings, "breaches", res.Breaches,
 			"follow_ups_due", res.FollowUpsDue, "follow_ups_overdue", res.FollowUpsOverdue)
 	}
+}
+
+// jobKey carries a scheduled run's job name to its batches (an operator's Tick has none).
+type jobKey struct{}
+
+// ran records a sign that job runs.
+func (e *Engine) ran(job string) {
+	if job == "" {
+		return
+	}
+	e.mu.Lock()
+	e.alive[job] = e.clock.Now()
+	e.mu.Unlock()
+}
+
+// stalled says why this replica must not lead: a job that has shown no sign of running
+// (a run's or a batch's end) for longer than its bound (Config.workBound) while Run runs,
+// because its scheduler no longer fires it or a run is stuck. Leading then would leave
+// the SLA to nobody, so the campaign gives the lease up and asks again only once every
+// job runs.
+func (e *Engine) stalled() error {
+	now := e.clock.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, j := range e.jobs() {
+		last, ok := e.alive[j.name]
+		if silence, bound := now.Sub(last), e.cfg.workBound(j.every); ok && silence > bound {
+			return fmt.Errorf("%s has not run for %s (bound %s): this replica gives up the leader lease and does not campaign until its jobs run",
+				j.name, silence.Round(time.Millisecond), bound)
+		}
+	}
+	return nil
 }
 
 // Tick runs one pass of both jobs now, whichever replica leads: for tests
@@ -281,6 +334,9 @@ func (e *Engine) batch(ctx context.Context, l *lease, fn func(context.Context, p
 		return err
 	}
 	defer e.progress.Begin()()
+	if job, ok := ctx.Value(jobKey{}).(string); ok {
+		defer e.ran(job)
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Lease)
 	defer cancel()
 	return pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {
