@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"regexp/syntax"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -74,7 +75,9 @@ create table leadrelay_private.phone_regions (
   general_lengths integer[] not null,
   local_lengths integer[] not null,
   -- A valid national number in one match: the general description's lengths and pattern,
-  -- then any number type's (lengths as lookahead constraints, then its pattern).
+  -- then any number type's (lengths as lookahead constraints, then its pattern). A length
+  -- constraint that the pattern after it implies is left out: it changes no answer and
+  -- costs a match as much as the rest.
   valid_pattern text not null
 );
 create index phone_regions_country_code_idx on leadrelay_private.phone_regions (country_code, ord);
@@ -110,9 +113,10 @@ insert into leadrelay_private.phone_regions values
 			if d == nil || d.GetNationalNumberPattern() == "" || d.GetNationalNumberPattern() == "NA" || slices.Contains(d.PossibleLength, -1) {
 				continue // a type the region does not have
 			}
-			types = append(types, lengthsAhead(d.PossibleLength)+"(?:"+d.GetNationalNumberPattern()+")")
+			types = append(types, lengthsAhead(d.PossibleLength, d.GetNationalNumberPattern())+"(?:"+d.GetNationalNumberPattern()+")")
 		}
-		valid := "^" + lengthsAhead(general.PossibleLength) + "(?=(?:" + general.GetNationalNumberPattern() + ")$)(?:" + strings.Join(types, "|") + ")$"
+		valid := "^" + lengthsAhead(general.PossibleLength, general.GetNationalNumberPattern()) +
+			"(?=(?:" + general.GetNationalNumberPattern() + ")$)(?:" + strings.Join(types, "|") + ")$"
 		if len(types) == 0 {
 			valid = "^$.^" // no number type: nothing is valid
 		}
@@ -154,10 +158,13 @@ func sqlInts(v []int32) string {
 }
 
 // lengthsAhead is a lookahead constraint that the whole number has one of
-// lengths digits ("" when any length will do, as libphonenumber reads an
-// empty list).
-func lengthsAhead(lengths []int32) string {
-	if len(lengths) == 0 {
+// lengths digits: "" when any length will do, as libphonenumber reads an empty
+// list, and "" when pattern, which must match the whole number after it,
+// matches only strings of those lengths. Such a constraint changes no answer
+// (parse_phone matches only strings of ASCII digits), and each costs a
+// match as much as the rest of it (issue #14).
+func lengthsAhead(lengths []int32, pattern string) string {
+	if len(lengths) == 0 || lengthsImplied(lengths, pattern) {
 		return ""
 	}
 	parts := make([]string, len(lengths))
@@ -165,4 +172,103 @@ func lengthsAhead(lengths []int32) string {
 		parts[i] = fmt.Sprintf("[0-9]{%d}$", n)
 	}
 	return "(?=" + strings.Join(parts, "|") + ")"
+}
+
+// lengthsImplied tells whether every string pattern matches has one of lengths.
+func lengthsImplied(lengths []int32, pattern string) bool {
+	var allowed uint64
+	for _, n := range lengths {
+		if n < 0 || n > 63 {
+			return false
+		}
+		allowed |= 1 << n
+	}
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return false
+	}
+	matched, ok := matchLengths(re)
+	return ok && matched&^allowed == 0
+}
+
+// matchLengths is the set of lengths, in characters, of the strings re matches,
+// as bits 0 to 63; ok is false when it cannot tell (an unbounded repetition, a
+// length past 63).
+func matchLengths(re *syntax.Regexp) (set uint64, ok bool) {
+	switch re.Op {
+	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText, syntax.OpEndText,
+		syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return 1, true
+	case syntax.OpLiteral:
+		if len(re.Rune) > 63 {
+			return 0, false
+		}
+		return 1 << len(re.Rune), true
+	case syntax.OpCharClass, syntax.OpAnyCharNotNL, syntax.OpAnyChar:
+		return 1 << 1, true
+	case syntax.OpCapture:
+		return matchLengths(re.Sub[0])
+	case syntax.OpQuest:
+		set, ok = matchLengths(re.Sub[0])
+		return set | 1, ok
+	case syntax.OpAlternate:
+		for _, sub := range re.Sub {
+			s, ok := matchLengths(sub)
+			if !ok {
+				return 0, false
+			}
+			set |= s
+		}
+		return set, true
+	case syntax.OpConcat:
+		set = 1
+		for _, sub := range re.Sub {
+			s, ok := matchLengths(sub)
+			if !ok {
+				return 0, false
+			}
+			if set, ok = sumLengths(set, s); !ok {
+				return 0, false
+			}
+		}
+		return set, true
+	case syntax.OpRepeat:
+		if re.Max < 0 {
+			return 0, false
+		}
+		s, ok := matchLengths(re.Sub[0])
+		if !ok {
+			return 0, false
+		}
+		times := uint64(1) // the lengths of k repetitions, from k = 0
+		for k := 0; k <= re.Max; k++ {
+			if k >= re.Min {
+				set |= times
+			}
+			if times, ok = sumLengths(times, s); !ok {
+				return 0, false
+			}
+		}
+		return set, true
+	}
+	return 0, false
+}
+
+// sumLengths is {x + y | x in a, y in b}; ok is false past 63.
+func sumLengths(a, b uint64) (sum uint64, ok bool) {
+	for x := 0; x < 64; x++ {
+		if a&(1<<x) == 0 {
+			continue
+		}
+		for y := 0; y < 64; y++ {
+			if b&(1<<y) == 0 {
+				continue
+			}
+			if x+y > 63 {
+				return 0, false
+			}
+			sum |= 1 << (x + y)
+		}
+	}
+	return sum, true
 }
