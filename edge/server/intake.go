@@ -169,38 +169,67 @@ func decodeLead(form leadrelay.Form, body []byte, headerKey string) (lead, error
 		}
 		return lead{}, &Error{Status: http.StatusBadRequest, Code: CodeMalformedJSON, Message: msg}
 	}
-	fields := formFields[form]
-	payload := make(map[string]json.RawMessage, len(fields)+1)
-	bad := map[string]string{}
-	for _, name := range fields {
+	// The payload is written field by field: every value is valid JSON
+	// (json.Unmarshal checked the body) and every name a plain ASCII
+	// constant, so encoding a map again would only repeat the checks.
+	var payload bytes.Buffer
+	payload.Grow(len(body) + len(form) + len(headerKey) + 48)
+	payload.WriteString(`{"form":`)
+	payload.Write(jsonString(string(form)))
+	var bad map[string]string
+	var email, phone string
+	keyGiven := false
+	for _, name := range formFields[form] {
 		v, ok := raw[name]
 		if !ok || string(v) == "null" {
 			continue
 		}
 		v, err := storable(v)
 		if err != nil {
+			if bad == nil {
+				bad = map[string]string{}
+			}
 			bad[name] = err.Error()
 			continue
 		}
-		payload[name] = v
-	}
-	payload["form"], _ = json.Marshal(form)
-	if headerKey != "" {
-		switch bodyKey, given := payload["idempotency_key"]; {
-		case !given || string(bodyKey) == `""`:
-			payload["idempotency_key"], _ = json.Marshal(headerKey)
-		case stringValue(bodyKey) != headerKey:
-			bad["idempotency_key"] = "differs from the Idempotency-Key header"
+		switch name {
+		case "email":
+			email = stringValue(v)
+		case "phone":
+			phone = stringValue(v)
+		case "idempotency_key":
+			if headerKey != "" && string(v) == `""` {
+				continue // the header's key stands in for a blank one
+			}
+			if headerKey != "" && stringValue(v) != headerKey {
+				if bad == nil {
+					bad = map[string]string{}
+				}
+				bad[name] = "differs from the Idempotency-Key header"
+				continue
+			}
+			keyGiven = true
 		}
+		payload.WriteString(`,"`)
+		payload.WriteString(name)
+		payload.WriteString(`":`)
+		payload.Write(v)
 	}
+	if headerKey != "" && !keyGiven && bad["idempotency_key"] == "" {
+		payload.WriteString(`,"idempotency_key":`)
+		payload.Write(jsonString(headerKey))
+	}
+	payload.WriteByte('}')
 	if len(bad) > 0 {
 		return lead{}, &Error{Status: http.StatusBadRequest, Code: CodeInvalidLead, Message: "the lead has invalid fields", Fields: bad}
 	}
-	encoded, err := json.Marshal(payload)
-	if err != nil {
-		return lead{}, fmt.Errorf("encode %s payload: %w", form, err)
-	}
-	return lead{payload: encoded, email: stringValue(payload["email"]), phone: stringValue(payload["phone"])}, nil
+	return lead{payload: payload.Bytes(), email: email, phone: phone}, nil
+}
+
+// jsonString is s as a JSON string.
+func jsonString(s string) []byte {
+	b, _ := json.Marshal(s) // a string always encodes
+	return b
 }
 
 // storable returns v as jsonb can store it: as it is when it has no escape
