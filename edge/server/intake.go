@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -79,8 +80,9 @@ func (s *server) intake(form leadrelay.Form) handlerFunc {
 		if err != nil {
 			return err
 		}
-		s.Logger.InfoContext(r.Context(), "lead stored", "form", form, "lead_id", res.ID, "created", res.Created,
-			"quality", res.Quality, "lead_score", res.LeadScore, "email", redactEmail(l.email), "phone", redactPhone(l.phone))
+		s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "lead stored", slog.String("form", string(form)),
+			slog.String("lead_id", res.ID), slog.Bool("created", res.Created), slog.String("quality", res.Quality),
+			slog.Int("lead_score", res.LeadScore), slog.String("email", redactEmail(l.email)), slog.String("phone", redactPhone(l.phone)))
 		status := http.StatusCreated
 		if !res.Created {
 			status = http.StatusOK

@@ -103,9 +103,9 @@ func (s *server) logAccess(router *httprouter.Router, next http.Handler) http.Ha
 			rec.status = http.StatusOK
 		}
 		took := time.Since(start)
-		s.Logger.InfoContext(r.Context(), "request",
-			"method", r.Method, "path", r.URL.Path, "status", rec.status, "bytes", rec.bytes,
-			"duration_ms", float64(took.Microseconds())/1000, "client", s.clientAddress(r).String())
+		s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status), slog.Int("bytes", rec.bytes),
+			slog.Float64("duration_ms", float64(took.Microseconds())/1000), slog.String("client", s.clientAddress(r).String()))
 		if s.Metrics != nil {
 			s.Metrics.ObserveRequest(r.Method, routeOf(router, r), rec.status, took)
 		}
