@@ -5,7 +5,11 @@
 //     concurrency, with the payloads the intake would send;
 //  2. the intake: HTTP POSTs to /api/submit-contact at the same concurrency
 //     (and rate, if one is given), through the whole server: middleware,
-//     rate limiter, decoding, the same SQL call, logging.
+//     rate limiter, decoding, the same SQL call, logging. The POSTs go
+//     through a direct HTTP/1.1 client (poster), as lean as pgx is for the
+//     ceiling: the website's visitors do not share the server's cores, so
+//     the load should take as little of them as it can;
+//     -net-http-client loads through net/http's client instead.
 //
 // It prints throughput and p50/p95/p99 latency for each and the ratio. By
 // default it starts a throwaway PostgreSQL (devpostgres) and the server
@@ -77,6 +81,7 @@ type options struct {
 	rounds      int
 	cpuProfile  string
 	statements  bool
+	netHTTP     bool
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -92,6 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs.IntVar(&o.rounds, "rounds", 3, "the phases alternate this many times, each for duration/rounds, so a neighbour's load falls on both alike")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (server and load) during the last intake phase to this file")
 	fs.BoolVar(&o.statements, "statements", false, "also track the statements submit_lead and its triggers run, and print where each lead's SQL time and WAL go (throwaway PostgreSQL only)")
+	fs.BoolVar(&o.netHTTP, "net-http-client", false, "load the intake through net/http's client, whose per-request goroutine hand-offs cost this process (and so the server under test, on the same cores) more than the default direct client")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -153,10 +159,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer pool.Close()
 
-	client := &http.Client{
-		Timeout:   10 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency},
-	}
 	runID := time.Now().UnixNano()
 	leads := atomic.Int64{}
 	direct := func(ctx context.Context) (int, error) {
@@ -165,32 +167,33 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		err := pool.QueryRow(ctx, "select public.submit_lead($1::jsonb)", string(payload)).Scan(&raw)
 		return 0, err
 	}
+	post, closeClient, err := newIntakeClient(target, o)
+	if err != nil {
+		return err
+	}
+	defer closeClient()
 	intake := func(ctx context.Context) (int, error) {
 		n := leads.Add(1)
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target+"/api/submit-contact", bytes.NewReader(leadBody(runID, n, false)))
+		status, err := post(ctx, leadBody(runID, n, false), fmt.Sprintf("bench-%d-%d", runID, n))
 		if err != nil {
-			return 0, err
+			return status, err
 		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Idempotency-Key", fmt.Sprintf("bench-%d-%d", runID, n))
-		res, err := client.Do(req)
-		if err != nil {
-			return 0, err
+		if status != http.StatusCreated {
+			return status, fmt.Errorf("status %d", status)
 		}
-		_, _ = io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		if res.StatusCode != http.StatusCreated {
-			return res.StatusCode, fmt.Errorf("status %d", res.StatusCode)
-		}
-		return res.StatusCode, nil
+		return status, nil
 	}
 
 	rate := "as fast as the workers go"
 	if o.rate > 0 {
 		rate = fmt.Sprintf("%.0f/s offered", o.rate)
 	}
-	fmt.Fprintf(stdout, "leadrelay intake load: %d CPUs, concurrency %d, %s, %s per phase in %d rounds, each after %s warm-up\n",
-		runtime.NumCPU(), o.concurrency, rate, o.duration, o.rounds, o.warmup)
+	client := "a direct HTTP/1.1 client"
+	if o.netHTTP {
+		client = "net/http's client"
+	}
+	fmt.Fprintf(stdout, "leadrelay intake load: %d CPUs, concurrency %d, %s, %s per phase in %d rounds, each after %s warm-up; HTTP through %s\n",
+		runtime.NumCPU(), o.concurrency, rate, o.duration, o.rounds, o.warmup, client)
 
 	var profile io.WriteCloser
 	if o.cpuProfile != "" {
@@ -266,6 +269,40 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		fmt.Fprintln(stdout, "(-rate caps both phases, so the ratio compares offered loads; run without it for the ceiling)")
 	}
 	return nil
+}
+
+// newIntakeClient returns a function that POSTs a lead to the intake with
+// an Idempotency-Key and returns the answer's status, and one that closes
+// its connections.
+func newIntakeClient(target string, o options) (func(ctx context.Context, body []byte, key string) (int, error), func(), error) {
+	const path = "/api/submit-contact"
+	if !o.netHTTP {
+		u, err := url.Parse(target)
+		if err != nil {
+			return nil, nil, fmt.Errorf("target: %w", err)
+		}
+		p := newPoster(u.Host, o.concurrency)
+		return func(ctx context.Context, body []byte, key string) (int, error) {
+			return p.post(ctx, path, [][2]string{{"Content-Type", "application/json"}, {"Idempotency-Key", key}}, body)
+		}, p.close, nil
+	}
+	transport := &http.Transport{MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: transport}
+	return func(ctx context.Context, body []byte, key string) (int, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target+path, bytes.NewReader(body))
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", key)
+		res, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode, nil
+	}, transport.CloseIdleConnections, nil
 }
 
 // leadBody is a contact-form lead, unique per n so neither the idempotency
