@@ -74,7 +74,7 @@ func TestReadyzFailsWhileABackgroundPartDoesNotWork(t *testing.T) {
 	var resp struct {
 		Parts map[string]string `json:"parts"`
 	}
-	if err := json.Unmarshal([]byte(body), &resp); err != nil || resp.Parts["sla"] != "ok" || resp.Parts["dispatcher"] != "ok" || resp.Parts["listen"] != "ok" || resp.Parts["console_listen"] != "ok" || resp.Parts["database"] != "ok" {
+	if err := json.Unmarshal([]byte(body), &resp); err != nil || resp.Parts["sla"] != "ok" || resp.Parts["dispatcher"] != "ok" || resp.Parts["listen"] != "ok" || resp.Parts["console_live"] != "ok" || resp.Parts["database"] != "ok" {
 		t.Errorf("/readyz after recovery: %s", body)
 	}
 	logs := r.logs.String()[before:]

@@ -178,14 +178,15 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 		logger.Info("ENABLE_NOTIFICATION_WORKER=false: leads are saved here; another process delivers and watches SLAs")
 	}
 
-	// The admin console: live through one LISTEN connection (a health part, as the
-	// doorbell's), or a poll, per replica, from when the database answers.
+	// The admin console: live through one LISTEN connection, or a poll whose every look
+	// has the admin deadline, per replica, from when the database answers; either is a
+	// health part, as the doorbell's LISTEN.
 	hub := console.NewHub(logger)
 	startLive := func() {
 		if st.Listen {
 			work.Go(func() { hub.Listen(workCtx, st.DatabaseURL, parts, st.clock) })
 		} else {
-			work.Go(func() { hub.Poll(workCtx, pools.admin, time.Second) })
+			work.Go(func() { hub.Poll(workCtx, pools.admin, time.Second, st.DB.AdminTimeout, parts, st.clock) })
 		}
 	}
 	deps.Console = console.New(console.Deps{

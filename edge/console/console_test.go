@@ -625,7 +625,7 @@ func TestThePollAnnouncesWhatLISTENWould(t *testing.T) {
 	b := setup(t)
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() { b.hub.Poll(ctx, b.db, 50*time.Millisecond) })
+	wg.Go(func() { b.hub.Poll(ctx, b.db, 50*time.Millisecond, 0, nil, nil) })
 	t.Cleanup(func() { stop(); wg.Wait() })
 	changes, unsubscribe := b.hub.Subscribe()
 	defer unsubscribe()
@@ -650,6 +650,73 @@ func TestThePollAnnouncesWhatLISTENWould(t *testing.T) {
 		t.Fatal(err)
 	}
 	next("the older lead's change", func(c console.Change) bool { return slices.Contains(c.IDs, old) })
+}
+
+// The poll's every look has a deadline (the admin timeout, on the injected clock), waiting
+// for a connection of the admin pool included, and the poll is the health part LISTEN's
+// would be: with the pool's one connection taken (here by the test, for as long as it
+// likes) a look gives up at its deadline, the replica's health names the part (logged
+// once), and the next look, with the connection free, makes it ok and announces the lead
+// created since.
+func TestThePollHasADeadlineAndIsAHealthPart(t *testing.T) {
+	t.Parallel()
+	const interval, timeout = time.Second, 500 * time.Millisecond
+	b := setup(t, func(o *bundleOptions) { o.poolSize = 1 })
+	clock := clockwork.NewFakeClock()
+	var logs testkit.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	parts := health.New(logger, clock)
+	changes, unsubscribe := b.hub.Subscribe()
+	defer unsubscribe()
+	ctx, stop := context.WithCancel(testkit.Context(t))
+	var running sync.WaitGroup
+	defer func() { stop(); running.Wait() }()
+	running.Go(func() { b.hub.Poll(ctx, b.db, interval, timeout, parts, clock) })
+	state := func() string { return parts.States()[console.LivePart] }
+	tick := func() {
+		t.Helper()
+		if err := clock.BlockUntilContext(ctx, 1); err != nil { // the poll waits for its ticker
+			t.Fatal(err)
+		}
+		clock.Advance(interval)
+	}
+
+	// The first look, at once, reads where to start.
+	waitFor(t, "the poll to work", func() bool { return state() == "ok" })
+	conn, err := b.db.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := sync.OnceFunc(conn.Release) // the pool closes only once it is back
+	defer release()
+	tick()
+	// The look waits for a connection: its ticker and its deadline are on the clock.
+	if err := clock.BlockUntilContext(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if s := state(); s != "ok" {
+		t.Fatalf("the part before the look's deadline: %s", s)
+	}
+	clock.Advance(timeout)
+	waitFor(t, "the failed look to be named", func() bool { return state() != "ok" })
+	if err := parts.Check(); err == nil || !strings.Contains(err.Error(), console.LivePart+": console poll failed") || !strings.Contains(err.Error(), "DB_ADMIN_TIMEOUT") {
+		t.Fatalf("health after the look's deadline: %v, want %s named for its timeout", err, console.LivePart)
+	}
+	release()
+	fresh := insertLead(t, b.db, "Late Lead", "late@example.com", "", "", 0)
+	tick()
+	waitFor(t, "the poll to work again", func() bool { return state() == "ok" })
+	waitFor(t, "the lead created while the pool was taken", func() bool {
+		select {
+		case c := <-changes:
+			return c.NewLead == fresh
+		default:
+			return false
+		}
+	})
+	if n := strings.Count(logs.String(), "health: "+console.LivePart+" is not working"); n != 1 {
+		t.Errorf("the failure was logged %d times, want once:\n%s", n, logs.String())
+	}
 }
 
 // apiDo sends a JSON admin API request with the admin key and decodes the answer.
@@ -832,7 +899,7 @@ func TestTheConsoleLISTENIsAHealthPart(t *testing.T) {
 	var running sync.WaitGroup
 	defer func() { stop(); running.Wait() }()
 	running.Go(func() { hub.Listen(ctx, link.URL, parts, clock) })
-	state := func() string { return parts.States()[console.ListenPart] }
+	state := func() string { return parts.States()[console.LivePart] }
 	refreshed := func(what string) {
 		t.Helper()
 		waitFor(t, what, func() bool {
@@ -855,8 +922,8 @@ func TestTheConsoleLISTENIsAHealthPart(t *testing.T) {
 		if err := clock.BlockUntilContext(ctx, 1); err != nil {
 			t.Fatal(err)
 		}
-		if err := parts.Check(); err == nil || !strings.Contains(err.Error(), console.ListenPart+": LISTEN connection lost") {
-			t.Fatalf("health after %d failed tries: %v, want %s named", try, err, console.ListenPart)
+		if err := parts.Check(); err == nil || !strings.Contains(err.Error(), console.LivePart+": LISTEN connection lost") {
+			t.Fatalf("health after %d failed tries: %v, want %s named", try, err, console.LivePart)
 		}
 		clock.Advance(time.Minute)
 	}
@@ -870,10 +937,10 @@ func TestTheConsoleLISTENIsAHealthPart(t *testing.T) {
 	if err := parts.Check(); err != nil {
 		t.Errorf("health once LISTEN is back: %v", err)
 	}
-	if n := strings.Count(logs.String(), "health: "+console.ListenPart+" is not working"); n != 1 {
+	if n := strings.Count(logs.String(), "health: "+console.LivePart+" is not working"); n != 1 {
 		t.Errorf("the loss was logged %d times, want once:\n%s", n, logs.String())
 	}
-	if n := strings.Count(logs.String(), "health: "+console.ListenPart+" works again"); n != 1 {
+	if n := strings.Count(logs.String(), "health: "+console.LivePart+" works again"); n != 1 {
 		t.Errorf("the recovery was logged %d times, want once:\n%s", n, logs.String())
 	}
 }

@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -91,14 +92,15 @@ const (
 	consoleChannel    = "leadrelay_console"
 )
 
-// ListenPart is the console's LISTEN connection among the replica's health parts.
-const ListenPart = "console_listen"
+// LivePart is the source of the console's live updates (its LISTEN connection, or the
+// poll) among the replica's health parts.
+const LivePart = "console_live"
 
 // Listen publishes the database's notifications until ctx ends, reconnecting (at most a
 // minute apart) when the connection breaks; each reconnection publishes "refresh
 // everything", for whatever changed while it was away. A connection quiet for
 // database.ListenIdle is pinged, so one that died without a word is replaced. parts
-// watches the loop go round (ListenPart, bounded as the doorbell's LISTEN): while the
+// watches the loop go round (LivePart, bounded as the doorbell's LISTEN): while the
 // connection is lost and cannot be made again, /readyz names it. clock times the backoff
 // and the pings (nil: the real one).
 func (h *Hub) Listen(ctx context.Context, connString string, parts *health.Registry, clock clockwork.Clock) {
@@ -108,7 +110,7 @@ func (h *Hub) Listen(ctx context.Context, connString string, parts *health.Regis
 		Idle:       database.ListenIdle,
 		Clock:      clock,
 	}
-	progress := parts.Watch(ListenPart, l.Silence())
+	progress := parts.Watch(LivePart, l.Silence())
 	l.Listening = func() {
 		progress.Report(nil)
 		h.Publish(Change{All: true})
@@ -155,58 +157,113 @@ func parseNotification(channel, payload string) (Change, bool) {
 // earlier time.
 const pollOverlap = 10 * time.Second
 
+// errPollTimeout ends a poll's query that has not answered within its deadline.
+var errPollTimeout = errors.New("no answer within the admin timeout (DB_ADMIN_TIMEOUT)")
+
 // Poll publishes the leads created and the timelines that grew, looking every interval,
-// until ctx ends: the hub's source where LISTEN is not available.
-func (h *Hub) Poll(ctx context.Context, db *pgxpool.Pool, interval time.Duration) {
-	seen := map[string]time.Time{} // timeline entry id -> its time, within the overlap
-	var since time.Time
-	if err := db.QueryRow(ctx, "select now()").Scan(&since); err != nil {
-		h.log.WarnContext(ctx, "console poll: no start time", "err", err)
-		since = time.Now()
+// until ctx ends: the hub's source where LISTEN is not available. Each look is one query
+// that ends within timeout (DB_ADMIN_TIMEOUT), waiting for a connection of db included,
+// so a saturated admin pool delays the live updates but never stops the loop. parts
+// watches it as the LISTEN's part (LivePart): a look that fails makes /readyz name it
+// until one works. clock times the looks and the deadlines (nil: the real one).
+func (h *Hub) Poll(ctx context.Context, db *pgxpool.Pool, interval, timeout time.Duration, parts *health.Registry, clock clockwork.Clock) {
+	if clock == nil {
+		clock = clockwork.NewRealClock()
 	}
-	t := time.NewTicker(interval)
+	if timeout <= 0 {
+		timeout = DefaultDBTimeout
+	}
+	// Between two beats: a look that runs to its deadline, then the next tick.
+	progress := parts.Watch(LivePart, 2*(interval+timeout))
+	p := poll{hub: h, db: db, seen: map[string]time.Time{}}
+	t := clock.NewTicker(interval)
 	defer t.Stop()
 	for {
+		lookCtx, cancel := context.WithCancelCause(ctx)
+		stop := clock.AfterFunc(timeout, func() { cancel(errPollTimeout) }).Stop
+		err := p.look(lookCtx)
+		stop()
+		cancel(nil)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			if cause := context.Cause(lookCtx); cause == errPollTimeout {
+				err = fmt.Errorf("%w: %w", cause, err)
+			}
+			// Health logs the failure once; each further one is only a debug line.
+			progress.Report(fmt.Errorf("console poll failed; the console's live updates resume when it works: %w", err))
+			h.log.DebugContext(ctx, "console poll failed", "err", err)
+		default:
+			progress.Report(nil)
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-		}
-		from := since.Add(-pollOverlap)
-		var changed, news []string
-		rows, _ := db.Query(ctx, `select t.id::text, t.conversation_id::text, t.event_type = 'created', t.created_at
-			from public.conversation_timeline t where t.created_at > $1::timestamptz order by t.created_at limit 1000`, from)
-		var id, conv string
-		var created bool
-		var at time.Time
-		_, err := pgx.ForEachRow(rows, []any{&id, &conv, &created, &at}, func() error {
-			if _, ok := seen[id]; ok {
-				return nil
-			}
-			seen[id] = at
-			changed = append(changed, conv)
-			if created {
-				news = append(news, conv)
-			}
-			if at.After(since) {
-				since = at
-			}
-			return nil
-		})
-		if err != nil {
-			h.log.WarnContext(ctx, "console poll failed", "err", err)
-			continue
-		}
-		for k, at := range seen {
-			if at.Before(since.Add(-2 * pollOverlap)) {
-				delete(seen, k)
-			}
-		}
-		for _, n := range news {
-			h.Publish(Change{NewLead: n, IDs: []string{n}})
-		}
-		if len(changed) > 0 {
-			h.Publish(Change{IDs: changed})
+		case <-t.Chan():
 		}
 	}
+}
+
+// poll is what the poll remembers from one look to the next.
+type poll struct {
+	hub   *Hub
+	db    *pgxpool.Pool
+	since time.Time            // the newest entry's time seen (first: the database's now)
+	seen  map[string]time.Time // timeline entry id -> its time, within the overlap
+}
+
+// look publishes what changed since the last look (the first one that works only reads
+// where to start, in the database's time).
+func (p *poll) look(ctx context.Context) error {
+	if p.since.IsZero() {
+		if err := p.db.QueryRow(ctx, "select now()").Scan(&p.since); err != nil {
+			return fmt.Errorf("start time: %w", err)
+		}
+		return nil
+	}
+	from := p.since.Add(-pollOverlap)
+	since := p.since
+	var changed, news []string
+	rows, _ := p.db.Query(ctx, `select t.id::text, t.conversation_id::text, t.event_type = 'created', t.created_at
+		from public.conversation_timeline t where t.created_at > $1::timestamptz order by t.created_at limit 1000`, from)
+	var id, conv string
+	var created bool
+	var at time.Time
+	var found []string
+	_, err := pgx.ForEachRow(rows, []any{&id, &conv, &created, &at}, func() error {
+		if _, ok := p.seen[id]; ok {
+			return nil
+		}
+		found = append(found, id)
+		p.seen[id] = at
+		changed = append(changed, conv)
+		if created {
+			news = append(news, conv)
+		}
+		if at.After(since) {
+			since = at
+		}
+		return nil
+	})
+	if err != nil {
+		// Nothing was published: the next look finds these entries again.
+		for _, id := range found {
+			delete(p.seen, id)
+		}
+		return fmt.Errorf("timeline: %w", err)
+	}
+	p.since = since
+	for k, at := range p.seen {
+		if at.Before(p.since.Add(-2 * pollOverlap)) {
+			delete(p.seen, k)
+		}
+	}
+	for _, n := range news {
+		p.hub.Publish(Change{NewLead: n, IDs: []string{n}})
+	}
+	if len(changed) > 0 {
+		p.hub.Publish(Change{IDs: changed})
+	}
+	return nil
 }
