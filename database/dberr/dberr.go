@@ -20,8 +20,9 @@ var (
 	// caller's input, not the database, is at fault.
 	ErrInvalid = errors.New("invalid value")
 	// ErrUnavailable: the database did not answer, or cannot now
-	// (connection trouble, shortage of resources, shutdown, a statement
-	// timeout, a conflict between transactions, a sequence at its maximum).
+	// (connection trouble, shortage of resources, shutdown, a statement or
+	// lock timeout, a conflict between transactions, a sequence at its
+	// maximum).
 	// Retrying later may succeed; nothing was committed.
 	ErrUnavailable = errors.New("database unavailable")
 	// ErrUndefinedTable: a table the query names does not exist (yet).
@@ -105,7 +106,8 @@ func Interpret(err error) error {
 func retryable(code string) bool {
 	switch code {
 	case pgerrcode.AdminShutdown, pgerrcode.CrashShutdown, pgerrcode.CannotConnectNow,
-		pgerrcode.QueryCanceled, // e.g. by statement_timeout
+		pgerrcode.QueryCanceled,    // e.g. by statement_timeout
+		pgerrcode.LockNotAvailable, // lock_timeout: another transaction holds the row
 		pgerrcode.SerializationFailure, pgerrcode.DeadlockDetected:
 		return true
 	}

@@ -54,7 +54,8 @@ func TestInterpretNamesEachKind(t *testing.T) {
 }
 
 // A server that does not answer is unavailable, as is a statement cut by
-// its timeout.
+// its timeout, or by its lock timeout while another transaction holds a row
+// it must lock.
 func TestInterpretUnavailable(t *testing.T) {
 	t.Parallel()
 	ctx := testkit.Context(t)
@@ -65,6 +66,25 @@ func TestInterpretUnavailable(t *testing.T) {
 	_, err := conn.Exec(ctx, "select pg_sleep(1)")
 	if err := dberr.Interpret(err); !errors.Is(err, dberr.ErrUnavailable) {
 		t.Errorf("statement timeout: %v, want ErrUnavailable", err)
+	}
+	holder := testkit.Connect(t, conn.Config().ConnString())
+	if _, err := holder.Exec(ctx, "create table locked (id int primary key); insert into locked values (1)"); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "select id from locked for update"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "set statement_timeout = 0; set lock_timeout = '10ms'"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(ctx, "update locked set id = 2")
+	if e := dberr.Of(dberr.Interpret(err)); e == nil || e.Code != "55P03" || !errors.Is(e, dberr.ErrUnavailable) {
+		t.Errorf("lock timeout: %v, want 55P03 as ErrUnavailable", err)
 	}
 	_, err = pgx.Connect(ctx, "postgres://nobody@127.0.0.1:1/none?connect_timeout=2")
 	if err := dberr.Interpret(err); !errors.Is(err, dberr.ErrUnavailable) {

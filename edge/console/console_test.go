@@ -42,10 +42,11 @@ type testBundle struct {
 }
 
 type bundleOptions struct {
-	supabase  *console.Supabase
-	listen    bool
-	poolSize  int32         // the admin pool's connections; 0: pgxpool's default
-	dbTimeout time.Duration // the console's deadline on each database call; 0: its default
+	supabase    *console.Supabase
+	listen      bool
+	poolSize    int32         // the admin pool's connections; 0: pgxpool's default
+	dbTimeout   time.Duration // the console's deadline on each database call; 0: its default
+	lockTimeout string        // the admin pool's lock_timeout; "": the server's
 }
 
 func setup(t testing.TB, opts ...func(*bundleOptions)) *testBundle {
@@ -63,6 +64,9 @@ func setup(t testing.TB, opts ...func(*bundleOptions)) *testBundle {
 	}
 	if o.poolSize > 0 {
 		poolConfig.MaxConns = o.poolSize
+	}
+	if o.lockTimeout != "" {
+		poolConfig.ConnConfig.RuntimeParams["lock_timeout"] = o.lockTimeout
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, poolConfig)
 	if err != nil {
@@ -879,6 +883,66 @@ func TestAdminRequestsGiveUpOnABusyPoolWith503(t *testing.T) {
 		t.Errorf("the lead after the refused actions: %s %v, want still new", status, err)
 	}
 	waitFor(t, "the leads page with the pool free", func() bool { res, _ := br.get("/admin/leads"); return res.StatusCode == http.StatusOK })
+}
+
+// An admin action that waits on a row lock past its lock timeout (DB_LOCK_TIMEOUT; here the
+// lead's row, locked by the test as another transaction would hold it) answers 503 with
+// Retry-After, in the console and in the JSON admin API, not a 500: nothing was changed, and
+// the same action once the lock is gone does its work, once.
+func TestAnActionThatWaitsOnARowLockPastItsTimeoutIs503(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *bundleOptions) { o.lockTimeout = "100ms" })
+	lead := insertLead(t, b.db, "Locked Lead", "locked@example.com", "", "warm", time.Minute)
+	br := b.browser(t)
+	res, csrf := br.signIn(adminKey)
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", res.StatusCode)
+	}
+	ctx := testkit.Context(t)
+	holder := testkit.Connect(t, b.dbURL)
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "select 1 from conversations where id = $1 for update", lead); err != nil {
+		t.Fatal(err)
+	}
+
+	page, body := br.post("/admin/leads/"+lead+"/contacted", url.Values{"csrf_token": {csrf}})
+	if page.StatusCode != http.StatusServiceUnavailable || page.Header.Get("Retry-After") != "2" || !strings.Contains(body, "try again in a moment") {
+		t.Errorf("mark contacted in the console with the lead locked: %d, Retry-After %q; want 503, 2, and a page that says to try again", page.StatusCode, page.Header.Get("Retry-After"))
+	}
+	req := testkit.NewRequest(t, http.MethodPost, b.url+"/admin/api/leads/"+lead+"/contacted")
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	api, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(api.Body)
+	api.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	if api.StatusCode != http.StatusServiceUnavailable || api.Header.Get("Retry-After") != "2" || json.Unmarshal(raw, &e) != nil || e.Error.Code != "database_unavailable" {
+		t.Errorf("POST /admin/api/leads/.../contacted with the lead locked: %d, Retry-After %q, %s; want 503, 2, database_unavailable", api.StatusCode, api.Header.Get("Retry-After"), raw)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	if got := apiDo(t, "POST", b.url+"/admin/api/leads/"+lead+"/contacted", "", 200); got["changed"] != true {
+		t.Errorf("mark contacted once the lock is gone: %v", got)
+	}
+	var status string
+	var entries int
+	if err := b.db.QueryRow(ctx, `select c.status::text, (select count(*) from conversation_timeline t where t.conversation_id = c.id and t.event_type = 'status_changed')
+		from conversations c where c.id = $1`, lead).Scan(&status, &entries); err != nil || status != "contacted" || entries != 1 {
+		t.Errorf("the lead after the action: status %s, %d status_changed entries, %v; want contacted, 1", status, entries, err)
+	}
 }
 
 // The console's LISTEN connection is a health part: while its link to the database is cut

@@ -27,7 +27,8 @@ var (
 	ErrConflict  = errors.New("conflict")
 	ErrForbidden = errors.New("forbidden")
 	// ErrUnavailable: the database did not answer within the Store's deadline (waiting for
-	// a connection of the admin pool included), or answered that it cannot now.
+	// a connection of the admin pool included), or answered that it cannot now (a row
+	// locked by another transaction past the lock timeout included).
 	ErrUnavailable = errors.New("the database is busy or away")
 )
 

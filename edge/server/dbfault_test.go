@@ -3,7 +3,13 @@ package server_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/truenester/leadrelay/dev/dbtest"
+	"github.com/truenester/leadrelay/dev/testkit"
 )
 
 // A sequence at its maximum (the issue's setval attack, now closed to the API
@@ -38,5 +44,55 @@ func TestMessageTimesOutOfRangeAreRefused(t *testing.T) {
 	}
 	if _, ok := e.Error.Fields["messages[2].at"]; ok {
 		t.Errorf("a time in range was refused: %v", e.Error.Fields)
+	}
+}
+
+// A submission that waits on a row lock past its lock timeout (DB_LOCK_TIMEOUT; here a
+// claim of its Idempotency-Key, locked by the test as a stuck call would hold it) gets a
+// 503 with Retry-After, not a 500: nothing was committed, so the retry with the same key
+// that the answer asks for, once the lock is gone, gets the one lead.
+func TestALockTimeoutIsA503AndARetryGetsOneLead(t *testing.T) {
+	t.Parallel()
+	ctx := testkit.Context(t)
+	cfg, err := pgxpool.ParseConfig(dbtest.NewURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["lock_timeout"] = "100ms"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	b := setupWithPool(t, pool, nil)
+	body := `{"email": "locked@example.com", "message": "hello"}`
+	first := b.post(t, "/api/submit-contact", body, "Idempotency-Key", "locked-1").lead(t, http.StatusCreated)
+
+	holder := testkit.Connect(t, cfg.ConnString())
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	var locked int
+	if err := tx.QueryRow(ctx, `select count(*) from (select 1 from leadrelay_private.intake_claims
+		where claim like 'key:%:locked-1' for update) c`).Scan(&locked); err != nil || locked != 1 {
+		t.Fatalf("lock the key's claim: %d rows, %v", locked, err)
+	}
+	a := b.post(t, "/api/submit-contact", body, "Idempotency-Key", "locked-1")
+	a.error(t, http.StatusServiceUnavailable, "database_unavailable")
+	assertRetryAfter(t, a)
+	if !strings.Contains(string(a.body), "retry with the same Idempotency-Key") {
+		t.Errorf("the 503 does not ask for a retry with the same key: %s", a.body)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	if again := b.post(t, "/api/submit-contact", body, "Idempotency-Key", "locked-1").lead(t, http.StatusOK); again.ID != first.ID {
+		t.Errorf("the retry got lead %s, want %s", again.ID, first.ID)
+	}
+	if n := b.count(t, "select count(*) from conversations"); n != 1 {
+		t.Errorf("%d leads, want 1", n)
 	}
 }
