@@ -263,7 +263,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	// The start-up turn runs alone: when it reports (and /readyz says the
 	// dispatcher works), no other claim begun before that is still looking.
 	settled := false
-	var retry holdoff
+	retry := holdoff{clock: d.clock}
 	defer retry.stop()
 	defer func() {
 		for ; running > 0; running-- {
@@ -403,7 +403,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	var sends sync.WaitGroup
 	defer sends.Wait()
 	r := d.turn(ctx, turn{limits: limits, transferred: make([]int, len(d.channels)), open: d.openLimit()}, &sends)
-	var retry holdoff
+	retry := holdoff{clock: d.clock}
 	defer retry.stop()
 	for !d.idle() {
 		if !retry.active() {
@@ -650,18 +650,20 @@ func (d *Dispatcher) idle() bool {
 }
 
 // holdoff spaces the turns that retry outcomes a failed turn could not
-// record: 50 ms after the first failure, doubling up to 5 s.
+// record: 50 ms after the first failure, doubling up to 5 s, on the
+// dispatcher's clock.
 type holdoff struct {
+	clock clockwork.Clock
 	wait  time.Duration
 	until time.Time
-	timer *time.Timer
+	timer clockwork.Timer
 }
 
 func (h *holdoff) failed() {
 	h.stop()
 	h.wait = min(max(2*h.wait, 50*time.Millisecond), 5*time.Second)
-	h.until = time.Now().Add(h.wait)
-	h.timer = time.NewTimer(h.wait)
+	h.until = h.clock.Now().Add(h.wait)
+	h.timer = h.clock.NewTimer(h.wait)
 }
 
 func (h *holdoff) succeeded() {
@@ -669,14 +671,14 @@ func (h *holdoff) succeeded() {
 	h.wait, h.until = 0, time.Time{}
 }
 
-func (h *holdoff) active() bool { return time.Now().Before(h.until) }
+func (h *holdoff) active() bool { return h.clock.Now().Before(h.until) }
 
 // C fires when the wait is over; nil (never) when there is none.
 func (h *holdoff) C() <-chan time.Time {
 	if h.timer == nil {
 		return nil
 	}
-	return h.timer.C
+	return h.timer.Chan()
 }
 
 func (h *holdoff) stop() {

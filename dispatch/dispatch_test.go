@@ -450,6 +450,89 @@ func TestASendSlowerThanItsLeaseIsNotRepeated(t *testing.T) {
 	}
 }
 
+// Outcomes that a turn could not record (here: the event's row locked by the test past the
+// dispatcher's lock_timeout) are tried again after a holdoff on the dispatcher's clock,
+// 50 ms, then 100 ms, then 200 ms: each failed try waits on that clock, and no try comes
+// before the clock reaches it; once the lock is gone the next try records the outcome, once.
+func TestOutcomesThatCouldNotBeRecordedAreRetriedOnTheDispatchersClock(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := testkit.Context(t)
+	cfg, err := pgxpool.ParseConfig(b.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["lock_timeout"] = "100ms"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	// A minute ahead of the database's clock: the events it stamps are due.
+	clock := clockwork.NewFakeClockAt(time.Now().Add(time.Minute))
+	var logs testkit.Buffer
+	d, err := dispatch.New(outbox.New(pool), b.senders[:1], nil, dispatch.Config{
+		Replica: "r", Lease: time.Minute, SendTimeout: 5 * time.Second, FrontendURL: "https://truenester.example",
+	}, clock, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := b.lead(t, "Unrecorded Lead")
+	hold := make(chan struct{})
+	release := sync.OnceFunc(func() { close(hold) })
+	defer release()
+	b.slack.Refuse(notifierstest.Answer{Hold: hold})
+	done := make(chan error, 1)
+	go func() { _, err := d.RunOnce(ctx); done <- err }()
+	testkit.WaitFor(t, time.Minute, "Slack to hold the send", testkit.Until(func() bool { return b.slack.Requests() == 1 }))
+
+	locker, err := b.db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Rollback(ctx)
+	if _, err := locker.Exec(ctx, "select 1 from lead_events where conversation_id = $1 for update", id); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	failures := func() int { return strings.Count(logs.String(), "recording outcomes failed; trying again") }
+	waiting := func() {
+		t.Helper()
+		waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if err := clock.BlockUntilContext(waitCtx, 1); err != nil {
+			t.Fatalf("the dispatcher does not wait on its clock after %d failed tries to record: %v", failures(), err)
+		}
+	}
+	for try, holdoff := range []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond} {
+		testkit.WaitFor(t, time.Minute, fmt.Sprintf("failed try %d to record", try+1), testkit.Until(func() bool { return failures() >= try+1 }))
+		waiting()
+		clock.Advance(holdoff - time.Millisecond)
+		waiting()
+		if n := failures(); n != try+1 {
+			t.Fatalf("%d tries to record before the clock reached the holdoff of try %d (%s), want %d", n, try+1, holdoff, try+1)
+		}
+		if try == 2 {
+			if err := locker.Rollback(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clock.Advance(time.Millisecond)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := failures(); n != 3 {
+		t.Errorf("%d failed tries to record, want 3", n)
+	}
+	if l := b.logs(t, id)["slack"]; l.Status != "sent" || l.Attempts != 1 {
+		t.Errorf("slack = %+v, want sent on the first attempt", l)
+	}
+	if n := len(b.slack.Messages()); n != 1 || !b.processed(t, id) {
+		t.Errorf("slack got %d messages (processed %v), want 1, processed", n, b.processed(t, id))
+	}
+}
+
 // Sends in flight stay within the concurrency per channel, however large the
 // backlog.
 func TestSendsInFlightStayWithinTheConcurrency(t *testing.T) {
