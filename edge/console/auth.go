@@ -2,11 +2,14 @@ package console
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -54,10 +57,16 @@ type Session struct {
 	Actor     Actor
 	CSRF      string
 	ExpiresAt time.Time
+	// AccessExpiresAt is when a Supabase admin's access token expires, before which the
+	// session is renewed with its refresh token (zero: nothing to renew).
+	AccessExpiresAt time.Time
+	refresh         []byte // the refresh token, sealed under the cookie's token
 }
 
-// The sessions' lifetimes: a key's session lasts a working day; a Supabase user's lasts as
-// long as their access token, so a revoked admin role is honoured within the hour.
+// The sessions' lifetimes: a key's session lasts a working day, and so does a Supabase
+// admin's whose access token is renewed (each renewal checks that the user is still an
+// admin, so a revoked admin role is honoured within the access token's hour); without a
+// refresh token it lasts as long as its access token.
 const (
 	KeySessionTTL = 12 * time.Hour
 	MaxSessionTTL = 12 * time.Hour
@@ -71,14 +80,57 @@ func tokenHash(token string) []byte {
 	return h[:]
 }
 
-// CreateSession starts a session for actor until expires (at most MaxSessionTTL from now);
-// it returns the cookie's token.
-func (s *Store) CreateSession(ctx context.Context, actor Actor, now, expires time.Time) (token string, sess Session, err error) {
-	if limit := now.Add(MaxSessionTTL); expires.After(limit) {
-		expires = limit
+// refreshKey is the key that seals a session's refresh token: derived from the cookie's
+// token, which the database never sees (it keeps tokenHash, a different digest).
+func refreshKey(token string) cipher.AEAD {
+	key := sha256.Sum256([]byte("leadrelay console refresh token\x00" + token))
+	block, err := aes.NewCipher(key[:])
+	if err != nil {
+		panic(err) // a 32-byte key is always valid
 	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err)
+	}
+	return aead
+}
+
+func sealRefresh(token, refresh string) []byte {
+	aead := refreshKey(token)
+	nonce := make([]byte, aead.NonceSize())
+	if _, err := io.ReadFull(rand.Reader, nonce); err != nil {
+		panic(err) // crypto/rand does not fail
+	}
+	return aead.Seal(nonce, nonce, []byte(refresh), tokenHash(token))
+}
+
+func openRefresh(token string, sealed []byte) (string, error) {
+	aead := refreshKey(token)
+	if len(sealed) < aead.NonceSize() {
+		return "", errors.New("sealed refresh token too short")
+	}
+	plain, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], tokenHash(token))
+	if err != nil {
+		return "", fmt.Errorf("open the refresh token: %w", err)
+	}
+	return string(plain), nil
+}
+
+// CreateSession starts a session for actor: until expires (at most MaxSessionTTL from now),
+// or, with a Supabase refresh token, for MaxSessionTTL, renewed before expires (the access
+// token's expiry). It returns the cookie's token.
+func (s *Store) CreateSession(ctx context.Context, actor Actor, now, expires time.Time, refreshToken string) (token string, sess Session, err error) {
 	token = newToken()
 	sess = Session{Actor: actor, CSRF: newToken(), ExpiresAt: expires}
+	var accessExpires *time.Time
+	var sealed []byte
+	if refreshToken != "" {
+		sess.AccessExpiresAt, sess.ExpiresAt = expires, now.Add(MaxSessionTTL)
+		accessExpires, sealed = &sess.AccessExpiresAt, sealRefresh(token, refreshToken)
+	}
+	if limit := now.Add(MaxSessionTTL); sess.ExpiresAt.After(limit) {
+		sess.ExpiresAt = limit
+	}
 	var email *string
 	if actor.Email != "" {
 		email = &actor.Email
@@ -90,14 +142,15 @@ func (s *Store) CreateSession(ctx context.Context, actor Actor, now, expires tim
 			return err
 		}
 		_, err := tx.Exec(ctx, `insert into leadrelay_private.console_sessions
-			(token_hash, csrf_token, actor_kind, actor_id, actor_email, created_at, expires_at)
-			values ($1::bytea, $2::text, $3::text, $4::text, $5::text, $6::timestamptz, $7::timestamptz)`,
-			tokenHash(token), sess.CSRF, actor.Kind, actor.ID, email, now, expires)
+			(token_hash, csrf_token, actor_kind, actor_id, actor_email, created_at, expires_at, access_expires_at, refresh_token)
+			values ($1::bytea, $2::text, $3::text, $4::text, $5::text, $6::timestamptz, $7::timestamptz, $8::timestamptz, $9::bytea)`,
+			tokenHash(token), sess.CSRF, actor.Kind, actor.ID, email, now, sess.ExpiresAt, accessExpires, sealed)
 		return err
 	})
 	if err != nil {
 		return "", Session{}, fmt.Errorf("create session: %w", err)
 	}
+	sess.refresh = sealed
 	return token, sess, nil
 }
 
@@ -110,9 +163,10 @@ func (s *Store) Session(ctx context.Context, token string, now time.Time) (_ Ses
 	defer end(&err)
 	var sess Session
 	var email *string
-	err = s.db.QueryRow(ctx, `select csrf_token, actor_kind, actor_id, actor_email, expires_at
+	var accessExpires *time.Time
+	err = s.db.QueryRow(ctx, `select csrf_token, actor_kind, actor_id, actor_email, expires_at, access_expires_at, refresh_token
 		from leadrelay_private.console_sessions where token_hash = $1::bytea and expires_at > $2::timestamptz`,
-		tokenHash(token), now).Scan(&sess.CSRF, &sess.Actor.Kind, &sess.Actor.ID, &email, &sess.ExpiresAt)
+		tokenHash(token), now).Scan(&sess.CSRF, &sess.Actor.Kind, &sess.Actor.ID, &email, &sess.ExpiresAt, &accessExpires, &sess.refresh)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Session{}, ErrUnauthorized
 	}
@@ -122,7 +176,30 @@ func (s *Store) Session(ctx context.Context, token string, now time.Time) (_ Ses
 	if email != nil {
 		sess.Actor.Email = *email
 	}
+	if accessExpires != nil {
+		sess.AccessExpiresAt = *accessExpires
+	}
 	return sess, nil
+}
+
+// RenewSession stores a renewal of sess (of token) by g: its new access token's expiry and
+// refresh token. It returns false, changing nothing, when the session ended or another
+// request renewed it first (its refresh token is no longer sess's).
+func (s *Store) RenewSession(ctx context.Context, token string, sess Session, g Grant) (_ bool, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
+	var email *string
+	if g.Actor.Email != "" {
+		email = &g.Actor.Email
+	}
+	tag, err := s.db.Exec(ctx, `update leadrelay_private.console_sessions
+		set access_expires_at = $3::timestamptz, refresh_token = $4::bytea, actor_email = $5::text
+		where token_hash = $1::bytea and refresh_token = $2::bytea`,
+		tokenHash(token), sess.refresh, g.ExpiresAt, sealRefresh(token, g.RefreshToken), email)
+	if err != nil {
+		return false, fmt.Errorf("renew session: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
 }
 
 // EndSession signs a session out.
@@ -140,6 +217,7 @@ func (s *Store) EndSession(ctx context.Context, token string) (err error) {
 const (
 	sessionCookie   = "leadrelay_session"
 	loginCSRFCookie = "leadrelay_login_csrf"
+	signedOutCookie = "leadrelay_signed_out" // why a session was ended, for the sign-in page
 	csrfField       = "csrf_token"
 	csrfHeader      = "X-CSRF-Token"
 	sessionPath     = "/admin"

@@ -48,6 +48,8 @@ type Console struct {
 	store *Store
 	pages map[string]*template.Template
 
+	renewals renewals // of Supabase admins' sessions
+
 	closing   chan struct{} // closed by EndStreams
 	closeOnce sync.Once
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -16,14 +17,174 @@ import (
 
 type sessionKey struct{}
 
-// signedIn returns the request's session, or ErrUnauthorized.
+// signedIn returns the request's session, or ErrUnauthorized. A Supabase admin's session
+// whose access token has expired, or expires within renewBefore, is renewed first; one that
+// cannot be renewed is ended (a *sessionEnded error, which says why).
 func (c *Console) signedIn(r *http.Request) (string, Session, error) {
 	cookie, err := r.Cookie(sessionCookie)
 	if err != nil {
 		return "", Session{}, ErrUnauthorized
 	}
-	sess, err := c.store.Session(r.Context(), cookie.Value, c.Now())
+	now := c.Now()
+	sess, err := c.store.Session(r.Context(), cookie.Value, now)
+	if err == nil && !sess.AccessExpiresAt.IsZero() && !now.Before(sess.AccessExpiresAt.Add(-renewBefore)) {
+		sess, err = c.renew(r.Context(), cookie.Value, sess, now)
+	}
 	return cookie.Value, sess, err
+}
+
+// renewBefore is how long before its access token expires a Supabase admin's session is
+// renewed; renewRetry is how long a session whose renewal found the Auth API away waits
+// before the next try while its access token still works, so a Supabase outage costs one
+// call per session every renewRetry, not one per request.
+const (
+	renewBefore = 2 * time.Minute
+	renewRetry  = 30 * time.Second
+)
+
+// sessionEnded is a session that could not be renewed and was ended; reason (a key of
+// signedOutReasons) tells the admin why.
+type sessionEnded struct {
+	reason string
+	err    error
+}
+
+func (e *sessionEnded) Error() string   { return "session ended (" + e.reason + "): " + e.err.Error() }
+func (e *sessionEnded) Unwrap() []error { return []error{ErrUnauthorized, e.err} }
+
+// Why a session was ended, as the sign-in page says it.
+var signedOutReasons = map[string]string{
+	"refused":     "Your Supabase session has ended (signed out elsewhere, or its refresh token expired or was revoked): sign in again.",
+	"not_admin":   "You were signed out: your Supabase account is no longer an admin (app_metadata.role is not \"admin\").",
+	"unavailable": "You were signed out: Supabase did not answer when your session had to be renewed. Sign in again, or with the admin key.",
+}
+
+// renewals keeps one renewal per session at a time on this replica, and when the last one
+// found the Auth API away.
+type renewals struct {
+	mu       sync.Mutex
+	inflight map[string]chan struct{} // by the session's token hash
+	notUntil map[string]time.Time
+}
+
+// begin claims the renewal of session key at now: ok, or the renewal under way (wait), or
+// nil and false while a failed try's renewRetry runs (unless the access token expired).
+func (rn *renewals) begin(key string, now time.Time, expired bool) (wait <-chan struct{}, ok bool) {
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	if ch, busy := rn.inflight[key]; busy {
+		return ch, false
+	}
+	if until, failed := rn.notUntil[key]; failed && now.Before(until) && !expired {
+		return nil, false
+	}
+	if rn.inflight == nil {
+		rn.inflight, rn.notUntil = map[string]chan struct{}{}, map[string]time.Time{}
+	}
+	rn.inflight[key] = make(chan struct{})
+	return nil, true
+}
+
+// end ends the renewal of key; unavailable says it found the Auth API away.
+func (rn *renewals) end(key string, now time.Time, unavailable bool) {
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	close(rn.inflight[key])
+	delete(rn.inflight, key)
+	for k, until := range rn.notUntil {
+		if !now.Before(until) {
+			delete(rn.notUntil, k)
+		}
+	}
+	if unavailable {
+		rn.notUntil[key] = now.Add(renewRetry)
+	} else {
+		delete(rn.notUntil, key)
+	}
+}
+
+// renew renews sess (of token) with the Auth API's refresh_token grant: one call, bounded by
+// the Supabase client's timeout, made to its end even if the browser goes away. While its
+// access token works, a renewal that finds the Auth API away keeps the session (the next try
+// after renewRetry); a refused one, or one whose access token has expired, ends it.
+func (c *Console) renew(ctx context.Context, token string, sess Session, now time.Time) (Session, error) {
+	expired := !now.Before(sess.AccessExpiresAt)
+	key := string(tokenHash(token))
+	wait, ok := c.renewals.begin(key, now, expired)
+	if !ok {
+		if wait == nil || !expired {
+			return sess, nil // the access token still works
+		}
+		select {
+		case <-wait: // another request renewed it, or ended it
+		case <-ctx.Done():
+			return Session{}, ctx.Err()
+		}
+		return c.store.Session(ctx, token, c.Now())
+	}
+	ctx = context.WithoutCancel(ctx)
+	g, err := c.refresh(ctx, token, sess)
+	unavailable := err != nil && !errors.Is(err, ErrUnauthorized) && !errors.Is(err, ErrNotAdmin)
+	defer c.renewals.end(key, now, unavailable)
+	if err == nil {
+		// Stored unless another replica renewed it first: either way the row is current. (If
+		// the database fails here, the refresh token sent is spent; the Auth API still takes
+		// it once more, answering with the one that replaced it.)
+		if _, err := c.store.RenewSession(ctx, token, sess, g); err != nil {
+			return Session{}, err
+		}
+		return c.store.Session(ctx, token, c.Now())
+	}
+	if unavailable && !expired {
+		c.Logger.WarnContext(ctx, "console: renewing a Supabase session failed; its access token still works, the next try is later",
+			"actor_id", sess.Actor.ID, "retry_in", renewRetry, "err", err)
+		return sess, nil
+	}
+	if again, err := c.store.Session(ctx, token, c.Now()); err == nil && again.AccessExpiresAt.After(sess.AccessExpiresAt) {
+		return again, nil // another replica renewed it meanwhile, spending the refresh token we sent
+	}
+	if err := c.store.EndSession(ctx, token); err != nil {
+		return Session{}, err
+	}
+	reason := "refused"
+	switch {
+	case errors.Is(err, ErrNotAdmin):
+		reason = "not_admin"
+	case unavailable:
+		reason = "unavailable"
+	}
+	c.Logger.InfoContext(ctx, "console: a Supabase session could not be renewed; signed out", "actor_id", sess.Actor.ID, "reason", reason, "err", err)
+	return Session{}, &sessionEnded{reason: reason, err: err}
+}
+
+// refresh asks the Auth API to renew sess, whose user it must remain.
+func (c *Console) refresh(ctx context.Context, token string, sess Session) (Grant, error) {
+	if c.Supabase == nil {
+		return Grant{}, fmt.Errorf("%w: Supabase sign-in is no longer configured", ErrUnauthorized)
+	}
+	refreshToken, err := openRefresh(token, sess.refresh)
+	if err != nil {
+		return Grant{}, fmt.Errorf("%w: %w", ErrUnauthorized, err)
+	}
+	g, err := c.Supabase.Refresh(ctx, refreshToken)
+	if err == nil && g.Actor.ID != sess.Actor.ID {
+		return Grant{}, fmt.Errorf("%w: the refreshed token is another user's", ErrUnauthorized)
+	}
+	return g, err
+}
+
+// signedOut answers a request whose session was just ended: the session cookie goes, and
+// the sign-in page, next shown, says why.
+func signedOut(w http.ResponseWriter, r *http.Request, err error) {
+	var ended *sessionEnded
+	if !errors.As(err, &ended) {
+		return
+	}
+	clearCookie(w, r, sessionCookie, sessionPath)
+	http.SetCookie(w, &http.Cookie{
+		Name: signedOutCookie, Value: ended.reason, Path: loginPath, MaxAge: loginCSRFMaxAge,
+		HttpOnly: true, Secure: secureCookies(r), SameSite: http.SameSiteLaxMode,
+	})
 }
 
 // page serves a page to a signed-in admin; anyone else is sent to the sign-in page (or,
@@ -32,6 +193,7 @@ func (c *Console) page(h func(w http.ResponseWriter, r *http.Request, s Session)
 	return c.handle(func(w http.ResponseWriter, r *http.Request) error {
 		_, sess, err := c.signedIn(r)
 		if errors.Is(err, ErrUnauthorized) {
+			signedOut(w, r, err)
 			if r.URL.Query().Get("fragment") != "" || r.URL.Path == "/admin/live" || r.URL.Path == "/admin/banner" {
 				return &pageError{status: http.StatusUnauthorized, msg: "signed out"}
 			}
@@ -58,7 +220,12 @@ func (c *Console) action(h func(w http.ResponseWriter, r *http.Request, s Sessio
 		}
 		_, sess, err := c.signedIn(r)
 		if errors.Is(err, ErrUnauthorized) {
-			return &pageError{status: http.StatusUnauthorized, msg: "You are signed out: sign in again, then repeat what you did."}
+			signedOut(w, r, err)
+			msg := "You are signed out: sign in again, then repeat what you did."
+			if ended := (*sessionEnded)(nil); errors.As(err, &ended) {
+				msg = signedOutReasons[ended.reason] + " Then repeat what you did."
+			}
+			return &pageError{status: http.StatusUnauthorized, msg: msg}
 		}
 		if err != nil {
 			return err
@@ -90,11 +257,20 @@ func safeNext(next string) string {
 }
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) error {
-	if _, _, err := c.signedIn(r); err == nil {
+	_, _, err := c.signedIn(r)
+	if err == nil {
 		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return nil
 	}
-	c.renderLogin(w, r, http.StatusOK, "")
+	signedOut(w, r, err)
+	var problem string
+	if ended := (*sessionEnded)(nil); errors.As(err, &ended) {
+		problem = signedOutReasons[ended.reason]
+	} else if cookie, err := r.Cookie(signedOutCookie); err == nil {
+		problem = signedOutReasons[cookie.Value] // a known reason, or nothing
+		clearCookie(w, r, signedOutCookie, loginPath)
+	}
+	c.renderLogin(w, r, http.StatusOK, problem)
 	return nil
 }
 
@@ -125,8 +301,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	now := c.Now()
-	var actor Actor
-	var expires time.Time
+	var g Grant
 	switch r.PostFormValue("method") {
 	case "key":
 		if !KeyMatches(c.AdminKey, r.PostFormValue("key")) {
@@ -134,12 +309,12 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) error {
 			c.renderLogin(w, r, http.StatusUnauthorized, "That is not the admin key.")
 			return nil
 		}
-		actor, expires = AdminKeyActor, now.Add(KeySessionTTL)
+		g = Grant{Actor: AdminKeyActor, ExpiresAt: now.Add(KeySessionTTL)}
 	case "supabase":
 		if c.Supabase == nil {
 			return badRequest("Supabase sign-in is not configured")
 		}
-		actor, expires, err = c.Supabase.SignIn(r.Context(), strings.TrimSpace(r.PostFormValue("email")), r.PostFormValue("password"))
+		g, err = c.Supabase.SignIn(r.Context(), strings.TrimSpace(r.PostFormValue("email")), r.PostFormValue("password"))
 		switch {
 		case errors.Is(err, ErrUnauthorized):
 			c.renderLogin(w, r, http.StatusUnauthorized, "Wrong email or password.")
@@ -155,11 +330,11 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return badRequest("method must be key or supabase")
 	}
-	token, sess, err := c.store.CreateSession(r.Context(), actor, now, expires)
+	token, sess, err := c.store.CreateSession(r.Context(), g.Actor, now, g.ExpiresAt, g.RefreshToken)
 	if err != nil {
 		return err
 	}
-	c.Logger.InfoContext(r.Context(), "console sign-in", "actor_kind", actor.Kind, "actor_id", actor.ID)
+	c.Logger.InfoContext(r.Context(), "console sign-in", "actor_kind", g.Actor.Kind, "actor_id", g.Actor.ID)
 	clearCookie(w, r, loginCSRFCookie, loginPath)
 	setSessionCookie(w, r, token, sess.ExpiresAt, now)
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)

@@ -82,43 +82,72 @@ func NewSupabase(cfg SupabaseConfig, client *http.Client, now func() time.Time) 
 // ErrNotAdmin says a valid user is not an admin (app_metadata.role is not "admin").
 var ErrNotAdmin = errors.New("not an admin")
 
+// Grant is what the Auth API's token endpoint grants, verified: the admin, when the access
+// token expires, and the refresh token that renews it.
+type Grant struct {
+	Actor        Actor
+	ExpiresAt    time.Time
+	RefreshToken string
+}
+
 // SignIn exchanges an email and password for an access token at the Auth API's token
-// endpoint, verifies it, and returns the admin and when the token expires.
-func (s *Supabase) SignIn(ctx context.Context, email, password string) (Actor, time.Time, error) {
+// endpoint (the password grant) and verifies it.
+func (s *Supabase) SignIn(ctx context.Context, email, password string) (Grant, error) {
+	return s.grant(ctx, "password", map[string]string{"email": email, "password": password})
+}
+
+// Refresh exchanges a refresh token for a new access token and refresh token (the Auth API's
+// refresh_token grant; the old refresh token is spent) and verifies it: ErrUnauthorized when
+// the Auth API refuses the refresh token (revoked, expired, spent, the user signed out or
+// gone), ErrNotAdmin when the user is no admin any more, any other error when it did not
+// answer as it should (to try again later). One call, bounded by the client's timeout.
+func (s *Supabase) Refresh(ctx context.Context, refreshToken string) (Grant, error) {
+	return s.grant(ctx, "refresh_token", map[string]string{"refresh_token": refreshToken})
+}
+
+// grant calls the token endpoint with grantType and body, and verifies the access token.
+func (s *Supabase) grant(ctx context.Context, grantType string, body map[string]string) (Grant, error) {
 	if s == nil || !s.cfg.Enabled() {
-		return Actor{}, time.Time{}, errors.New("Supabase sign-in is not configured (SUPABASE_URL, SUPABASE_ANON_KEY)")
+		return Grant{}, errors.New("Supabase sign-in is not configured (SUPABASE_URL, SUPABASE_ANON_KEY)")
 	}
-	body, _ := json.Marshal(map[string]string{"email": email, "password": password})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.URL+"/auth/v1/token?grant_type=password", bytes.NewReader(body))
+	raw, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.URL+"/auth/v1/token?grant_type="+grantType, bytes.NewReader(raw))
 	if err != nil {
-		return Actor{}, time.Time{}, fmt.Errorf("supabase sign-in: %w", err)
+		return Grant{}, fmt.Errorf("supabase %s grant: %w", grantType, err)
 	}
 	req.Header.Set("apikey", s.cfg.AnonKey)
 	req.Header.Set("Authorization", "Bearer "+s.cfg.AnonKey)
 	req.Header.Set("Content-Type", "application/json")
 	res, err := s.http.Do(req)
 	if err != nil {
-		return Actor{}, time.Time{}, fmt.Errorf("supabase sign-in: %w", err)
+		return Grant{}, fmt.Errorf("supabase %s grant: %w", grantType, err)
 	}
 	defer res.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	raw, err = io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	if err != nil {
-		return Actor{}, time.Time{}, fmt.Errorf("supabase sign-in: read answer: %w", err)
+		return Grant{}, fmt.Errorf("supabase %s grant: read answer: %w", grantType, err)
 	}
 	switch {
 	case res.StatusCode == http.StatusBadRequest || res.StatusCode == http.StatusUnauthorized:
-		// {"error":"invalid_grant",...} or {"error_code":"invalid_credentials",...}
-		return Actor{}, time.Time{}, ErrUnauthorized
+		// {"error":"invalid_grant",...} or {"error_code":"invalid_credentials",...}, or for a
+		// refresh token {"error_code":"refresh_token_not_found",...}, "refresh_token_already_used",
+		// "session_expired"...: the credential is refused, not the Auth API away.
+		return Grant{}, fmt.Errorf("%w: the Auth API answered %d: %.200s", ErrUnauthorized, res.StatusCode, raw)
 	case res.StatusCode != http.StatusOK:
-		return Actor{}, time.Time{}, fmt.Errorf("supabase sign-in: the Auth API answered %d: %.200s", res.StatusCode, raw)
+		return Grant{}, fmt.Errorf("supabase %s grant: the Auth API answered %d: %.200s", grantType, res.StatusCode, raw)
 	}
 	var tok struct {
-		AccessToken string `json:"access_token"`
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
 	}
 	if err := json.Unmarshal(raw, &tok); err != nil || tok.AccessToken == "" {
-		return Actor{}, time.Time{}, fmt.Errorf("supabase sign-in: no access_token in the Auth API's answer")
+		return Grant{}, fmt.Errorf("supabase %s grant: no access_token in the Auth API's answer", grantType)
 	}
-	return s.Verify(ctx, tok.AccessToken)
+	actor, expires, err := s.Verify(ctx, tok.AccessToken)
+	if err != nil {
+		return Grant{}, err
+	}
+	return Grant{Actor: actor, ExpiresAt: expires, RefreshToken: tok.RefreshToken}, nil
 }
 
 // claims are the parts of a Supabase access token the console reads.

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jonboulle/clockwork"
 
 	"github.com/truenester/leadrelay/edge/console"
 )
@@ -29,16 +31,23 @@ const (
 )
 
 // authPeer speaks the Supabase Auth API's protocol, as far as the console uses it: the
-// password grant of the token endpoint (apikey header, JSON body, 400 invalid_credentials
-// for a wrong password) and the project's JWKS. It signs HS256 with the JWT secret, or
-// ES256 with its key (kid "test-key") when es256 is set.
+// password and refresh_token grants of the token endpoint (apikey header, JSON body; 400
+// invalid_credentials for a wrong password; each refresh token spent once and replaced, 400
+// refresh_token_not_found or refresh_token_already_used otherwise) and the project's JWKS.
+// It signs HS256 with the JWT secret, or ES256 with its key (kid "test-key") when es256 is
+// set, tokens that last an hour from now().
 type authPeer struct {
 	*httptest.Server
 	es256 bool
 	key   *ecdsa.PrivateKey
+	now   func() time.Time // nil: the real time
 
-	mu       sync.Mutex
-	requests int
+	mu        sync.Mutex
+	requests  int
+	refreshes int
+	issued    map[string]string // refresh token -> its user's email; "" once spent
+	roles     map[string]string // a user's app_metadata.role, where it changed
+	down      bool              // the refresh grant answers 503
 }
 
 type peerUser struct {
@@ -71,25 +80,67 @@ func newAuthPeer(t testing.TB, es256 bool) *authPeer {
 			answer(w, http.StatusUnauthorized, `{"message":"Invalid API key"}`)
 			return
 		}
-		if r.URL.Query().Get("grant_type") != "password" {
-			answer(w, http.StatusBadRequest, `{"code":400,"error_code":"validation_failed","msg":"unsupported_grant_type"}`)
-			return
+		var body struct {
+			Email, Password string
+			RefreshToken    string `json:"refresh_token"`
 		}
-		var body struct{ Email, Password string }
 		if json.NewDecoder(r.Body).Decode(&body) != nil {
 			answer(w, http.StatusBadRequest, `{"code":400,"error_code":"bad_json","msg":"Could not parse request body as JSON"}`)
 			return
 		}
-		u, ok := peerUsers[body.Email]
-		if !ok || u.password != body.Password {
-			answer(w, http.StatusBadRequest, `{"code":400,"error_code":"invalid_credentials","msg":"Invalid login credentials"}`)
+		var email string
+		switch r.URL.Query().Get("grant_type") {
+		case "password":
+			u, ok := peerUsers[body.Email]
+			if !ok || u.password != body.Password {
+				answer(w, http.StatusBadRequest, `{"code":400,"error_code":"invalid_credentials","msg":"Invalid login credentials"}`)
+				return
+			}
+			email = body.Email
+		case "refresh_token":
+			p.mu.Lock()
+			p.refreshes++
+			down := p.down
+			owner, known := p.issued[body.RefreshToken]
+			if known && owner != "" && !down {
+				p.issued[body.RefreshToken] = "" // spent
+			}
+			p.mu.Unlock()
+			switch {
+			case down:
+				answer(w, http.StatusServiceUnavailable, `{"message":"upstream unavailable"}`)
+				return
+			case body.RefreshToken == "":
+				answer(w, http.StatusBadRequest, `{"code":400,"error_code":"validation_failed","msg":"refresh_token required"}`)
+				return
+			case !known:
+				answer(w, http.StatusBadRequest, `{"code":400,"error_code":"refresh_token_not_found","msg":"Invalid Refresh Token: Refresh Token Not Found"}`)
+				return
+			case owner == "":
+				answer(w, http.StatusBadRequest, `{"code":400,"error_code":"refresh_token_already_used","msg":"Invalid Refresh Token: Already Used"}`)
+				return
+			}
+			email = owner
+		default:
+			answer(w, http.StatusBadRequest, `{"code":400,"error_code":"validation_failed","msg":"unsupported_grant_type"}`)
 			return
 		}
-		token := p.sign(t, body.Email, u, time.Hour, p.issuer(), "authenticated")
+		u := peerUsers[email]
+		p.mu.Lock()
+		if role, ok := p.roles[email]; ok {
+			u.role = role
+		}
+		refresh := "r-" + rand.Text()
+		if p.issued == nil {
+			p.issued = map[string]string{}
+		}
+		p.issued[refresh] = email
+		p.mu.Unlock()
+		token := p.sign(t, email, u, time.Hour, p.issuer(), "authenticated")
 		w.Header().Set("Content-Type", "application/json")
 		if err := json.NewEncoder(w).Encode(map[string]any{
 			"access_token": token, "token_type": "bearer", "expires_in": 3600,
-			"refresh_token": "r-" + u.id, "user": map[string]any{"id": u.id, "email": body.Email},
+			"refresh_token": refresh, "user": map[string]any{"id": u.id, "email": email},
 		}); err != nil {
 			t.Error(err)
 		}
@@ -113,6 +164,9 @@ func (p *authPeer) issuer() string { return p.URL + "/auth/v1" }
 
 func (p *authPeer) sign(t testing.TB, email string, u peerUser, ttl time.Duration, iss, aud string) string {
 	now := time.Now()
+	if p.now != nil {
+		now = p.now()
+	}
 	claims := jwt.MapClaims{
 		"sub": u.id, "email": email, "role": "authenticated", "aud": aud, "iss": iss,
 		"iat": now.Unix(), "exp": now.Add(ttl).Unix(),
@@ -178,8 +232,10 @@ func TestSupabaseAdminsSignInAndActAsThemselves(t *testing.T) {
 					sessionTTL = c.MaxAge
 				}
 			}
-			if sessionTTL <= 0 || sessionTTL > 3600 {
-				t.Errorf("a Supabase session lasts %ds; want at most the access token's hour", sessionTTL)
+			// The session is renewed with the refresh token (each renewal checks the admin
+			// role), so it lasts the working day a key's does.
+			if sessionTTL <= 3600 || sessionTTL > int(console.MaxSessionTTL.Seconds()) {
+				t.Errorf("a Supabase session lasts %ds; want more than the access token's hour, at most %s", sessionTTL, console.MaxSessionTTL)
 			}
 			_, page := br.get("/admin/leads/" + lead)
 			if !strings.Contains(page, "admin@truenester.com") {
@@ -278,4 +334,137 @@ func hs256(t *testing.T, secret string) string {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// A Supabase admin's session is renewed with the refresh-token grant when its access token
+// (an hour) is about to expire or has expired, on the console's clock, so the admin stays
+// signed in for the working day; while the Auth API is away a token that still works is
+// kept, with one try per session every 30 s, not one per request; a renewal that cannot be
+// made ends the session, and the sign-in page says why: the Auth API away past the token's
+// expiry, the refresh token refused (signed out elsewhere), the user no admin any more.
+func TestSupabaseSessionsAreRenewedWithTheRefreshToken(t *testing.T) {
+	t.Parallel()
+	clock := clockwork.NewFakeClockAt(time.Now())
+	peer := newAuthPeer(t, false)
+	peer.now = clock.Now
+	b := setup(t, func(o *bundleOptions) {
+		o.supabase = console.NewSupabase(console.SupabaseConfig{URL: peer.URL, AnonKey: anonKey, JWTSecret: jwtSecret}, nil, clock.Now)
+		o.now = clock.Now
+	})
+	lead := insertLead(t, b.db, "Renewed Lead", "renewed@example.com", "", "warm", time.Minute)
+	refreshes := func() int { peer.mu.Lock(); defer peer.mu.Unlock(); return peer.refreshes }
+	signIn := func() *browser {
+		t.Helper()
+		br := b.browser(t)
+		if res, _ := br.signInSupabase("admin@truenester.com", "correct horse"); res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("admin sign-in: %d", res.StatusCode)
+		}
+		return br
+	}
+	works := func(br *browser, when string, wantRefreshes int) {
+		t.Helper()
+		if res, _ := br.get("/admin/leads"); res.StatusCode != http.StatusOK {
+			t.Fatalf("the leads page %s: %d, want 200", when, res.StatusCode)
+		}
+		if n := refreshes(); n != wantRefreshes {
+			t.Fatalf("%d refresh grants %s, want %d", n, when, wantRefreshes)
+		}
+	}
+	// signedOut checks that the session is gone and that the sign-in page says why.
+	signedOut := func(br *browser, why string) {
+		t.Helper()
+		if n := countRows(t, b.db, "select count(*) from leadrelay_private.console_sessions where actor_id = $1", adminID); n != 0 {
+			t.Errorf("%d sessions of the admin left, want none", n)
+		}
+		if res, page := br.get("/admin/login"); res.StatusCode != http.StatusOK || !strings.Contains(page, why) {
+			t.Errorf("the sign-in page after the session ended: %d, does not say %q:\n%.1500s", res.StatusCode, why, page)
+		}
+		if res, _ := br.get("/admin/leads"); res.StatusCode != http.StatusSeeOther {
+			t.Errorf("the leads page once signed out: %d, want a redirect to sign in", res.StatusCode)
+		}
+	}
+
+	br := signIn()
+	var accessExpires time.Time
+	var sealed []byte
+	if err := b.db.QueryRow(context.Background(), `select access_expires_at, refresh_token from leadrelay_private.console_sessions
+		where actor_id = $1`, adminID).Scan(&accessExpires, &sealed); err != nil {
+		t.Fatal(err)
+	}
+	if d := accessExpires.Sub(clock.Now()); d <= 59*time.Minute || d > time.Hour {
+		t.Errorf("the session's access token expires in %s, want the hour the Auth API granted", d)
+	}
+	peer.mu.Lock()
+	for refresh := range peer.issued {
+		if strings.Contains(string(sealed), refresh) || strings.Contains(string(sealed), strings.TrimPrefix(refresh, "r-")) {
+			t.Errorf("the session table holds the refresh token in the clear")
+		}
+	}
+	peer.mu.Unlock()
+
+	clock.Advance(30 * time.Minute)
+	works(br, "half an hour in", 0)
+	clock.Advance(29 * time.Minute) // within renewBefore of the expiry
+	works(br, "a minute before the access token expires", 1)
+	clock.Advance(3 * time.Hour) // long past the renewed token's expiry
+	works(br, "hours after the access token expired", 2)
+	if res, page := br.get("/admin/leads/" + lead); res.StatusCode != http.StatusOK || !strings.Contains(page, "admin@truenester.com") {
+		t.Errorf("a lead's page on the renewed session: %d", res.StatusCode)
+	}
+
+	// The Auth API away: a token that still works is kept, one try per 30 s.
+	peer.mu.Lock()
+	peer.down = true
+	peer.mu.Unlock()
+	clock.Advance(59 * time.Minute)
+	works(br, "with the Auth API away, a minute before expiry", 3)
+	works(br, "again at once", 3)
+	clock.Advance(31 * time.Second)
+	works(br, "30 s later", 4)
+	clock.Advance(2 * time.Minute) // the access token has expired: the session ends
+	if res, _ := br.get("/admin/leads"); res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/admin/login") {
+		t.Fatalf("the leads page with the token expired and the Auth API away: %d %s, want a redirect to sign in", res.StatusCode, res.Header.Get("Location"))
+	}
+	if n := refreshes(); n != 5 {
+		t.Errorf("%d refresh grants, want 5", n)
+	}
+	signedOut(br, "Supabase did not answer when your session had to be renewed")
+	peer.mu.Lock()
+	peer.down = false
+	peer.mu.Unlock()
+
+	// Signed out elsewhere (every refresh token revoked): an action is refused, changing nothing.
+	br = signIn()
+	_, page := br.get("/admin/leads/" + lead)
+	peer.mu.Lock()
+	clear(peer.issued)
+	peer.mu.Unlock()
+	clock.Advance(time.Hour)
+	if res, body := br.post("/admin/leads/"+lead+"/contacted", url.Values{"csrf_token": {csrfOf(t, page)}}); res.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "Your Supabase session has ended") {
+		t.Errorf("an action with the refresh token revoked: %d, want 401 saying the session ended:\n%.1500s", res.StatusCode, body)
+	}
+	if n := countRows(t, b.db, "select count(*) from conversations where id = $1 and status = 'new'", lead); n != 1 {
+		t.Error("the refused action changed the lead")
+	}
+	signedOut(br, "Your Supabase session has ended")
+
+	// No longer an admin: a fragment answers 401, and the sign-in page says why.
+	br = signIn()
+	peer.mu.Lock()
+	peer.roles = map[string]string{"admin@truenester.com": ""}
+	peer.mu.Unlock()
+	clock.Advance(time.Hour)
+	if res, _ := br.get("/admin/leads?fragment=list"); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a fragment once the user is no admin: %d, want 401", res.StatusCode)
+	}
+	signedOut(br, "no longer an admin")
+}
+
+func countRows(t *testing.T, db *pgxpool.Pool, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
 }
