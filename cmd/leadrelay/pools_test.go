@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/truenester/leadrelay/dev/dbtest"
 	"github.com/truenester/leadrelay/dev/testkit"
 )
@@ -34,14 +36,7 @@ func TestAdminsAndScrapersCannotStarveTheIntake(t *testing.T) {
 
 	// The test holds the lead's row, which marking it contacted updates,
 	// and the SLA counters, which the metrics' figures read.
-	tx, err := db.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	if _, err := tx.Exec(ctx, "select 1 from conversations where id = $1 for update", lead); err != nil {
-		t.Fatal(err)
-	}
+	tx := holdLead(t, ctx, db, lead)
 	if _, err := tx.Exec(ctx, "lock table leadrelay_private.metric_counters in access exclusive mode"); err != nil {
 		t.Fatal(err)
 	}
@@ -133,14 +128,7 @@ func TestAdminRequestsGiveUpAfterDBAdminTimeout(t *testing.T) {
 	waitHealthy(t, r.base+"/readyz", http.StatusOK, r.done)
 	lead := postLead(t, r.base, "Locked Lead")
 
-	tx, err := db.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	if _, err := tx.Exec(ctx, "select 1 from conversations where id = $1 for update", lead); err != nil {
-		t.Fatal(err)
-	}
+	tx := holdLead(t, ctx, db, lead)
 	contacted := func() (int, string) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.base+"/admin/api/leads/"+lead+"/contacted", nil)
 		if err != nil {
@@ -176,4 +164,19 @@ func TestAdminRequestsGiveUpAfterDBAdminTimeout(t *testing.T) {
 	}
 	// Retried as Retry-After says (a first call may take longer than 500ms on a loaded machine).
 	testkit.WaitFor(t, wait, "the request to answer 200 with the lock gone", testkit.Until(func() bool { code, _ := contacted(); return code == http.StatusOK }))
+}
+
+// holdLead locks the lead's row in a transaction of db's, rolled back when
+// the test ends unless the test ends it first.
+func holdLead(t *testing.T, ctx context.Context, db *pgx.Conn, lead string) pgx.Tx {
+	t.Helper()
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback(context.WithoutCancel(ctx)) })
+	if _, err := tx.Exec(ctx, "select 1 from conversations where id = $1 for update", lead); err != nil {
+		t.Fatal(err)
+	}
+	return tx
 }
