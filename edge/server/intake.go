@@ -178,7 +178,7 @@ func decodeLead(form leadrelay.Form, body []byte, headerKey string) (lead, error
 	payload.Grow(len(body) + len(form) + len(headerKey) + 48)
 	payload.WriteString(`{"form":`)
 	payload.Write(jsonString(string(form)))
-	var bad map[string]string
+	bad := map[string]string{}
 	var email, phone string
 	keyGiven := false
 	for _, name := range formFields[form] {
@@ -188,9 +188,6 @@ func decodeLead(form leadrelay.Form, body []byte, headerKey string) (lead, error
 		}
 		v, err := storable(v)
 		if err != nil {
-			if bad == nil {
-				bad = map[string]string{}
-			}
 			bad[name] = err.Error()
 			continue
 		}
@@ -204,9 +201,6 @@ func decodeLead(form leadrelay.Form, body []byte, headerKey string) (lead, error
 				continue // the header's key stands in for a blank one
 			}
 			if headerKey != "" && stringValue(v) != headerKey {
-				if bad == nil {
-					bad = map[string]string{}
-				}
 				bad[name] = "differs from the Idempotency-Key header"
 				continue
 			}
