@@ -173,18 +173,20 @@ func (c *Console) refresh(ctx context.Context, token string, sess Session) (Gran
 	return g, err
 }
 
-// signedOut answers a request whose session was just ended: the session cookie goes, and
-// the sign-in page, next shown, says why.
-func signedOut(w http.ResponseWriter, r *http.Request, err error) {
+// signedOut answers a request whose session was just ended (err is a *sessionEnded): the
+// session cookie goes, the sign-in page, next shown, says why, and so does the returned
+// text. For any other err it does nothing and returns "".
+func signedOut(w http.ResponseWriter, r *http.Request, err error) (why string) {
 	var ended *sessionEnded
 	if !errors.As(err, &ended) {
-		return
+		return ""
 	}
 	clearCookie(w, r, sessionCookie, sessionPath)
 	http.SetCookie(w, &http.Cookie{
 		Name: signedOutCookie, Value: ended.reason, Path: loginPath, MaxAge: loginCSRFMaxAge,
 		HttpOnly: true, Secure: secureCookies(r), SameSite: http.SameSiteLaxMode,
 	})
+	return signedOutReasons[ended.reason]
 }
 
 // page serves a page to a signed-in admin; anyone else is sent to the sign-in page (or,
@@ -220,10 +222,9 @@ func (c *Console) action(h func(w http.ResponseWriter, r *http.Request, s Sessio
 		}
 		_, sess, err := c.signedIn(r)
 		if errors.Is(err, ErrUnauthorized) {
-			signedOut(w, r, err)
 			msg := "You are signed out: sign in again, then repeat what you did."
-			if ended := (*sessionEnded)(nil); errors.As(err, &ended) {
-				msg = signedOutReasons[ended.reason] + " Then repeat what you did."
+			if why := signedOut(w, r, err); why != "" {
+				msg = why + " Then repeat what you did."
 			}
 			return &pageError{status: http.StatusUnauthorized, msg: msg}
 		}
@@ -262,11 +263,8 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return nil
 	}
-	signedOut(w, r, err)
-	var problem string
-	if ended := (*sessionEnded)(nil); errors.As(err, &ended) {
-		problem = signedOutReasons[ended.reason]
-	} else if cookie, err := r.Cookie(signedOutCookie); err == nil {
+	problem := signedOut(w, r, err)
+	if cookie, err := r.Cookie(signedOutCookie); problem == "" && err == nil {
 		problem = signedOutReasons[cookie.Value] // a known reason, or nothing
 		clearCookie(w, r, signedOutCookie, loginPath)
 	}
