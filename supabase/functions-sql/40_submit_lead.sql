@@ -230,10 +230,10 @@ begin
   for i in 1 .. array_length(text_fields, 1) loop
     text_value := btrim(payload ->> text_fields[i], whitespace);
     continue when text_value is null or text_value = '';
-    if jsonb_typeof(payload -> text_fields[i]) <> 'string' or char_length(text_value) > text_chars[i] then
-      problems := problems || jsonb_build_object(text_fields[i],
-        case when jsonb_typeof(payload -> text_fields[i]) <> 'string' then 'must be a string'
-             else format('must be at most %s characters', text_chars[i]) end);
+    if jsonb_typeof(payload -> text_fields[i]) <> 'string' then
+      problems := problems || jsonb_build_object(text_fields[i], 'must be a string');
+    elsif char_length(text_value) > text_chars[i] then
+      problems := problems || jsonb_build_object(text_fields[i], format('must be at most %s characters', text_chars[i]));
     else
       given_pairs := given_pairs || array[text_fields[i], text_value];
     end if;
