@@ -5,6 +5,7 @@ package dberr
 
 import (
 	"errors"
+	"time"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
@@ -38,6 +39,13 @@ var (
 	// PostgREST-style PTnnn code; Error.HTTPStatus is nnn.
 	ErrRefused = errors.New("refused")
 )
+
+// RetryAfter is when a caller told ErrUnavailable may try again: the Retry-After
+// of every 503 the edges answer for it (the intake's, the console's, the JSON
+// admin API's). Short, since what it stands for (a busy pool, a row locked past
+// the lock timeout, a restart) mostly passes within seconds, and nothing was
+// committed that the retry would repeat.
+const RetryAfter = 2 * time.Second
 
 // Error is a database failure with its kind. Message and Detail are the
 // server's MESSAGE and DETAIL (our functions put machine-readable JSON in

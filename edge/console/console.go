@@ -19,6 +19,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/julienschmidt/httprouter"
+
+	"github.com/truenester/leadrelay/database/dberr"
 )
 
 //go:embed templates/*.html
@@ -137,9 +139,6 @@ func (c *Console) assetHandler(assets fs.FS) http.Handler {
 	})
 }
 
-// RetryAfterSeconds is the Retry-After of an answer that the database was busy or away.
-const RetryAfterSeconds = 2
-
 // pageError is an error the console shows as a page with a status.
 type pageError struct {
 	status int
@@ -188,7 +187,7 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusForbidden, err.Error()
 	case errors.Is(err, ErrUnavailable):
 		status, msg = http.StatusServiceUnavailable, "The database is busy or away right now: try again in a moment."
-		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
+		w.Header().Set("Retry-After", strconv.Itoa(int(dberr.RetryAfter/time.Second)))
 	}
 	if status >= 500 {
 		c.Logger.ErrorContext(r.Context(), "console request failed", "method", r.Method, "path", r.URL.Path, "err", err)

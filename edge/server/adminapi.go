@@ -7,10 +7,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/truenester/leadrelay/database/dberr"
 	"github.com/truenester/leadrelay/edge/console"
 )
 
@@ -42,7 +42,7 @@ func consoleError(err error) error {
 		// The admin pool had no connection free, or the database did not answer, within
 		// the admin deadline (DB_ADMIN_TIMEOUT), or a row stayed locked past DB_LOCK_TIMEOUT.
 		return &Error{Status: http.StatusServiceUnavailable, Code: CodeDatabaseUnavailable, Message: "the database is busy or away; try again shortly", Err: err,
-			RetryAfter: console.RetryAfterSeconds * time.Second}
+			RetryAfter: dberr.RetryAfter}
 	}
 	return err
 }

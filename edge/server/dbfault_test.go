@@ -5,9 +5,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/truenester/leadrelay/database/dberr"
 	"github.com/truenester/leadrelay/dev/dbtest"
 	"github.com/truenester/leadrelay/dev/testkit"
 )
@@ -81,7 +83,10 @@ func TestALockTimeoutIsA503AndARetryGetsOneLead(t *testing.T) {
 	}
 	a := b.post(t, "/api/submit-contact", body, "Idempotency-Key", "locked-1")
 	a.error(t, http.StatusServiceUnavailable, "database_unavailable")
-	assertRetryAfter(t, a)
+	// The same Retry-After as the console's and the JSON admin API's 503s.
+	if s := assertRetryAfter(t, a); s != int(dberr.RetryAfter/time.Second) {
+		t.Errorf("Retry-After %d, want dberr.RetryAfter (%s)", s, dberr.RetryAfter)
+	}
 	if !strings.Contains(string(a.body), "retry with the same Idempotency-Key") {
 		t.Errorf("the 503 does not ask for a retry with the same key: %s", a.body)
 	}

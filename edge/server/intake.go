@@ -56,10 +56,6 @@ type submitResult struct {
 	SLAResponseDeadline time.Time `json:"sla_response_deadline"`
 }
 
-// dbRetryAfter is the Retry-After of a 503: the website retries with the
-// same idempotency key, so retrying soon is safe.
-const dbRetryAfter = 2 * time.Second
-
 // intake serves one of the website's forms: decode, one call of
 // submit_lead, answer 201 with a new lead or 200 with the one a retry or
 // duplicate refers to.
@@ -148,7 +144,7 @@ func (s *server) submitError(ctx context.Context, err error) error {
 		// (shutting down, too many connections, a sequence at its
 		// maximum). Nothing was committed that a retry with the same key
 		// would duplicate.
-		return &Error{Status: http.StatusServiceUnavailable, Code: CodeDatabaseUnavailable, Message: "the lead could not be stored right now; retry with the same Idempotency-Key", Err: err, RetryAfter: dbRetryAfter}
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeDatabaseUnavailable, Message: "the lead could not be stored right now; retry with the same Idempotency-Key", Err: err, RetryAfter: dberr.RetryAfter}
 	default:
 		return fmt.Errorf("submit_lead: %w", err)
 	}
