@@ -3,6 +3,7 @@ package console_test
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -1007,5 +1008,24 @@ func TestTheConsoleLISTENIsAHealthPart(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "health: "+console.LivePart+" works again"); n != 1 {
 		t.Errorf("the recovery was logged %d times, want once:\n%s", n, logs.String())
+	}
+}
+
+// A value the database refuses is the request's fault on a read as on an action: one mapping
+// of the database's errors serves both, so a cursor whose time Postgres cannot hold (well
+// formed, out of timestamptz's range) gets 400 from the leads list, the JSON API's and the
+// console's, not a 500 that blames the service.
+func TestAValueTheDatabaseRefusesIsA400OnReadsAsOnActions(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	after := base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("%d_%s", int64(-300_000_000_000_000_000), "00000000-0000-0000-0000-000000000001")))
+	got := apiDo(t, "GET", b.url+"/admin/api/leads?after="+after, "", http.StatusBadRequest)
+	if e, _ := got["error"].(map[string]any); e["code"] != "invalid_request" {
+		t.Errorf("the JSON API's answer: %v, want the code invalid_request", got)
+	}
+	br := b.browser(t)
+	br.signIn(adminKey)
+	if res, body := br.get("/admin/leads?after=" + after); res.StatusCode != http.StatusBadRequest {
+		t.Errorf("the console's leads page: %d, want 400\n%.500s", res.StatusCode, body)
 	}
 }

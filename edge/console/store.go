@@ -70,36 +70,13 @@ func NewStore(db *pgxpool.Pool, timeout time.Duration) *Store {
 }
 
 // bound gives a call the Store's deadline; end, deferred with the call's error, releases it
-// and makes a failure for want of the database (the deadline passed, no connection, or the
-// server cannot now) ErrUnavailable.
+// and turns the error into the console's (classify).
 func (s *Store) bound(ctx context.Context) (_ context.Context, end func(*error)) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	return ctx, func(err *error) {
 		defer cancel()
-		if *err != nil && unavailable(ctx, *err) {
-			*err = fmt.Errorf("%w: %w", ErrUnavailable, *err)
-		}
+		*err = classify(ctx, *err)
 	}
-}
-
-// unavailable says whether err, from a call under ctx, is the database's absence rather
-// than an answer.
-func unavailable(ctx context.Context, err error) bool {
-	for _, kind := range []error{ErrNotFound, ErrInvalid, ErrConflict, ErrForbidden, ErrUnauthorized, ErrUnavailable} {
-		if errors.Is(err, kind) {
-			return false
-		}
-	}
-	if ctx.Err() != nil {
-		return true
-	}
-	if _, ok := errors.AsType[*pgconn.ConnectError](err); ok {
-		return true
-	}
-	if _, ok := errors.AsType[*pgconn.PgError](err); ok {
-		return errors.Is(dberr.Interpret(err), dberr.ErrUnavailable)
-	}
-	return false
 }
 
 // LeadRow is one line of the leads list.
@@ -524,9 +501,10 @@ func (s *Store) Summary(ctx context.Context, from, to time.Time) (_ []sla.Summar
 }
 
 // act runs fn in a transaction that names actor to the SQL functions (and to the triggers
-// they fire), so every timeline entry they write says who acted.
+// they fire), so every timeline entry they write says who acted. Its caller's bound
+// classifies its error.
 func (s *Store) act(ctx context.Context, actor Actor, fn func(tx pgx.Tx) error) error {
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		claims := ""
 		if actor.Kind == ActorSupabase {
 			b, err := json.Marshal(map[string]any{
@@ -545,17 +523,28 @@ func (s *Store) act(ctx context.Context, actor Actor, fn func(tx pgx.Tx) error) 
 		}
 		return fn(tx)
 	})
-	return classify(err)
 }
 
-// classify turns the SQL functions' refusals into the console's errors (through dberr, the
-// one place that reads Postgres's codes); any other failure stays as dberr made it.
-func classify(err error) error {
+// classify turns err, from a call under ctx, into the console's errors, the one mapping
+// of the database's errors for reads and actions alike (reading them through dberr, the one
+// place that knows Postgres's codes): a row or value the database refuses, or a refusal of
+// one of the SQL functions, is ErrNotFound, ErrInvalid, ErrConflict or ErrForbidden; the
+// database's absence (ctx's deadline passed, no connection, or the server answered that it
+// cannot now) is ErrUnavailable. An error already the console's, or any other (a fault of
+// ours), stays as it is.
+func classify(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
+	for _, kind := range []error{ErrNotFound, ErrInvalid, ErrConflict, ErrForbidden, ErrUnauthorized, ErrUnavailable} {
+		if errors.Is(err, kind) {
+			return err
+		}
+	}
 	err = dberr.Interpret(err)
 	e := dberr.Of(err)
+	_, connect := errors.AsType[*pgconn.ConnectError](err)
+	_, answered := errors.AsType[*pgconn.PgError](err)
 	switch {
 	case errors.Is(err, dberr.ErrNotFound), errors.Is(err, dberr.ErrForeignKey):
 		return fmt.Errorf("%w: %s", ErrNotFound, e.Message)
@@ -573,6 +562,11 @@ func classify(err error) error {
 			return fmt.Errorf("%w: %s", ErrForbidden, e.Message)
 		}
 		return fmt.Errorf("%w: %s", ErrInvalid, e.Message)
+	case ctx.Err() != nil, connect, answered && errors.Is(err, dberr.ErrUnavailable):
+		// dberr counts every failure without the server's answer as unavailable; here only
+		// the deadline and the connection do, so a fault of ours (a scan into the wrong type)
+		// stays a 500.
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err
 }
