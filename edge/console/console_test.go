@@ -659,59 +659,87 @@ func TestThePollAnnouncesWhatLISTENWould(t *testing.T) {
 }
 
 // The poll's every look has a deadline (the admin timeout, on the injected clock), waiting
-// for a connection of the admin pool included, and the poll is the health part LISTEN's
-// would be: with the pool's one connection taken (here by the test, for as long as it
-// likes) a look gives up at its deadline, the replica's health names the part (logged
-// once), and the next look, with the connection free, makes it ok and announces the lead
-// created since.
-func TestThePollHasADeadlineAndIsAHealthPart(t *testing.T) {
+// for a connection of the admin pool included, and the poll is a health part as LISTEN's
+// is, whose failure counts only while it lasts. With the pool's one connection taken (here
+// by the test, for as long as it likes), a look gives up at its deadline and /readyz stays
+// ready (one slow admin query does not take the replica out of the intake's rotation); the
+// next look failing too, past interval + timeout since the first began, makes /readyz name
+// the part (logged once); and with the connection free, the next look makes the replica
+// ready again and announces the lead created meanwhile.
+func TestAFailedPollCountsForReadinessOnlyWhileTheLooksKeepFailing(t *testing.T) {
 	t.Parallel()
-	const interval, timeout = time.Second, 500 * time.Millisecond
+	// The timeout longer than the interval, as DB_ADMIN_TIMEOUT (10s) is longer than the
+	// poll's second: the bound is 3s.
+	const interval, timeout = time.Second, 2 * time.Second
 	b := setup(t, func(o *bundleOptions) { o.poolSize = 1 })
 	clock := clockwork.NewFakeClock()
 	var logs testkit.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	parts := health.New(logger, clock)
-	changes, unsubscribe := b.hub.Subscribe()
+	readyz := readiness(t, b.dbURL, parts, clock)
+	hub := console.NewHub(logger)
+	changes, unsubscribe := hub.Subscribe()
 	defer unsubscribe()
 	ctx, stop := context.WithCancel(testkit.Context(t))
 	var running sync.WaitGroup
 	defer func() { stop(); running.Wait() }()
-	running.Go(func() { b.hub.Poll(ctx, b.db, interval, timeout, parts, clock) })
+	running.Go(func() { hub.Poll(ctx, b.db, interval, timeout, parts, clock) })
 	state := func() string { return parts.States()[console.LivePart] }
 	tick := func() {
 		t.Helper()
-		if err := clock.BlockUntilContext(ctx, 1); err != nil { // the poll waits for its ticker
+		if err := clock.BlockUntilContext(ctx, 1); err != nil { // the poll's ticker
 			t.Fatal(err)
 		}
 		clock.Advance(interval)
 	}
+	// A look waits for a connection: its deadline is on the clock beside the ticker.
+	lookWaits := func() {
+		t.Helper()
+		if err := clock.BlockUntilContext(ctx, 2); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// The first look, at once, reads where to start.
 	waitFor(t, "the poll to work", func() bool { return state() == "ok" })
+	if code, body := readyz(); code != http.StatusOK {
+		t.Fatalf("/readyz with the poll working: %d %s", code, body)
+	}
 	conn, err := b.db.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	release := sync.OnceFunc(conn.Release) // the pool closes only once it is back
 	defer release()
+
+	// One look fails at its deadline: 2s since it began, within the bound.
 	tick()
-	// The look waits for a connection: its ticker and its deadline are on the clock.
-	if err := clock.BlockUntilContext(ctx, 2); err != nil {
-		t.Fatal(err)
-	}
-	if s := state(); s != "ok" {
-		t.Fatalf("the part before the look's deadline: %s", s)
-	}
+	lookWaits()
 	clock.Advance(timeout)
-	waitFor(t, "the failed look to be named", func() bool { return state() != "ok" })
-	if err := parts.Check(); err == nil || !strings.Contains(err.Error(), console.LivePart+": console poll failed") || !strings.Contains(err.Error(), "DB_ADMIN_TIMEOUT") {
-		t.Fatalf("health after the look's deadline: %v, want %s named for its timeout", err, console.LivePart)
+	waitFor(t, "the failed look to be logged", func() bool { return strings.Contains(logs.String(), "console poll failed;") })
+	if code, body := readyz(); code != http.StatusOK || state() != "ok" {
+		t.Fatalf("/readyz after one failed look: %d %s (the part: %s), want 200 and ok", code, body, state())
 	}
+
+	// The next look (at once: its tick came while the first waited) fails too, 4s since the
+	// first began.
+	lookWaits()
+	clock.Advance(timeout)
+	waitFor(t, "the failing looks to be named", func() bool { return state() != "ok" })
+	code, body := readyz()
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, console.LivePart+": console poll failing for 4s (bound 3s)") || !strings.Contains(body, "DB_ADMIN_TIMEOUT") {
+		t.Fatalf("/readyz after looks failing for 4s: %d %s, want 503 naming %s for its timeout", code, body, console.LivePart)
+	}
+
+	// The next look gets the connection once it is free, and works.
+	lookWaits()
 	release()
 	fresh := insertLead(t, b.db, "Late Lead", "late@example.com", "", "", 0)
-	tick()
 	waitFor(t, "the poll to work again", func() bool { return state() == "ok" })
+	if code, body := readyz(); code != http.StatusOK {
+		t.Fatalf("/readyz with the poll working again: %d %s", code, body)
+	}
+	tick() // a look after the lead's commit, if the last one came before it
 	waitFor(t, "the lead created while the pool was taken", func() bool {
 		select {
 		case c := <-changes:
@@ -720,8 +748,46 @@ func TestThePollHasADeadlineAndIsAHealthPart(t *testing.T) {
 			return false
 		}
 	})
-	if n := strings.Count(logs.String(), "health: "+console.LivePart+" is not working"); n != 1 {
-		t.Errorf("the failure was logged %d times, want once:\n%s", n, logs.String())
+	for line, want := range map[string]int{
+		"console poll failed;":                            1, // the run's first failure
+		"console poll failed again":                       1, // each retry, at debug
+		"health: " + console.LivePart + " is not working": 1,
+		"health: " + console.LivePart + " works again":    1,
+	} {
+		if n := strings.Count(logs.String(), line); n != want {
+			t.Errorf("%q logged %d times, want %d:\n%s", line, n, want, logs.String())
+		}
+	}
+}
+
+// readiness returns a /readyz of a server on its own pool of the database at dbURL (not
+// the admin pool a test may hold), whose background parts are parts.
+func readiness(t *testing.T, dbURL string, parts *health.Registry, clock clockwork.Clock) func() (int, string) {
+	t.Helper()
+	pool, err := pgxpool.New(testkit.Context(t), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	cfg, err := config.LoadEdge(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := httptest.NewServer(server.New(server.Deps{Logger: logger, DB: pool, Schema: supabase.FS, Edge: cfg, Health: parts, Clock: clock}))
+	t.Cleanup(srv.Close)
+	return func() (int, string) {
+		t.Helper()
+		res, err := http.DefaultClient.Do(testkit.NewRequest(t, http.MethodGet, srv.URL+"/readyz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, err := io.ReadAll(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.StatusCode, string(body)
 	}
 }
 

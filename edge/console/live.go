@@ -163,9 +163,17 @@ var errPollTimeout = errors.New("no answer within the admin timeout (DB_ADMIN_TI
 // Poll publishes the leads created and the timelines that grew, looking every interval,
 // until ctx ends: the hub's source where LISTEN is not available. Each look is one query
 // that ends within timeout (DB_ADMIN_TIMEOUT), waiting for a connection of db included,
-// so a saturated admin pool delays the live updates but never stops the loop. parts
-// watches it as the LISTEN's part (LivePart): a look that fails makes /readyz name it
-// until one works. clock times the looks and the deadlines (nil: the real one).
+// so a saturated admin pool delays the live updates but never stops the loop.
+//
+// parts watches it as LISTEN's part (LivePart). As LISTEN's loss counts only while the
+// connection cannot be made again, a failed look counts only while the looks keep failing:
+// the part is not ready once they have failed for longer than interval + timeout since the
+// first of them began, and ready again when one works. A look fails within its timeout, so
+// one failed look (a slow admin query, the admin pool saturated past DB_ADMIN_TIMEOUT)
+// never takes the replica out of the intake's rotation (/readyz); live updates that are
+// really gone do. The first failure of a run is logged, each retry at debug, and health
+// logs the part's failure once. clock times the looks, their deadlines and the bound (nil:
+// the real one).
 func (h *Hub) Poll(ctx context.Context, db *pgxpool.Pool, interval, timeout time.Duration, parts *health.Registry, clock clockwork.Clock) {
 	if clock == nil {
 		clock = clockwork.NewRealClock()
@@ -175,10 +183,13 @@ func (h *Hub) Poll(ctx context.Context, db *pgxpool.Pool, interval, timeout time
 	}
 	// Between two beats: a look that runs to its deadline, then the next tick.
 	progress := parts.Watch(LivePart, 2*(interval+timeout))
+	failureBound := interval + timeout
+	var failingSince time.Time // when the first look of the current run of failures began
 	p := poll{hub: h, db: db, seen: map[string]time.Time{}}
 	t := clock.NewTicker(interval)
 	defer t.Stop()
 	for {
+		began := clock.Now()
 		lookCtx, cancel := context.WithCancelCause(ctx)
 		stop := clock.AfterFunc(timeout, func() { cancel(errPollTimeout) }).Stop
 		err := p.look(lookCtx)
@@ -191,10 +202,22 @@ func (h *Hub) Poll(ctx context.Context, db *pgxpool.Pool, interval, timeout time
 			if cause := context.Cause(lookCtx); cause == errPollTimeout {
 				err = fmt.Errorf("%w: %w", cause, err)
 			}
-			// Health logs the failure once; each further one is only a debug line.
-			progress.Report(fmt.Errorf("console poll failed; the console's live updates resume when it works: %w", err))
-			h.log.DebugContext(ctx, "console poll failed", "err", err)
+			if failingSince.IsZero() {
+				failingSince = began
+				h.log.InfoContext(ctx, "console poll failed; the next look tries again, and /readyz names it only if the looks keep failing",
+					"err", err, "bound", failureBound.String())
+			} else {
+				h.log.DebugContext(ctx, "console poll failed again", "err", err)
+			}
+			if failing := clock.Since(failingSince); failing > failureBound {
+				// Health logs this once, not once per look.
+				progress.Report(fmt.Errorf("console poll failing for %s (bound %s); the console's live updates resume when it works: %w",
+					failing.Round(time.Millisecond), failureBound, err))
+			} else {
+				progress.Beat()
+			}
 		default:
+			failingSince = time.Time{}
 			progress.Report(nil)
 		}
 		select {
