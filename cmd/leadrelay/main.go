@@ -191,7 +191,7 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 	}
 	deps.Console = console.New(console.Deps{
 		DB: pools.admin, DBTimeout: st.DB.AdminTimeout, Logger: logger, AdminKey: st.AdminAPIKey, Hub: hub, Doorbell: deps.Doorbell,
-		Now: st.clock.Now, Supabase: console.NewSupabase(st.supabase, nil, st.clock.Now),
+		Clock: st.clock, Supabase: console.NewSupabase(st.supabase, nil, st.clock.Now),
 	})
 
 	srv := &http.Server{

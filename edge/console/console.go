@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jonboulle/clockwork"
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/truenester/leadrelay/database/dberr"
@@ -33,11 +34,11 @@ var assetFS embed.FS
 type Deps struct {
 	DB       *pgxpool.Pool
 	Logger   *slog.Logger
-	AdminKey string    // ADMIN_API_KEY; "" turns sign-in with a key off
-	Supabase *Supabase // nil: no Supabase sign-in
-	Hub      *Hub      // nil: a hub nobody feeds (pages still work, without live updates)
-	Now      func() time.Time
-	Doorbell func() // wakes the dispatcher after a replay
+	AdminKey string          // ADMIN_API_KEY; "" turns sign-in with a key off
+	Supabase *Supabase       // nil: no Supabase sign-in
+	Hub      *Hub            // nil: a hub nobody feeds (pages still work, without live updates)
+	Clock    clockwork.Clock // the time of pages, sessions and event streams; nil: the real one
+	Doorbell func()          // wakes the dispatcher after a replay
 	// DBTimeout bounds each database call of a page, an action or the JSON admin API,
 	// waiting for a connection of DB included (0: DefaultDBTimeout): past it the answer is
 	// 503 with Retry-After.
@@ -62,8 +63,8 @@ func (c *Console) EndStreams() { c.closeOnce.Do(func() { close(c.closing) }) }
 
 // New returns the console.
 func New(d Deps) *Console {
-	if d.Now == nil {
-		d.Now = time.Now
+	if d.Clock == nil {
+		d.Clock = clockwork.NewRealClock()
 	}
 	if d.Doorbell == nil {
 		d.Doorbell = func() {}

@@ -45,10 +45,10 @@ type testBundle struct {
 type bundleOptions struct {
 	supabase    *console.Supabase
 	listen      bool
-	poolSize    int32            // the admin pool's connections; 0: pgxpool's default
-	dbTimeout   time.Duration    // the console's deadline on each database call; 0: its default
-	lockTimeout string           // the admin pool's lock_timeout; "": the server's
-	now         func() time.Time // the console's clock; nil: the real one
+	poolSize    int32           // the admin pool's connections; 0: pgxpool's default
+	dbTimeout   time.Duration   // the console's deadline on each database call; 0: its default
+	lockTimeout string          // the admin pool's lock_timeout; "": the server's
+	clock       clockwork.Clock // the console's clock; nil: the real one
 }
 
 func setup(t testing.TB, opts ...func(*bundleOptions)) *testBundle {
@@ -83,7 +83,7 @@ func setup(t testing.TB, opts ...func(*bundleOptions)) *testBundle {
 		wg.Go(func() { hub.Listen(listenCtx, dbURL, nil, nil) })
 		t.Cleanup(func() { stop(); wg.Wait() })
 	}
-	c := console.New(console.Deps{DB: pool, Logger: logger, AdminKey: adminKey, Hub: hub, Supabase: o.supabase, DBTimeout: o.dbTimeout, Now: o.now})
+	c := console.New(console.Deps{DB: pool, Logger: logger, AdminKey: adminKey, Hub: hub, Supabase: o.supabase, DBTimeout: o.dbTimeout, Clock: o.clock})
 	cfg, err := config.LoadEdge(func(k string) string {
 		return map[string]string{"ADMIN_API_KEY": adminKey, "RATE_LIMIT_PER_MINUTE": "10000", "RATE_LIMIT_BURST": "1000"}[k]
 	})

@@ -25,7 +25,7 @@ func (c *Console) signedIn(r *http.Request) (string, Session, error) {
 	if err != nil {
 		return "", Session{}, ErrUnauthorized
 	}
-	now := c.Now()
+	now := c.Clock.Now()
 	sess, err := c.store.Session(r.Context(), cookie.Value, now)
 	if err == nil && !sess.AccessExpiresAt.IsZero() && !now.Before(sess.AccessExpiresAt.Add(-renewBefore)) {
 		sess, err = c.renew(r.Context(), cookie.Value, sess, now)
@@ -120,7 +120,7 @@ func (c *Console) renew(ctx context.Context, token string, sess Session, now tim
 		case <-ctx.Done():
 			return Session{}, ctx.Err()
 		}
-		return c.store.Session(ctx, token, c.Now())
+		return c.store.Session(ctx, token, c.Clock.Now())
 	}
 	ctx = context.WithoutCancel(ctx)
 	g, err := c.refresh(ctx, token, sess)
@@ -133,14 +133,14 @@ func (c *Console) renew(ctx context.Context, token string, sess Session, now tim
 		if _, err := c.store.RenewSession(ctx, token, sess, g); err != nil {
 			return Session{}, err
 		}
-		return c.store.Session(ctx, token, c.Now())
+		return c.store.Session(ctx, token, c.Clock.Now())
 	}
 	if unavailable && !expired {
 		c.Logger.WarnContext(ctx, "console: renewing a Supabase session failed; its access token still works, the next try is later",
 			"actor_id", sess.Actor.ID, "retry_in", renewRetry, "err", err)
 		return sess, nil
 	}
-	if again, err := c.store.Session(ctx, token, c.Now()); err == nil && again.AccessExpiresAt.After(sess.AccessExpiresAt) {
+	if again, err := c.store.Session(ctx, token, c.Clock.Now()); err == nil && again.AccessExpiresAt.After(sess.AccessExpiresAt) {
 		return again, nil // another replica renewed it meanwhile, spending the refresh token we sent
 	}
 	if err := c.store.EndSession(ctx, token); err != nil {
@@ -298,7 +298,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) error {
 		c.renderLogin(w, r, http.StatusForbidden, "The sign-in form expired or came from another site: try again.")
 		return nil
 	}
-	now := c.Now()
+	now := c.Clock.Now()
 	var g Grant
 	switch r.PostFormValue("method") {
 	case "key":
@@ -373,7 +373,7 @@ func (c *Console) leadsPage(w http.ResponseWriter, r *http.Request, s Session) e
 	if bad := f.Check(); bad != nil {
 		return badRequest("bad filter: %s", describe(bad))
 	}
-	now := c.Now()
+	now := c.Clock.Now()
 	start := time.Now()
 	page, err := c.store.Leads(r.Context(), f, now)
 	if err != nil {
@@ -399,7 +399,7 @@ func describe(bad map[string]string) string {
 const bannerLimit = 5
 
 func (c *Console) bannerFragment(w http.ResponseWriter, r *http.Request, s Session) error {
-	v := &view{Session: s, Now: c.Now()}
+	v := &view{Session: s, Now: c.Clock.Now()}
 	if err := c.loadBanner(r.Context(), v); err != nil {
 		return err
 	}
@@ -425,7 +425,7 @@ func (c *Console) leadPage(w http.ResponseWriter, r *http.Request, s Session) er
 	if err != nil {
 		return err
 	}
-	v := &view{Title: leadTitle(lead.LeadRow), Session: s, Now: c.Now(), Lead: lead, Live: true}
+	v := &view{Title: leadTitle(lead.LeadRow), Session: s, Now: c.Clock.Now(), Lead: lead, Live: true}
 	if r.URL.Query().Get("fragment") == "lead" {
 		return c.renderFragment(w, "leadMain", v)
 	}
@@ -477,7 +477,7 @@ func (c *Console) leadAction(w http.ResponseWriter, r *http.Request, s Session) 
 		_, err = c.store.Reply(ctx, s.Actor, id, form("body"))
 	case "followups":
 		var f NewFollowUp
-		f, err = followUpFromForm(r, c.Now())
+		f, err = followUpFromForm(r, c.Clock.Now())
 		if err == nil {
 			_, err = c.store.ScheduleFollowUp(ctx, s.Actor, id, f)
 		}
@@ -563,7 +563,7 @@ func (c *Console) deliveriesPage(w http.ResponseWriter, r *http.Request, s Sessi
 	if err != nil {
 		return err
 	}
-	v := &view{Title: "Deliveries", Session: s, Now: c.Now(), Deliveries: list, DeliveryFilter: f, Live: true}
+	v := &view{Title: "Deliveries", Session: s, Now: c.Clock.Now(), Deliveries: list, DeliveryFilter: f, Live: true}
 	if q.Get("fragment") == "deliveries" {
 		return c.renderFragment(w, "deliveryList", v)
 	}
@@ -572,7 +572,7 @@ func (c *Console) deliveriesPage(w http.ResponseWriter, r *http.Request, s Sessi
 
 func (c *Console) reportPage(w http.ResponseWriter, r *http.Request, s Session) error {
 	q := r.URL.Query()
-	now := c.Now()
+	now := c.Clock.Now()
 	from, to, err := reportPeriod(q.Get("from"), q.Get("to"), now)
 	if err != nil {
 		return badRequest("%v", err)

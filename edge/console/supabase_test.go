@@ -349,7 +349,7 @@ func TestSupabaseSessionsAreRenewedWithTheRefreshToken(t *testing.T) {
 	peer.now = clock.Now
 	b := setup(t, func(o *bundleOptions) {
 		o.supabase = console.NewSupabase(console.SupabaseConfig{URL: peer.URL, AnonKey: anonKey, JWTSecret: jwtSecret}, nil, clock.Now)
-		o.now = clock.Now
+		o.clock = clock
 	})
 	lead := insertLead(t, b.db, "Renewed Lead", "renewed@example.com", "", "warm", time.Minute)
 	refreshes := func() int { peer.mu.Lock(); defer peer.mu.Unlock(); return peer.refreshes }

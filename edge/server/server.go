@@ -76,7 +76,7 @@ func New(d Deps) http.Handler {
 	// Every line logged with a request's context carries its request id.
 	d.Logger = slog.New(requestIDLogHandler{d.Logger.Handler()})
 	if d.Console == nil {
-		d.Console = console.New(console.Deps{DB: d.AdminDB, Logger: d.Logger, AdminKey: d.Edge.AdminAPIKey, Now: d.Clock.Now, Doorbell: d.Doorbell})
+		d.Console = console.New(console.Deps{DB: d.AdminDB, Logger: d.Logger, AdminKey: d.Edge.AdminAPIKey, Clock: d.Clock, Doorbell: d.Doorbell})
 	}
 	s := &server{
 		Deps:    d,
