@@ -52,6 +52,7 @@ type Console struct {
 	pages map[string]*template.Template
 
 	renewals renewals // of Supabase admins' sessions
+	streams  streams  // the open event streams, by session
 
 	closing   chan struct{} // closed by EndStreams
 	closeOnce sync.Once

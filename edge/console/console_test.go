@@ -535,49 +535,7 @@ func TestTheEventStreamAnnouncesANewLead(t *testing.T) {
 	br.signIn(adminKey)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", b.url+"/admin/live", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	br.Timeout = 0
-	res, err := br.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if ct := res.Header.Get("Content-Type"); ct != "text/event-stream" {
-		t.Fatalf("content type %q", ct)
-	}
-	events := make(chan string, 16)
-	go func() {
-		defer close(events)
-		sc := bufio.NewScanner(res.Body)
-		var event string
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case strings.HasPrefix(line, "event: "):
-				event = strings.TrimPrefix(line, "event: ")
-			case strings.HasPrefix(line, "data: "):
-				events <- event + " " + strings.TrimPrefix(line, "data: ")
-			}
-		}
-	}()
-	next := func() string {
-		select {
-		case e, ok := <-events:
-			if !ok {
-				t.Fatal("the stream ended")
-			}
-			return e
-		case <-ctx.Done():
-			t.Fatal("no event within the deadline")
-		}
-		return ""
-	}
-	if e := next(); !strings.HasPrefix(e, "hello") {
-		t.Fatalf("first event %q, want hello", e)
-	}
+	stream := br.stream(ctx)
 	waitFor(t, "the stream to subscribe", func() bool { return b.hub.Subscribers() == 1 })
 	// A lead committed before the hub's LISTEN is in effect would be announced only as a
 	// refresh of everything: wait until its connection has listened on its last channel.
@@ -592,13 +550,158 @@ func TestTheEventStreamAnnouncesANewLead(t *testing.T) {
 			lead = insertLead(t, b.db, "Live Lead", "live@example.com", "", "", 0)
 			committed = time.Now()
 		}
-		e := next()
+		e := stream.next()
 		if e == `lead {"id":"`+lead+`"}` {
 			t.Logf("announced %s after its commit", time.Since(committed).Round(time.Millisecond))
 			return
 		}
 	}
 	t.Fatal("the new lead was never announced")
+}
+
+// eventStream is a browser's open event stream (/admin/live).
+type eventStream struct {
+	t      testing.TB
+	ctx    context.Context
+	events chan string // "<event> <data>", or "ping" for a heartbeat; closed when the stream ends
+	ended  error       // once events is closed, why: nil when the server ended the stream
+}
+
+// stream opens the browser's event stream, read until ctx ends, and reads its hello.
+func (br *browser) stream(ctx context.Context) *eventStream {
+	br.t.Helper()
+	req, err := http.NewRequestWithContext(ctx, "GET", br.base+"/admin/live", nil)
+	if err != nil {
+		br.t.Fatal(err)
+	}
+	client := *br.Client
+	client.Timeout = 0
+	res, err := client.Do(req)
+	if err != nil {
+		br.t.Fatal(err)
+	}
+	br.t.Cleanup(func() { res.Body.Close() })
+	if ct := res.Header.Get("Content-Type"); res.StatusCode != http.StatusOK || ct != "text/event-stream" {
+		br.t.Fatalf("the event stream: %d, content type %q", res.StatusCode, ct)
+	}
+	s := &eventStream{t: br.t, ctx: ctx, events: make(chan string, 16)}
+	go func() {
+		defer close(s.events)
+		sc := bufio.NewScanner(res.Body)
+		var event, got string
+		for sc.Scan() {
+			switch line := sc.Text(); {
+			case strings.HasPrefix(line, "event: "):
+				event = strings.TrimPrefix(line, "event: ")
+				continue
+			case strings.HasPrefix(line, "data: "):
+				got = event + " " + strings.TrimPrefix(line, "data: ")
+			case line == ": ping":
+				got = "ping"
+			default:
+				continue
+			}
+			select {
+			case s.events <- got:
+			case <-ctx.Done():
+				return
+			}
+		}
+		s.ended = sc.Err()
+	}()
+	if e := s.next(); !strings.HasPrefix(e, "hello") {
+		br.t.Fatalf("first event %q, want hello", e)
+	}
+	return s
+}
+
+// next returns the stream's next event.
+func (s *eventStream) next() string {
+	s.t.Helper()
+	select {
+	case e, ok := <-s.events:
+		if !ok {
+			s.t.Fatalf("the stream ended (%v)", s.ended)
+		}
+		return e
+	case <-s.ctx.Done():
+		s.t.Fatal("no event within the deadline")
+	}
+	return ""
+}
+
+// end checks that the stream ends (the server closes it) without sending anything more.
+func (s *eventStream) end(what string) {
+	s.t.Helper()
+	for e := range s.events {
+		s.t.Errorf("%s: the stream sent %q", what, e)
+	}
+	if s.ended != nil {
+		s.t.Errorf("%s: the stream did not end: %v", what, s.ended)
+	}
+}
+
+// Signing out ends the session's event streams on this replica at once: every tab's stream
+// ends without sending anything more, while another session's stream goes on.
+func TestSigningOutEndsTheSessionsEventStreams(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	admin, other := b.browser(t), b.browser(t)
+	_, csrf := admin.signIn(adminKey)
+	other.signIn(adminKey)
+	tabs := []*eventStream{admin.stream(ctx), admin.stream(ctx)}
+	watching := other.stream(ctx)
+
+	if res, _ := admin.post("/admin/logout", url.Values{"csrf_token": {csrf}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign out: %d", res.StatusCode)
+	}
+	b.hub.Publish(console.Change{All: true})
+	if e := watching.next(); e != `change {"all":true}` {
+		t.Errorf("the other session's stream got %q, want the change", e)
+	}
+	for i, tab := range tabs {
+		tab.end(fmt.Sprintf("tab %d after sign-out", i+1))
+	}
+}
+
+// Every heartbeat (on the injected clock) a stream reads its session again: a session signed
+// out on another replica (its row gone, as that replica's sign-out leaves it) ends its stream
+// here at the next heartbeat, without the heartbeat's ping, while a stream whose session
+// stands gets the ping and goes on until its session expires.
+func TestAnEventStreamEndsAtTheHeartbeatAfterItsSessionEndedElsewhere(t *testing.T) {
+	t.Parallel()
+	clock := clockwork.NewFakeClockAt(time.Now())
+	b := setup(t, func(o *bundleOptions) { o.clock = clock })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	gone, stays := b.browser(t), b.browser(t)
+	gone.signIn(adminKey)
+	stays.signIn(adminKey)
+	ending, going := gone.stream(ctx), stays.stream(ctx)
+	if err := clock.BlockUntilContext(ctx, 2); err != nil { // both streams' heartbeats
+		t.Fatal(err)
+	}
+
+	var token string
+	for _, c := range gone.Jar.Cookies(mustURL(t, b.url+"/admin")) {
+		if c.Name == "leadrelay_session" {
+			token = c.Value
+		}
+	}
+	tag, err := b.db.Exec(ctx, "delete from leadrelay_private.console_sessions where token_hash = sha256(convert_to($1::text, 'UTF8'))", token)
+	if err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("sign the session out elsewhere: %v, %d rows", err, tag.RowsAffected())
+	}
+	clock.Advance(console.Heartbeat)
+	if e := going.next(); e != "ping" {
+		t.Errorf("the standing session's stream at the heartbeat: %q, want a ping", e)
+	}
+	ending.end("the heartbeat after the session was signed out elsewhere")
+
+	clock.Advance(console.KeySessionTTL)
+	going.end("the heartbeat after the session expired")
 }
 
 func apiGet(t *testing.T, url string, dst any) {

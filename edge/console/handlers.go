@@ -143,7 +143,7 @@ func (c *Console) renew(ctx context.Context, token string, sess Session, now tim
 	if again, err := c.store.Session(ctx, token, c.Clock.Now()); err == nil && again.AccessExpiresAt.After(sess.AccessExpiresAt) {
 		return again, nil // another replica renewed it meanwhile, spending the refresh token we sent
 	}
-	if err := c.store.EndSession(ctx, token); err != nil {
+	if err := c.endSession(ctx, token); err != nil {
 		return Session{}, err
 	}
 	reason := "refused"
@@ -339,9 +339,16 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// endSession signs the session of token out, and ends its event streams on this replica
+// at once (a stream on another replica ends at its next heartbeat).
+func (c *Console) endSession(ctx context.Context, token string) error {
+	c.streams.end(token)
+	return c.store.EndSession(ctx, token)
+}
+
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, _ Session) error {
 	token, _, _ := c.signedIn(r)
-	if err := c.store.EndSession(r.Context(), token); err != nil {
+	if err := c.endSession(r.Context(), token); err != nil {
 		return err
 	}
 	clearCookie(w, r, sessionCookie, sessionPath)
