@@ -879,18 +879,11 @@ func readiness(t *testing.T, dbURL string, parts *health.Registry, clock clockwo
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := httptest.NewServer(server.New(server.Deps{Logger: logger, DB: pool, Schema: supabase.FS, Edge: cfg, Health: parts, Clock: clock}))
 	t.Cleanup(srv.Close)
+	probe := &browser{Client: &http.Client{Timeout: 20 * time.Second}, t: t, base: srv.URL}
 	return func() (int, string) {
 		t.Helper()
-		res, err := http.DefaultClient.Do(testkit.NewRequest(t, http.MethodGet, srv.URL+"/readyz"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		body, err := io.ReadAll(res.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res.StatusCode, string(body)
+		res, body := probe.get("/readyz")
+		return res.StatusCode, body
 	}
 }
 
