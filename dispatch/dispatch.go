@@ -156,8 +156,8 @@ type queued struct {
 
 // New returns a Dispatcher delivering through senders. With no sender of a
 // real channel, alerts go to console instead (make run's default), routed as
-// production would route them. Every time it records comes from clock (nil:
-// the real one).
+// production would route them. Every time it records, and the spacing of its
+// lease renewals and retried recordings, come from clock (nil: the real one).
 func New(store *outbox.Store, senders []notifiers.Sender, console notifiers.Sender, cfg Config, clock clockwork.Clock, log *slog.Logger) (*Dispatcher, error) {
 	cfg = cfg.WithDefaults()
 	if clock == nil {
@@ -218,10 +218,10 @@ func (d *Dispatcher) Wake() {
 // within Concurrency per channel. A turn starts whenever woken, when an
 // outcome is known, and when a slot frees; at most maxRecording turns that
 // record and maxClaiming that only claim are on their way at once, so
-// outcomes that come meanwhile share the next one's commit. Every
-// Lease/3 it renews the leases of its sends in flight. When ctx ends it
-// claims nothing more; sends in flight finish (each bounded by SendTimeout)
-// and are recorded.
+// outcomes that come meanwhile share the next one's commit. Every Lease/3
+// of its clock it renews the leases of its sends in flight (the heartbeat).
+// When ctx ends it claims nothing more; sends in flight finish (each bounded
+// by SendTimeout) and are recorded.
 func (d *Dispatcher) Run(ctx context.Context) {
 	report := d.progress.Report
 	if d.cfg.Health == nil {
@@ -237,7 +237,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	}
 	var sends sync.WaitGroup
 	defer sends.Wait()
-	heartbeat := time.NewTicker(max(d.cfg.Lease/3, time.Millisecond))
+	heartbeat := d.clock.NewTicker(max(d.cfg.Lease/3, time.Millisecond))
 	defer heartbeat.Stop()
 
 	// Channels that may have due work: all of them when woken or when a
@@ -326,7 +326,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			}
 		case <-d.ready:
 		case <-retry.C():
-		case <-heartbeat.C:
+		case <-heartbeat.Chan():
 			d.renew(ctx)
 		case r := <-results:
 			running--
@@ -554,8 +554,9 @@ func (d *Dispatcher) release(ctx context.Context, deliveries []outbox.Delivery) 
 	}
 }
 
-// RenewLeases extends the leases of the sends in flight (Run does it every
-// Lease/3), so no other replica takes over a send that is still alive.
+// RenewLeases extends the leases of the sends in flight to a Lease from the
+// clock's time (Run does it every Lease/3 of the clock), so no other replica
+// takes over a send that is still alive.
 func (d *Dispatcher) RenewLeases(ctx context.Context) (int, error) {
 	d.mu.Lock()
 	list := make([]outbox.Delivery, 0, len(d.inflight))

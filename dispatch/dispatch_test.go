@@ -450,6 +450,55 @@ func TestASendSlowerThanItsLeaseIsNotRepeated(t *testing.T) {
 	}
 }
 
+// Run's heartbeat renews the leases of its sends in flight on the dispatcher's clock, every
+// third of the lease: while Slack holds a send, each time the clock passes a heartbeat the
+// delivery's lease runs a whole lease from the clock's time. The lease is an hour, so no
+// heartbeat of the wall clock can come within the test.
+func TestTheHeartbeatRenewsLeasesOnTheDispatchersClock(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := testkit.Context(t)
+	const lease = time.Hour
+	// A minute ahead of the database's clock (the events it stamps are due), in
+	// microseconds as the database keeps times.
+	clock := clockwork.NewFakeClockAt(time.Now().Add(time.Minute).Truncate(time.Microsecond))
+	start := clock.Now()
+	d, err := dispatch.New(outbox.New(b.db), b.senders[:1], nil, dispatch.Config{
+		Replica: "r", Lease: lease, SendTimeout: time.Minute, FrontendURL: "https://truenester.example",
+	}, clock, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := b.lead(t, "Held Lead")
+	hold := make(chan struct{})
+	release := sync.OnceFunc(func() { close(hold) })
+	defer release()
+	b.slack.Refuse(notifierstest.Answer{Hold: hold})
+	runCtx, cancel := context.WithCancel(ctx)
+	var running sync.WaitGroup
+	defer func() { release(); cancel(); running.Wait() }()
+	running.Go(func() { d.Run(runCtx) })
+	testkit.WaitFor(t, time.Minute, "Slack to hold the send", testkit.Until(func() bool { return b.slack.Requests() == 1 }))
+
+	leaseUntil := func(until time.Time, what string) {
+		t.Helper()
+		testkit.WaitForQuery(t, b.db, time.Minute, what,
+			"select coalesce(lease_expires_at = $2, false) from notification_logs where conversation_id = $1 and channel = 'slack'", id, until)
+	}
+	leaseUntil(start.Add(lease), "the claim's lease to run a lease from the clock's time")
+	clock.Advance(lease / 3)
+	leaseUntil(start.Add(lease/3+lease), "the first heartbeat to renew the lease")
+	clock.Advance(lease / 3)
+	leaseUntil(start.Add(2*lease/3+lease), "the second heartbeat to renew the lease")
+
+	release()
+	testkit.WaitForQuery(t, b.db, time.Minute, "Slack's outcome to be recorded",
+		"select exists (select from notification_logs where conversation_id = $1 and channel = 'slack' and status = 'sent' and attempts = 1)", id)
+	if n := len(b.slack.Messages()); n != 1 || b.slack.Requests() != 1 {
+		t.Errorf("slack got %d messages from %d requests, want 1", n, b.slack.Requests())
+	}
+}
+
 // Outcomes that a turn could not record (here: the event's row locked by the test past the
 // dispatcher's lock_timeout) are tried again after a holdoff on the dispatcher's clock,
 // 50 ms, then 100 ms, then 200 ms: each failed try waits on that clock, and no try comes
@@ -814,16 +863,20 @@ func TestListenKeepsRingingThroughQuietSpells(t *testing.T) {
 	running.Go(func() { d.Listen(ctx, b.url) })
 	testkit.WaitFor(t, 10*time.Second, "LISTEN to work", testkit.Until(func() bool { return parts.States()["listen"] == "ok" }))
 
-	// 90s of quiet, longer than the part's bound (80s): only the pings keep it ready.
-	for range 6 {
-		if err := clock.BlockUntilContext(ctx, 1); err != nil {
+	// Two waiters on the clock: Run's heartbeat (a ticker, always waiting) and the
+	// LISTEN connection waiting for its next ping.
+	waiting := func() {
+		t.Helper()
+		if err := clock.BlockUntilContext(ctx, 2); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// 90s of quiet, longer than the part's bound (80s): only the pings keep it ready.
+	for range 6 {
+		waiting()
 		clock.Advance(15 * time.Second)
 	}
-	if err := clock.BlockUntilContext(ctx, 1); err != nil { // the sixth ping done, waiting again
-		t.Fatal(err)
-	}
+	waiting() // the sixth ping done, waiting again
 	if got := parts.States()["listen"]; got != "ok" {
 		t.Fatalf("LISTEN after 90s of quiet: %s", got)
 	}

@@ -6,6 +6,7 @@ import "time"
 // (health.Registry.Watch): a delivery ends within its attempt (SendTimeout)
 // and the recording of its outcome, retried for up to a Lease and then tried
 // once more (SendTimeout); a claim within SendTimeout; and the loop goes
-// round at least every Lease/3 (the lease renewal, itself bounded by Lease/3),
-// more often with the sweep.
+// round at least every Lease/3 of the clock (the heartbeat that renews the
+// leases, its statement itself bounded by Lease/3), more often with the
+// sweep.
 func (c Config) progressBound() time.Duration { return c.Lease + 2*c.SendTimeout }
