@@ -267,11 +267,11 @@ func TestEngineRunsItsJobsOnItsClock(t *testing.T) {
 	stop := runEngine(t, engine)
 	testkit.WaitFor(t, 10*time.Second, "the engine leads", testkit.Until(func() bool { return engine.Status().Leader }))
 
-	// Each job, once it has run, waits on the clock for its next run: two
-	// waiters mean both jobs are idle.
+	// Each job, once it has run, waits on the clock for its next run, and the
+	// campaign for its next try of the lease: three waiters mean all are idle.
 	idle := func() {
 		t.Helper()
-		if err := b.clock.BlockUntilContext(testkit.Context(t), 2); err != nil {
+		if err := b.clock.BlockUntilContext(testkit.Context(t), 3); err != nil {
 			t.Fatalf("waiting for both jobs to be idle: %v", err)
 		}
 	}
@@ -302,6 +302,92 @@ func TestEngineRunsItsJobsOnItsClock(t *testing.T) {
 	if got := engine.Status().Sent; got != (sla.Result{Warnings: 1, Breaches: 1}) {
 		t.Errorf("sent %+v", got)
 	}
+}
+
+// The lease is tried on the engines' clock: the leader renews it every third of the lease,
+// a follower asks every second, each when the test moves the clock there and not before.
+// The leader stops renewing (its link to the database cut) and its lease runs out (moved in
+// SQL): the follower takes over at its next try on the clock; the old leader, still cut
+// off, stops believing it leads once a lease has passed on its clock since it last renewed.
+func TestLeaseTriesRunOnTheEnginesClock(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewURL(t)
+	db := pool(t, url, 4)
+	recordLeaseHistory(t, db)
+	link := testkit.NewProxy(t, url)
+	clock := clockwork.NewFakeClockAt(t0)
+	const lease = 30 * time.Second
+	cfg := func(holder string) sla.Config { return sla.Config{Replica: holder, Lease: lease} }
+	// Each engine, between its runs, waits on the clock three times: its two jobs and
+	// its next try of the lease.
+	idle := func(engines int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(testkit.Context(t), time.Minute)
+		defer cancel()
+		if err := clock.BlockUntilContext(ctx, 3*engines); err != nil {
+			t.Fatalf("waiting for %d engines to wait on the clock: %v", engines, err)
+		}
+	}
+	// writes counts the versions of the lease row: each take and renewal is one.
+	writes := func() int {
+		t.Helper()
+		var n int
+		if err := db.QueryRow(testkit.Context(t), "select count(*) from lease_history where name = 'sla'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	a := newEngine(t, poolVia(t, url, 4, link), cfg("a"), clock, quiet())
+	stopA := runEngine(t, a)
+	idle(1) // a asked once as it started
+	if !a.Status().Leader || writes() != 1 {
+		t.Fatalf("a leads %v after %d writes of the lease, want a leading after 1", a.Status().Leader, writes())
+	}
+	clock.Advance(lease/3 - time.Millisecond)
+	idle(1)
+	if n := writes(); n != 1 {
+		t.Fatalf("a wrote the lease %d times before the clock reached its renewal, want 1", n)
+	}
+	clock.Advance(time.Millisecond)
+	idle(1)
+	if n := writes(); n != 2 || !a.Status().Leader {
+		t.Fatalf("a wrote the lease %d times when the clock reached its renewal (leads: %v), want 2", n, a.Status().Leader)
+	}
+
+	b := newEngine(t, pool(t, url, 4), cfg("b"), clock, quiet())
+	stopB := runEngine(t, b)
+	idle(2) // b asked once as it started
+	if b.Status().Leader {
+		t.Fatal("b leads beside a")
+	}
+	link.Cut()
+	exec(t, db, "update leader_leases set expires_at = clock_timestamp() where name = 'sla'")
+	clock.Advance(time.Second - time.Millisecond)
+	idle(2)
+	if b.Status().Leader {
+		t.Fatal("b took over before the clock reached its next try")
+	}
+	clock.Advance(time.Millisecond)
+	idle(2)
+	if s := b.Status(); !s.Leader || s.Token != 2 {
+		t.Fatalf("b at its next try: %+v, want the lead with token 2", s)
+	}
+	if !a.Status().Leader {
+		t.Fatal("a, cut off, stopped believing it leads before its lease passed on its clock")
+	}
+	// a last renewed at t0 + lease/3: a lease later on its clock it believes no more.
+	clock.Advance(lease)
+	idle(2)
+	if a.Status().Leader {
+		t.Error("a, cut off, still believes it leads a lease after it last renewed")
+	}
+	if !b.Status().Leader {
+		t.Error("b no longer leads")
+	}
+	stopA()
+	stopB()
+	checkHandovers(t, db, []string{"a", "b"})
 }
 
 // runEngine runs e until the returned stop is called (or the test ends),

@@ -62,5 +62,11 @@ func TestAHungJobMakesTheEngineStale(t *testing.T) {
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// The job ends; once both jobs and the campaign wait on the clock again, the clock
+	// moves a second: a leader that gave its lease up asks for it again then.
+	if err := clock.BlockUntilContext(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second)
 	testkit.WaitFor(t, 30*time.Second, "the engine to move again", testkit.Until(func() bool { return parts.States()["sla"] == "ok" }))
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jonboulle/clockwork"
 )
 
 // errNotLeader says this replica does not hold the lease (gocron then skips
@@ -33,47 +34,51 @@ var errNotLeader = errors.New("not the SLA leader")
 // transaction (serve's SLA pool sets idle_in_transaction_session_timeout
 // within the lease), and its late writes fail the fence.
 //
-// Leases run on real time, not the engine's injected clock: expiry is a
-// protocol between processes and the database, whatever time the jobs see.
+// The tries and the memory run on the engine's clock (the process's one
+// clock; a test's fake one), as its jobs do. The row's expiry is the
+// database's, by its own clock; the fence, not the memory, is what keeps two
+// leaders' jobs apart.
 type lease struct {
 	db     *pgxpool.Pool
 	name   string
 	holder string
 	ttl    time.Duration
+	clock  clockwork.Clock
 	log    *slog.Logger
 
 	mu         sync.Mutex
 	token      int64
-	validUntil time.Time // by this process's monotonic clock; zero when not held
+	validUntil time.Time // by clock; zero when not held
 }
 
-func newLease(db *pgxpool.Pool, name, holder string, ttl time.Duration, log *slog.Logger) *lease {
-	return &lease{db: db, name: name, holder: holder, ttl: ttl, log: log}
+func newLease(db *pgxpool.Pool, name, holder string, ttl time.Duration, clock clockwork.Clock, log *slog.Logger) *lease {
+	return &lease{db: db, name: name, holder: holder, ttl: ttl, clock: clock, log: log}
 }
 
 // current returns the lease's token while this replica holds it.
 func (l *lease) current() (int64, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if time.Now().Before(l.validUntil) {
+	if l.clock.Now().Before(l.validUntil) {
 		return l.token, true
 	}
 	return 0, false
 }
 
-// campaign renews the lease every ttl/3 while this replica holds it, and
-// otherwise asks for it as often (at least every second, so a released lease
-// is taken up at once), until ctx ends; while ready says the replica cannot
-// do the leader's work, it gives the lease up instead and does not ask. Each
-// try's error (nil when the database answered), or ready's, goes to tried.
+// campaign renews the lease every ttl/3 of the clock while this replica
+// holds it, and otherwise asks for it as often (at least every second, so a
+// released lease is taken up at once), until ctx ends; while ready says the
+// replica cannot do the leader's work, it gives the lease up instead and does
+// not ask. Each try's error (nil when the database answered), or ready's,
+// goes to tried.
 func (l *lease) campaign(ctx context.Context, ready func() error, tried func(error)) {
-	t := time.NewTimer(l.retryEvery())
+	t := l.clock.NewTimer(l.retryEvery())
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.Chan():
 			err := ready()
 			if err != nil {
 				l.release(ctx)
@@ -100,9 +105,10 @@ func (l *lease) retryEvery() time.Duration {
 // database keeps what it had until its memory of the lease runs out; the
 // error says why it could not ask.
 func (l *lease) try(ctx context.Context) error {
-	// The lease counts from before the request: the database's expiry is
-	// no earlier than this replica's memory of it.
-	sent := time.Now()
+	// The lease counts from before the request: on the real clock, the
+	// database's expiry is no earlier than this replica's memory of it (a
+	// test's clock may say otherwise; the fence still decides).
+	sent := l.clock.Now()
 	ctx, cancel := context.WithTimeout(ctx, l.ttl/3)
 	defer cancel()
 	var (
@@ -125,7 +131,7 @@ func (l *lease) try(ctx context.Context) error {
 	}
 
 	l.mu.Lock()
-	was := time.Now().Before(l.validUntil)
+	was := l.clock.Now().Before(l.validUntil)
 	prev := l.token
 	if held {
 		l.token, l.validUntil = token, sent.Add(l.ttl)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jonboulle/clockwork"
 
 	"github.com/truenester/leadrelay/dev/dbtest"
 	"github.com/truenester/leadrelay/dev/testkit"
@@ -21,6 +22,12 @@ func mustExec(t *testing.T, db *pgxpool.Pool, sql string, args ...any) {
 	if _, err := db.Exec(testkit.Context(t), sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
+}
+
+// testLease is holder's lease of a minute on db, on a clock that stands still: its memory
+// never runs out by itself, so only what the database says ends it.
+func testLease(db *pgxpool.Pool, holder string) *lease {
+	return newLease(db, LeaseName, holder, time.Minute, clockwork.NewFakeClock(), quietLog())
 }
 
 // checkFencedOff checks that an SLA pass by engine under l is stopped by
@@ -47,8 +54,8 @@ func TestAStaleLeaderIsFencedOff(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t)
 	ctx := testkit.Context(t)
-	a := newLease(db, LeaseName, "a", time.Minute, quietLog())
-	b := newLease(db, LeaseName, "b", time.Minute, quietLog())
+	a := testLease(db, "a")
+	b := testLease(db, "b")
 	if err := a.try(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -92,8 +99,8 @@ func TestAFencedJobHoldsOffTheSuccessor(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t)
 	ctx := testkit.Context(t)
-	a := newLease(db, LeaseName, "a", time.Minute, quietLog())
-	b := newLease(db, LeaseName, "b", time.Minute, quietLog())
+	a := testLease(db, "a")
+	b := testLease(db, "b")
 	if err := a.try(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -166,8 +173,8 @@ func TestAPausedLeaderHoldsOffTheSuccessorOnlyUntilItsTransactionIsEnded(t *test
 	t.Cleanup(db.Close)
 	ctx := testkit.Context(t)
 
-	a := newLease(paused, LeaseName, "a", time.Minute, quietLog())
-	b := newLease(db, LeaseName, "b", time.Minute, quietLog())
+	a := testLease(paused, "a")
+	b := testLease(db, "b")
 	if err := a.try(ctx); err != nil {
 		t.Fatal(err)
 	}

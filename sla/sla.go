@@ -85,8 +85,9 @@ type job struct {
 }
 
 // New returns an Engine on db. clock is the time the jobs are scheduled by
-// and the SQL is given (nil: the real clock); the leader lease runs on real
-// time whatever the clock (see lease).
+// and the SQL is given, and the one the leader lease is tried and remembered
+// by (nil: the real clock); the lease's expiry in the database is by the
+// database's clock (see lease).
 func New(db *pgxpool.Pool, cfg Config, clock clockwork.Clock, log *slog.Logger) (*Engine, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
@@ -109,7 +110,7 @@ func New(db *pgxpool.Pool, cfg Config, clock clockwork.Clock, log *slog.Logger) 
 		cfg:      cfg,
 		clock:    clock,
 		log:      log,
-		lease:    newLease(db, LeaseName, cfg.Replica, cfg.Lease, log),
+		lease:    newLease(db, LeaseName, cfg.Replica, cfg.Lease, clock, log),
 		report:   report,
 		progress: progress,
 		jobErr:   map[string]error{},

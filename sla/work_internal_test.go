@@ -54,7 +54,7 @@ func TestALeaderWhoseJobsStopRunningGivesUpTheLease(t *testing.T) {
 	db := dbtest.New(t)
 	clock := clockwork.NewFakeClock()
 	parts := health.New(quietLog(), clock)
-	// The default lease (3s, renewed every second by the wall clock): bound 2 × (1s + 3s).
+	// The default lease (3s, tried every second of the clock): bound 2 × (1s + 3s).
 	a, err := New(db, Config{Replica: "a", Health: parts}, clock, quietLog())
 	if err != nil {
 		t.Fatal(err)
@@ -68,20 +68,22 @@ func TestALeaderWhoseJobsStopRunningGivesUpTheLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	runFor(t, b)
-	// Each job, once it has run, waits on the clock for its next run: four waiters mean
-	// a's and b's jobs are all idle.
-	idle := func() {
+	// Each engine, between its runs, waits on the clock three times: its two jobs, each
+	// for its next run, and its campaign for its next try of the lease. n waiters mean
+	// that every job and campaign still scheduled is idle.
+	idle := func(n int) {
 		t.Helper()
-		if err := clock.BlockUntilContext(testkit.Context(t), 4); err != nil {
-			t.Fatalf("waiting for the jobs to be idle: %v", err)
+		if err := clock.BlockUntilContext(testkit.Context(t), n); err != nil {
+			t.Fatalf("waiting for the jobs and campaigns to be idle: %v", err)
 		}
 	}
-	idle()
+	idle(6)
 
 	if err := schedulerOf(t, a).StopJobs(); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(8 * time.Second) // the bound itself: a is not stalled yet
+	idle(4)                        // a renewed; b's jobs ran and b asked
 	if err := a.stalled(); err != nil {
 		t.Fatalf("at its bound: %v", err)
 	}
@@ -93,7 +95,10 @@ func TestALeaderWhoseJobsStopRunningGivesUpTheLease(t *testing.T) {
 	if err := parts.Check(); err == nil || !strings.Contains(err.Error(), "sla: "+stalled) {
 		t.Errorf("/readyz's check with a's jobs stopped: %v", err)
 	}
-	// b's jobs fire as the clock moves, so b campaigns, and takes the released lease.
+	// b's jobs fire as the clock moves, so b campaigns, and takes the released lease at
+	// its next try.
+	idle(4)
+	clock.Advance(time.Second)
 	testkit.WaitFor(t, 10*time.Second, "b to take over", testkit.Until(func() bool { return b.Status().Leader }))
 	var holder string
 	if err := db.QueryRow(testkit.Context(t), "select holder from leader_leases where name = $1", LeaseName).Scan(&holder); err != nil || holder != "b" {
@@ -101,7 +106,7 @@ func TestALeaderWhoseJobsStopRunningGivesUpTheLease(t *testing.T) {
 	}
 
 	schedulerOf(t, a).Start()
-	idle()
+	idle(6)
 	clock.Advance(time.Second)
 	testkit.WaitFor(t, 10*time.Second, "a to work again, as a follower", testkit.Until(func() bool { return parts.States()["sla"] == "ok" }))
 	if a.Status().Leader || !b.Status().Leader {
