@@ -111,6 +111,9 @@ type DBSettings struct {
 	SLAConns      int32 // DB_POOL_SLA: the SLA engine's lease and jobs
 	AdminConns    int32 // DB_POOL_ADMIN: the admin console and the JSON admin API
 	MetricsConns  int32 // DB_POOL_METRICS: /metrics' database figures (one query at a time)
+	// Each DB_* duration below is 0 or at least 1ms; 0 sets no bound of its
+	// own, leaving whatever the part it bounds keeps (said at each).
+	//
 	// DB_STATEMENT_TIMEOUT, DB_LOCK_TIMEOUT, DB_IDLE_IN_TRANSACTION_TIMEOUT:
 	// every session's statement_timeout, lock_timeout and
 	// idle_in_transaction_session_timeout (0: leave the server's own). A
@@ -125,7 +128,8 @@ type DBSettings struct {
 	// DB_ADMIN_TIMEOUT: the deadline of each database call of an admin
 	// console page or action and of the JSON admin API, waiting for a
 	// connection of the admin pool included; past it the answer is 503
-	// with Retry-After. Never 0: an admin request never waits for ever.
+	// with Retry-After (0: leave the console's own, console.DefaultDBTimeout,
+	// 10s, so an admin request never waits for ever).
 	AdminTimeout time.Duration
 }
 
@@ -310,22 +314,15 @@ func loadDB(getenv func(string) string, db *DBSettings) []error {
 		"DB_LOCK_TIMEOUT":                &db.LockTimeout,
 		"DB_IDLE_IN_TRANSACTION_TIMEOUT": &db.IdleInTransactionTimeout,
 		"DB_WAIT_TIMEOUT":                &db.WaitTimeout,
+		"DB_ADMIN_TIMEOUT":               &db.AdminTimeout,
 	} {
 		if v := getenv(name); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 || (d > 0 && d < time.Millisecond) {
-				errs = append(errs, fmt.Errorf("%s=%q is not a duration such as 10s or 500ms (0 turns it off)", name, v))
+				errs = append(errs, fmt.Errorf("%s=%q is not 0 or a duration of at least 1ms, such as 10s or 500ms", name, v))
 				continue
 			}
 			*dst = d
-		}
-	}
-	if v := getenv("DB_ADMIN_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < time.Millisecond {
-			errs = append(errs, fmt.Errorf("DB_ADMIN_TIMEOUT=%q is not a duration such as 10s or 500ms (an admin request must not wait for ever)", v))
-		} else {
-			db.AdminTimeout = d
 		}
 	}
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -178,11 +179,43 @@ func TestLoadDBSettings(t *testing.T) {
 		"DB_POOL_ADMIN":        "many",
 		"DB_LOCK_TIMEOUT":      "-1s",
 		"DB_STATEMENT_TIMEOUT": "soon",
-		"DB_ADMIN_TIMEOUT":     "0", // an admin request must not wait for ever
+		"DB_ADMIN_TIMEOUT":     "-10s",
 	}))
 	for _, name := range []string{"DB_POOL_INTAKE", "DB_POOL_SLA", "DB_POOL_ADMIN", "DB_LOCK_TIMEOUT", "DB_STATEMENT_TIMEOUT", "DB_ADMIN_TIMEOUT"} {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("error %v does not name %s", err, name)
+		}
+	}
+}
+
+// Every DB_* duration, DB_ADMIN_TIMEOUT with the others, is read by one rule: 0 or a
+// duration of at least 1ms (what 0 leaves is each one's: the server's own timeout,
+// waiting for ever, the console's own bound), and a bad value is refused with one message
+// that names it.
+func TestDBDurationsShareOneRule(t *testing.T) {
+	t.Parallel()
+	durations := map[string]func(config.DBSettings) time.Duration{
+		"DB_STATEMENT_TIMEOUT":           func(s config.DBSettings) time.Duration { return s.StatementTimeout },
+		"DB_LOCK_TIMEOUT":                func(s config.DBSettings) time.Duration { return s.LockTimeout },
+		"DB_IDLE_IN_TRANSACTION_TIMEOUT": func(s config.DBSettings) time.Duration { return s.IdleInTransactionTimeout },
+		"DB_WAIT_TIMEOUT":                func(s config.DBSettings) time.Duration { return s.WaitTimeout },
+		"DB_ADMIN_TIMEOUT":               func(s config.DBSettings) time.Duration { return s.AdminTimeout },
+	}
+	for name, field := range durations {
+		load := func(v string) (config.DBSettings, error) {
+			c, err := config.Load(env(map[string]string{"DATABASE_URL": "postgres://x@h/db", name: v}))
+			return c.DB, err
+		}
+		for v, want := range map[string]time.Duration{"3s": 3 * time.Second, "1ms": time.Millisecond, "0": 0} {
+			if db, err := load(v); err != nil || field(db) != want {
+				t.Errorf("%s=%q: %s, %v; want %s", name, v, field(db), err, want)
+			}
+		}
+		for _, v := range []string{"-1s", "soon", "10", "500us"} {
+			want := fmt.Sprintf("%s=%q is not 0 or a duration of at least 1ms, such as 10s or 500ms", name, v)
+			if _, err := load(v); err == nil || err.Error() != want {
+				t.Errorf("%s=%q: %v; want %q", name, v, err, want)
+			}
 		}
 	}
 }
