@@ -126,11 +126,27 @@ func (b *bundle) dispatcherOn(db *pgxpool.Pool, name string, tune ...func(*dispa
 	for _, f := range tune {
 		f(&cfg)
 	}
-	d, err := dispatch.New(outbox.New(db), b.senders, nil, cfg, b.clock, quiet())
+	return b.newDispatcher(db, b.senders, cfg, b.clock, quiet())
+}
+
+// newDispatcher is dispatch.New on db for the test, which it fails on an error.
+func (b *bundle) newDispatcher(db *pgxpool.Pool, senders []notifiers.Sender, cfg dispatch.Config, clock clockwork.Clock, log *slog.Logger) *dispatch.Dispatcher {
+	b.t.Helper()
+	d, err := dispatch.New(outbox.New(db), senders, nil, cfg, clock, log)
 	if err != nil {
 		b.t.Fatal(err)
 	}
 	return d
+}
+
+// holdSlack makes the Slack peer hold every send until the returned release is
+// called, or the test ends.
+func (b *bundle) holdSlack() (release func()) {
+	hold := make(chan struct{})
+	release = sync.OnceFunc(func() { close(hold) })
+	b.t.Cleanup(release)
+	b.slack.Refuse(notifierstest.Answer{Hold: hold})
+	return release
 }
 
 // lead saves a contact-form lead and returns its id.
@@ -463,17 +479,9 @@ func TestTheHeartbeatRenewsLeasesOnTheDispatchersClock(t *testing.T) {
 	// microseconds as the database keeps times.
 	clock := clockwork.NewFakeClockAt(time.Now().Add(time.Minute).Truncate(time.Microsecond))
 	start := clock.Now()
-	d, err := dispatch.New(outbox.New(b.db), b.senders[:1], nil, dispatch.Config{
-		Replica: "r", Lease: lease, SendTimeout: time.Minute, FrontendURL: "https://truenester.example",
-	}, clock, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := b.newDispatcher(b.db, b.senders[:1], dispatch.Config{Replica: "r", Lease: lease, SendTimeout: time.Minute}, clock, quiet())
 	id := b.lead(t, "Held Lead")
-	hold := make(chan struct{})
-	release := sync.OnceFunc(func() { close(hold) })
-	defer release()
-	b.slack.Refuse(notifierstest.Answer{Hold: hold})
+	release := b.holdSlack()
 	runCtx, cancel := context.WithCancel(ctx)
 	var running sync.WaitGroup
 	defer func() { release(); cancel(); running.Wait() }()
@@ -520,17 +528,11 @@ func TestOutcomesThatCouldNotBeRecordedAreRetriedOnTheDispatchersClock(t *testin
 	// A minute ahead of the database's clock: the events it stamps are due.
 	clock := clockwork.NewFakeClockAt(time.Now().Add(time.Minute))
 	var logs testkit.Buffer
-	d, err := dispatch.New(outbox.New(pool), b.senders[:1], nil, dispatch.Config{
+	d := b.newDispatcher(pool, b.senders[:1], dispatch.Config{
 		Replica: "r", Lease: time.Minute, SendTimeout: 5 * time.Second, FrontendURL: "https://truenester.example",
 	}, clock, slog.New(slog.NewTextHandler(&logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
 	id := b.lead(t, "Unrecorded Lead")
-	hold := make(chan struct{})
-	release := sync.OnceFunc(func() { close(hold) })
-	defer release()
-	b.slack.Refuse(notifierstest.Answer{Hold: hold})
+	release := b.holdSlack()
 	done := make(chan error, 1)
 	go func() { _, err := d.RunOnce(ctx); done <- err }()
 	testkit.WaitFor(t, time.Minute, "Slack to hold the send", testkit.Until(func() bool { return b.slack.Requests() == 1 }))
@@ -852,10 +854,7 @@ func TestListenKeepsRingingThroughQuietSpells(t *testing.T) {
 	clock := clockwork.NewFakeClockAt(time.Now().Add(time.Minute))
 	var logs testkit.Buffer
 	parts := health.New(slog.New(slog.NewTextHandler(&logs, nil)), clock)
-	d, err := dispatch.New(outbox.New(b.db), b.senders, nil, dispatch.Config{Replica: "quiet", Lease: time.Minute, SendTimeout: 5 * time.Second, Health: parts}, clock, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := b.newDispatcher(b.db, b.senders, dispatch.Config{Replica: "quiet", Lease: time.Minute, SendTimeout: 5 * time.Second, Health: parts}, clock, quiet())
 	ctx, cancel := context.WithCancel(testkit.Context(t))
 	var running sync.WaitGroup
 	defer func() { cancel(); running.Wait() }()

@@ -183,9 +183,7 @@ func TestTwoEnginesAndAnOperatorTickSendEachAlertOnce(t *testing.T) {
 // learns it lost the lease and writes nothing; nothing is sent twice.
 func TestLeaderFailoverWhenTheLeaderDies(t *testing.T) {
 	t.Parallel()
-	url := dbtest.NewURL(t)
-	db := pool(t, url, 4)
-	recordLeaseHistory(t, db)
+	url, db := leaseHistoryDB(t)
 	link := testkit.NewProxy(t, url)
 
 	cfg := func(holder string) sla.Config {
@@ -231,9 +229,7 @@ func TestLeaderFailoverWhenTheLeaderDies(t *testing.T) {
 // wait for it to expire.
 func TestLeaderHandsOverOnShutdown(t *testing.T) {
 	t.Parallel()
-	url := dbtest.NewURL(t)
-	db := pool(t, url, 4)
-	recordLeaseHistory(t, db)
+	url, db := leaseHistoryDB(t)
 	cfg := func(holder string) sla.Config {
 		// A long lease: only a release can hand over within the test.
 		return sla.Config{Replica: holder, TickInterval: 20 * time.Millisecond, FollowUpInterval: 20 * time.Millisecond, Lease: time.Hour}
@@ -311,9 +307,7 @@ func TestEngineRunsItsJobsOnItsClock(t *testing.T) {
 // off, stops believing it leads once a lease has passed on its clock since it last renewed.
 func TestLeaseTriesRunOnTheEnginesClock(t *testing.T) {
 	t.Parallel()
-	url := dbtest.NewURL(t)
-	db := pool(t, url, 4)
-	recordLeaseHistory(t, db)
+	url, db := leaseHistoryDB(t)
 	link := testkit.NewProxy(t, url)
 	clock := clockwork.NewFakeClockAt(t0)
 	const lease = 30 * time.Second
@@ -423,10 +417,12 @@ func dueLeads(t *testing.T, db *pgxpool.Pool, n int) {
 		from generate_series(1, $1) g`, n)
 }
 
-// recordLeaseHistory keeps every version of the lease rows, so a test can
-// check each handover after the fact.
-func recordLeaseHistory(t *testing.T, db *pgxpool.Pool) {
+// leaseHistoryDB is a database of the test's own, its URL and a pool on it, that keeps
+// every version of the lease rows, so a test can check each handover after the fact.
+func leaseHistoryDB(t *testing.T) (string, *pgxpool.Pool) {
 	t.Helper()
+	url := dbtest.NewURL(t)
+	db := pool(t, url, 4)
 	exec(t, db, `create table lease_history as select *, clock_timestamp() as written_at from leader_leases with no data;
 		create function record_lease() returns trigger language plpgsql as $$
 		begin
@@ -434,6 +430,7 @@ func recordLeaseHistory(t *testing.T, db *pgxpool.Pool) {
 			return null;
 		end $$;
 		create trigger record_lease after insert or update on leader_leases for each row execute function record_lease()`)
+	return url, db
 }
 
 // checkHandovers checks that the lease went to holders in this order, each
