@@ -157,9 +157,7 @@ func TestARetryWithTheSameIdempotencyKeyReturnsTheFirstLead(t *testing.T) {
 
 func TestConcurrentRetriesMakeOneLead(t *testing.T) {
 	t.Parallel()
-	// Nine of the retries wait for the first one's claim (and for a connection): a deadline
-	// long enough for a machine under any load, since a 503 is not what this test is about.
-	b := setup(t, nil, func(d *server.Deps) { d.DBTimeout = time.Minute })
+	b := setup(t, nil)
 	const retries = 10
 	answers := make([]answer, retries)
 	var wg sync.WaitGroup
