@@ -32,10 +32,20 @@ const (
 
 // authPeer speaks the Supabase Auth API's protocol, as far as the console uses it: the
 // password and refresh_token grants of the token endpoint (apikey header, JSON body; 400
-// invalid_credentials for a wrong password; each refresh token spent once and replaced, 400
-// refresh_token_not_found or refresh_token_already_used otherwise) and the project's JWKS.
-// It signs HS256 with the JWT secret, or ES256 with its key (kid "test-key") when es256 is
-// set, tokens that last an hour from now().
+// invalid_credentials for a wrong password) and the project's JWKS. It signs HS256 with the
+// JWT secret, or ES256 with its key (kid "test-key") when es256 is set, tokens that last an
+// hour from now().
+//
+// Its refresh tokens rotate as GoTrue's do (github.com/supabase/auth, internal/tokens/
+// service.go, RefreshTokenGrant, with refresh token rotation on and Supabase's reuse interval
+// of 10 s): each sign-in is an Auth session whose refresh tokens form one family, each
+// token's child replacing it. The active token (the session's newest one not revoked) is
+// spent once: it is revoked and a child is issued. A revoked token that is the active one's
+// parent gets the active token back, at any time (its user lost the answer, or asked twice at
+// once). Another revoked token is swapped for a new child within reuseInterval of its
+// revocation; after it, reuse is detected: every token of its session is revoked and the
+// answer is 400 refresh_token_already_used. An unknown token (signed out: GoTrue deletes
+// the session) is 400 refresh_token_not_found.
 type authPeer struct {
 	*httptest.Server
 	es256 bool
@@ -45,9 +55,24 @@ type authPeer struct {
 	mu        sync.Mutex
 	requests  int
 	refreshes int
-	issued    map[string]string // refresh token -> its user's email; "" once spent
-	roles     map[string]string // a user's app_metadata.role, where it changed
-	down      bool              // the refresh grant answers 503
+	tokens    map[string]*peerToken // the refresh tokens, by their text
+	sessions  int                   // Auth sessions started
+	roles     map[string]string     // a user's app_metadata.role, where it changed
+	down      bool                  // the refresh grant answers 503
+	gate      *refreshGate          // holds the next refresh requests; nil: none
+}
+
+// reuseInterval is GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL as Supabase sets it.
+const reuseInterval = 10 * time.Second
+
+// peerToken is a refresh token as GoTrue's auth.refresh_tokens keeps it.
+type peerToken struct {
+	email   string
+	session int       // the Auth session (a sign-in) whose family it is of
+	serial  int       // its order of issue (GoTrue's id)
+	parent  string    // the token it replaced; "" for a sign-in's first
+	revoked bool      // spent, or revoked with its family
+	updated time.Time // when it was last revoked (GoTrue's updated_at)
 }
 
 type peerUser struct {
@@ -64,7 +89,7 @@ func newAuthPeer(t testing.TB, es256 bool) *authPeer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &authPeer{es256: es256, key: key}
+	p := &authPeer{es256: es256, key: key, tokens: map[string]*peerToken{}}
 	mux := http.NewServeMux()
 	answer := func(w http.ResponseWriter, status int, body string) {
 		w.WriteHeader(status)
@@ -88,7 +113,7 @@ func newAuthPeer(t testing.TB, es256 bool) *authPeer {
 			answer(w, http.StatusBadRequest, `{"code":400,"error_code":"bad_json","msg":"Could not parse request body as JSON"}`)
 			return
 		}
-		var email string
+		var email, refresh string
 		switch r.URL.Query().Get("grant_type") {
 		case "password":
 			u, ok := peerUsers[body.Email]
@@ -96,31 +121,32 @@ func newAuthPeer(t testing.TB, es256 bool) *authPeer {
 				answer(w, http.StatusBadRequest, `{"code":400,"error_code":"invalid_credentials","msg":"Invalid login credentials"}`)
 				return
 			}
-			email = body.Email
+			email, refresh = body.Email, p.signIn(body.Email)
 		case "refresh_token":
 			p.mu.Lock()
 			p.refreshes++
-			down := p.down
-			owner, known := p.issued[body.RefreshToken]
-			if known && owner != "" && !down {
-				p.issued[body.RefreshToken] = "" // spent
-			}
+			gate := p.gate.take()
 			p.mu.Unlock()
-			switch {
-			case down:
+			if !gate.hold(r) {
+				return // the console gave up
+			}
+			var code string
+			email, refresh, code = p.refresh(body.RefreshToken)
+			switch code {
+			case "":
+			case "unavailable":
 				answer(w, http.StatusServiceUnavailable, `{"message":"upstream unavailable"}`)
 				return
-			case body.RefreshToken == "":
-				answer(w, http.StatusBadRequest, `{"code":400,"error_code":"validation_failed","msg":"refresh_token required"}`)
+			case "validation_failed":
+				answer(w, http.StatusBadRequest, `{"code":400,"error_code":"validation_failed","msg":"Refresh token is not valid"}`)
 				return
-			case !known:
+			case "refresh_token_not_found":
 				answer(w, http.StatusBadRequest, `{"code":400,"error_code":"refresh_token_not_found","msg":"Invalid Refresh Token: Refresh Token Not Found"}`)
 				return
-			case owner == "":
+			case "refresh_token_already_used":
 				answer(w, http.StatusBadRequest, `{"code":400,"error_code":"refresh_token_already_used","msg":"Invalid Refresh Token: Already Used"}`)
 				return
 			}
-			email = owner
 		default:
 			answer(w, http.StatusBadRequest, `{"code":400,"error_code":"validation_failed","msg":"unsupported_grant_type"}`)
 			return
@@ -130,11 +156,6 @@ func newAuthPeer(t testing.TB, es256 bool) *authPeer {
 		if role, ok := p.roles[email]; ok {
 			u.role = role
 		}
-		refresh := "r-" + rand.Text()
-		if p.issued == nil {
-			p.issued = map[string]string{}
-		}
-		p.issued[refresh] = email
 		p.mu.Unlock()
 		token := p.sign(t, email, u, time.Hour, p.issuer(), "authenticated")
 		w.Header().Set("Content-Type", "application/json")
@@ -162,11 +183,152 @@ func newAuthPeer(t testing.TB, es256 bool) *authPeer {
 
 func (p *authPeer) issuer() string { return p.URL + "/auth/v1" }
 
-func (p *authPeer) sign(t testing.TB, email string, u peerUser, ttl time.Duration, iss, aud string) string {
-	now := time.Now()
+func (p *authPeer) clock() time.Time {
 	if p.now != nil {
-		now = p.now()
+		return p.now()
 	}
+	return time.Now()
+}
+
+// signIn starts an Auth session for email and returns its first refresh token.
+func (p *authPeer) signIn(email string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sessions++
+	return p.issue(email, p.sessions, "")
+}
+
+// issue makes a refresh token of session, replacing parent. p.mu is held.
+func (p *authPeer) issue(email string, session int, parent string) string {
+	refresh := "r-" + rand.Text()
+	p.tokens[refresh] = &peerToken{email: email, session: session, serial: len(p.tokens) + 1, parent: parent}
+	return refresh
+}
+
+// active is session's active refresh token: its newest one not revoked; "" when it has
+// none. p.mu is held.
+func (p *authPeer) active(session int) string {
+	var active string
+	serial := 0
+	for text, tok := range p.tokens {
+		if tok.session == session && !tok.revoked && tok.serial > serial {
+			active, serial = text, tok.serial
+		}
+	}
+	return active
+}
+
+// refresh is GoTrue's refresh_token grant: the user and the refresh token it answers with,
+// or the error code it refuses with ("unavailable": 503, the Auth API away).
+func (p *authPeer) refresh(refresh string) (email, issued, code string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.down {
+		return "", "", "unavailable"
+	}
+	if len(refresh) < 12 {
+		return "", "", "validation_failed"
+	}
+	tok, ok := p.tokens[refresh]
+	if !ok {
+		return "", "", "refresh_token_not_found"
+	}
+	now := p.clock()
+	if tok.revoked {
+		if active := p.active(tok.session); active != "" && p.tokens[active].parent == refresh {
+			return tok.email, active, ""
+		}
+		if now.After(tok.updated.Add(reuseInterval)) {
+			for _, other := range p.tokens {
+				if other.session == tok.session && !other.revoked {
+					other.revoked, other.updated = true, now
+				}
+			}
+			return "", "", "refresh_token_already_used"
+		}
+	}
+	tok.revoked, tok.updated = true, now
+	return tok.email, p.issue(tok.email, tok.session, refresh), ""
+}
+
+// accepts says whether refresh is the active refresh token of its Auth session: the one the
+// Auth API renews, and whose use is no reuse.
+func (p *authPeer) accepts(refresh string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	tok, ok := p.tokens[refresh]
+	return ok && p.active(tok.session) == refresh
+}
+
+// revoked says whether every refresh token of refresh's Auth session is revoked, as reuse
+// detection leaves them.
+func (p *authPeer) revoked(refresh string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	tok, ok := p.tokens[refresh]
+	return ok && p.active(tok.session) == ""
+}
+
+// refreshGate holds refresh requests where they arrive, before the Auth API reads its state,
+// until the test releases them: as a slow network or a paused replica would, so that the
+// test, not the scheduler, decides when the Auth API sees each request.
+type refreshGate struct {
+	left     int // requests still to hold; p.mu guards it
+	arrived  chan struct{}
+	released chan struct{}
+	once     sync.Once
+}
+
+// holdRefreshes holds the next n refresh requests at the gate it returns.
+func (p *authPeer) holdRefreshes(t testing.TB, n int) *refreshGate {
+	g := &refreshGate{left: n, arrived: make(chan struct{}, n), released: make(chan struct{})}
+	t.Cleanup(g.release)
+	p.mu.Lock()
+	p.gate = g
+	p.mu.Unlock()
+	return g
+}
+
+// take returns g when it holds the request now arriving (nil otherwise). p.mu is held.
+func (g *refreshGate) take() *refreshGate {
+	if g == nil || g.left == 0 {
+		return nil
+	}
+	g.left--
+	return g
+}
+
+// hold holds r until g is released; false when r's client gave up first.
+func (g *refreshGate) hold(r *http.Request) bool {
+	if g == nil {
+		return true
+	}
+	g.arrived <- struct{}{}
+	select {
+	case <-g.released:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+// wait waits until n requests are held.
+func (g *refreshGate) wait(t testing.TB, n int) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for range n {
+		select {
+		case <-g.arrived:
+		case <-deadline:
+			t.Fatalf("fewer than %d refresh requests reached the Auth API", n)
+		}
+	}
+}
+
+func (g *refreshGate) release() { g.once.Do(func() { close(g.released) }) }
+
+func (p *authPeer) sign(t testing.TB, email string, u peerUser, ttl time.Duration, iss, aud string) string {
+	now := p.clock()
 	claims := jwt.MapClaims{
 		"sub": u.id, "email": email, "role": "authenticated", "aud": aud, "iss": iss,
 		"iat": now.Unix(), "exp": now.Add(ttl).Unix(),
@@ -190,6 +352,15 @@ func (p *authPeer) sign(t testing.TB, email string, u peerUser, ttl time.Duratio
 func withSupabase(p *authPeer, secret string) func(*bundleOptions) {
 	return func(o *bundleOptions) {
 		o.supabase = console.NewSupabase(console.SupabaseConfig{URL: p.URL, AnonKey: anonKey, JWTSecret: secret}, nil, time.Now)
+	}
+}
+
+// withSupabaseOn signs admins in through p with the HS256 secret, the console and p on clock.
+func withSupabaseOn(p *authPeer, clock *clockwork.FakeClock) func(*bundleOptions) {
+	p.now = clock.Now
+	return func(o *bundleOptions) {
+		o.supabase = console.NewSupabase(console.SupabaseConfig{URL: p.URL, AnonKey: anonKey, JWTSecret: jwtSecret}, nil, clock.Now)
+		o.clock = clock
 	}
 }
 
@@ -346,11 +517,7 @@ func TestSupabaseSessionsAreRenewedWithTheRefreshToken(t *testing.T) {
 	t.Parallel()
 	clock := clockwork.NewFakeClockAt(time.Now())
 	peer := newAuthPeer(t, false)
-	peer.now = clock.Now
-	b := setup(t, func(o *bundleOptions) {
-		o.supabase = console.NewSupabase(console.SupabaseConfig{URL: peer.URL, AnonKey: anonKey, JWTSecret: jwtSecret}, nil, clock.Now)
-		o.clock = clock
-	})
+	b := setup(t, withSupabaseOn(peer, clock))
 	lead := insertLead(t, b.db, "Renewed Lead", "renewed@example.com", "", "warm", time.Minute)
 	refreshes := func() int { peer.mu.Lock(); defer peer.mu.Unlock(); return peer.refreshes }
 	signIn := func() *browser {
@@ -395,7 +562,7 @@ func TestSupabaseSessionsAreRenewedWithTheRefreshToken(t *testing.T) {
 		t.Errorf("the session's access token expires in %s, want the hour the Auth API granted", d)
 	}
 	peer.mu.Lock()
-	for refresh := range peer.issued {
+	for refresh := range peer.tokens {
 		if strings.Contains(string(sealed), refresh) || strings.Contains(string(sealed), strings.TrimPrefix(refresh, "r-")) {
 			t.Errorf("the session table holds the refresh token in the clear")
 		}
@@ -437,7 +604,7 @@ func TestSupabaseSessionsAreRenewedWithTheRefreshToken(t *testing.T) {
 	br = signIn()
 	_, page := br.get("/admin/leads/" + lead)
 	peer.mu.Lock()
-	clear(peer.issued)
+	clear(peer.tokens) // GoTrue deletes a session signed out, its refresh tokens with it
 	peer.mu.Unlock()
 	clock.Advance(time.Hour)
 	if res, body := br.post("/admin/leads/"+lead+"/contacted", url.Values{"csrf_token": {csrfOf(t, page)}}); res.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "Your Supabase session has ended") {
