@@ -40,6 +40,7 @@ type testBundle struct {
 	dbURL   string
 	console *console.Console
 	hub     *console.Hub
+	opts    []func(*bundleOptions)
 }
 
 type bundleOptions struct {
@@ -53,11 +54,25 @@ type bundleOptions struct {
 
 func setup(t testing.TB, opts ...func(*bundleOptions)) *testBundle {
 	t.Helper()
+	return serve(t, dbtest.NewURL(t), opts)
+}
+
+// replica starts another replica of b's service, as a second machine behind the load
+// balancer: on b's database, with a pool, a console (its renewals and event streams), a
+// Supabase client and a server of its own, made with b's options (a clock they set is
+// shared, as replicas' clocks agree).
+func (b *testBundle) replica(t testing.TB) *testBundle {
+	t.Helper()
+	return serve(t, b.dbURL, b.opts)
+}
+
+// serve starts the service on the database at dbURL.
+func serve(t testing.TB, dbURL string, opts []func(*bundleOptions)) *testBundle {
+	t.Helper()
 	var o bundleOptions
 	for _, f := range opts {
 		f(&o)
 	}
-	dbURL := dbtest.NewURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	poolConfig, err := pgxpool.ParseConfig(dbURL)
@@ -93,7 +108,7 @@ func setup(t testing.TB, opts ...func(*bundleOptions)) *testBundle {
 	srv := httptest.NewServer(server.New(server.Deps{Logger: logger, DB: pool, Schema: supabase.FS, Edge: cfg, Console: c}))
 	t.Cleanup(srv.Close)
 	t.Cleanup(c.EndStreams)
-	return &testBundle{url: srv.URL, db: pool, dbURL: dbURL, console: c, hub: hub}
+	return &testBundle{url: srv.URL, db: pool, dbURL: dbURL, console: c, hub: hub, opts: opts}
 }
 
 // browser is an HTTP client with a cookie jar that does not follow redirects.
@@ -114,6 +129,23 @@ func (b *testBundle) browser(t testing.TB) *browser {
 		}},
 		t: t, base: b.url,
 	}
+}
+
+// at is the same browser (its cookies) sending its requests to replica b, as the load
+// balancer may send any of them to any replica.
+func (br *browser) at(b *testBundle) *browser {
+	return &browser{Client: br.Client, t: br.t, base: b.url}
+}
+
+// cookie returns the value of the browser's cookie name for /admin; "" without one.
+func (br *browser) cookie(name string) string {
+	br.t.Helper()
+	for _, c := range br.Jar.Cookies(mustURL(br.t, br.base+"/admin")) {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
 }
 
 func (br *browser) get(path string) (*http.Response, string) {
@@ -372,7 +404,7 @@ func TestWithoutTheSessionOrTheCSRFTokenNothingChanges(t *testing.T) {
 	}
 }
 
-func mustURL(t *testing.T, s string) *url.URL {
+func mustURL(t testing.TB, s string) *url.URL {
 	u, err := url.Parse(s)
 	if err != nil {
 		t.Fatal(err)
@@ -684,12 +716,7 @@ func TestAnEventStreamEndsAtTheHeartbeatAfterItsSessionEndedElsewhere(t *testing
 		t.Fatal(err)
 	}
 
-	var token string
-	for _, c := range gone.Jar.Cookies(mustURL(t, b.url+"/admin")) {
-		if c.Name == "leadrelay_session" {
-			token = c.Value
-		}
-	}
+	token := gone.cookie("leadrelay_session")
 	tag, err := b.db.Exec(ctx, "delete from leadrelay_private.console_sessions where token_hash = sha256(convert_to($1::text, 'UTF8'))", token)
 	if err != nil || tag.RowsAffected() != 1 {
 		t.Fatalf("sign the session out elsewhere: %v, %d rows", err, tag.RowsAffected())

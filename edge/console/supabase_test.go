@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -625,6 +626,170 @@ func TestSupabaseSessionsAreRenewedWithTheRefreshToken(t *testing.T) {
 		t.Errorf("a fragment once the user is no admin: %d, want 401", res.StatusCode)
 	}
 	signedOut(br, "no longer an admin")
+}
+
+// replicas is one Supabase admin signed in to two replicas of the console behind one load
+// balancer: a and b, each with its own pool, console and Supabase client on one database,
+// against one Auth API, all on one clock; br is the admin's browser (one cookie jar), at a
+// and at b.
+type replicas struct {
+	clock    *clockwork.FakeClock
+	peer     *authPeer
+	a, b     *testBundle
+	atA, atB *browser
+}
+
+func signedInOnTwoReplicas(t *testing.T) *replicas {
+	t.Helper()
+	r := &replicas{clock: clockwork.NewFakeClockAt(time.Now()), peer: newAuthPeer(t, false)}
+	r.a = setup(t, withSupabaseOn(r.peer, r.clock))
+	r.b = r.a.replica(t)
+	r.atA = r.a.browser(t)
+	r.atB = r.atA.at(r.b)
+	if res, _ := r.atA.signInSupabase("admin@truenester.com", "correct horse"); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("admin sign-in: %d", res.StatusCode)
+	}
+	return r
+}
+
+// refreshes is how many refresh grants the Auth API was asked for.
+func (r *replicas) refreshes() int {
+	r.peer.mu.Lock()
+	defer r.peer.mu.Unlock()
+	return r.peer.refreshes
+}
+
+// stored is the refresh token the admin's one session keeps, opened with its cookie.
+func (r *replicas) stored(t *testing.T) string {
+	t.Helper()
+	var sealed []byte
+	err := r.a.db.QueryRow(context.Background(), `select refresh_token from leadrelay_private.console_sessions
+		where actor_id = $1 and token_hash = sha256(convert_to($2::text, 'UTF8'))`, adminID, r.atA.cookie("leadrelay_session")).Scan(&sealed)
+	if err != nil {
+		t.Fatalf("the admin's session: %v", err)
+	}
+	if n := countRows(t, r.a.db, "select count(*) from leadrelay_private.console_sessions where actor_id = $1", adminID); n != 1 {
+		t.Fatalf("%d sessions of the admin, want one", n)
+	}
+	refresh, err := console.OpenRefresh(r.atA.cookie("leadrelay_session"), sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return refresh
+}
+
+// leads asks br for the leads page, in the background: the answer's status and body, or the
+// error, come on the channel.
+func leads(br *browser) <-chan string {
+	answer := make(chan string, 1)
+	go func() {
+		res, err := br.Get(br.base + "/admin/leads")
+		if err != nil {
+			answer <- err.Error()
+			return
+		}
+		defer res.Body.Close()
+		body, err := io.ReadAll(res.Body)
+		answer <- fmt.Sprintf("%d %s %v", res.StatusCode, res.Header.Get("Location"), err) + "\n" + string(body)
+	}()
+	return answer
+}
+
+// signedInPage checks an answer of leads: the leads page, of the admin.
+func signedInPage(t *testing.T, replica, answer string) {
+	t.Helper()
+	if !strings.HasPrefix(answer, "200 ") || !strings.Contains(answer, "admin@truenester.com") {
+		t.Errorf("the leads page at replica %s: %.300s, want 200 signed in as the admin", replica, answer)
+	}
+}
+
+// Two replicas renew one session at once (each request at its replica finds the access token
+// expiring, and each replica sends the same refresh token to the Auth API): GoTrue answers
+// the first with a new refresh token and the second, the active token's parent, with that
+// same active token, whether it comes at the same moment or long after the reuse interval.
+// The admin stays signed in on both replicas; the session keeps one refresh token, the one
+// the Auth API holds active; and the next renewal, an hour later, works.
+func TestTwoReplicasRenewingOneSessionAtOnceKeepItSignedIn(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name  string
+		apart time.Duration // between the Auth API's answers to a and to b
+	}{
+		{"at the same moment", 0},
+		{"the second after the reuse interval", reuseInterval + 20*time.Second},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			r := signedInOnTwoReplicas(t)
+			signed := r.stored(t)
+			r.clock.Advance(59 * time.Minute) // the access token expires within 2 minutes
+
+			var atA, atB string
+			if c.apart == 0 {
+				gate := r.peer.holdRefreshes(t, 2)
+				toA, toB := leads(r.atA), leads(r.atB)
+				gate.wait(t, 2) // both replicas sent the refresh token
+				gate.release()
+				atA, atB = <-toA, <-toB
+			} else {
+				gate := r.peer.holdRefreshes(t, 1)
+				toB := leads(r.atB)
+				gate.wait(t, 1) // b sent it, and the Auth API has not seen it yet
+				atA = <-leads(r.atA)
+				r.clock.Advance(c.apart)
+				gate.release()
+				atB = <-toB
+			}
+			signedInPage(t, "a", atA)
+			signedInPage(t, "b", atB)
+			if n := r.refreshes(); n != 2 {
+				t.Errorf("%d refresh grants, want one per replica", n)
+			}
+			renewed := r.stored(t)
+			if renewed == signed || !r.peer.accepts(renewed) {
+				t.Errorf("the session keeps a refresh token the Auth API does not hold active (renewed: %t)", renewed != signed)
+			}
+
+			r.clock.Advance(time.Hour)
+			for _, at := range []struct {
+				name string
+				br   *browser
+			}{{"b", r.atB}, {"a", r.atA}} {
+				signedInPage(t, at.name, <-leads(at.br))
+			}
+			if n := r.refreshes(); n != 3 {
+				t.Errorf("%d refresh grants after the next renewal, want 3", n)
+			}
+			if again := r.stored(t); again == renewed || !r.peer.accepts(again) {
+				t.Errorf("the next renewal left a refresh token the Auth API does not hold active")
+			}
+		})
+	}
+}
+
+// A replica whose refresh finds the Auth API away once the access token has expired (GoTrue
+// answers 409 when a concurrent refresh holds the session past its 5 s, or the client's 10 s
+// run out) keeps the session that another replica renewed meanwhile, instead of signing the
+// admin out.
+func TestAReplicaThatFindsTheAuthAPIAwayTakesTheRenewalAnotherMade(t *testing.T) {
+	t.Parallel()
+	r := signedInOnTwoReplicas(t)
+	r.clock.Advance(61 * time.Minute) // the access token has expired
+	gate := r.peer.holdRefreshes(t, 1)
+	toB := leads(r.atB)
+	gate.wait(t, 1)
+	signedInPage(t, "a", <-leads(r.atA))
+	r.peer.mu.Lock()
+	r.peer.down = true
+	r.peer.mu.Unlock()
+	gate.release()
+	signedInPage(t, "b", <-toB)
+	if n := r.refreshes(); n != 2 {
+		t.Errorf("%d refresh grants, want one per replica", n)
+	}
+	if !r.peer.accepts(r.stored(t)) {
+		t.Error("the session keeps a refresh token the Auth API does not hold active")
+	}
 }
 
 func countRows(t *testing.T, db *pgxpool.Pool, query string, args ...any) int {
