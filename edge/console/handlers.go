@@ -140,8 +140,15 @@ func (c *Console) renew(ctx context.Context, token string, sess Session, now tim
 			"actor_id", sess.Actor.ID, "retry_in", renewRetry, "err", err)
 		return sess, nil
 	}
-	if again, err := c.store.Session(ctx, token, c.Clock.Now()); err == nil && again.AccessExpiresAt.After(sess.AccessExpiresAt) {
-		return again, nil // another replica renewed it meanwhile, spending the refresh token we sent
+	// The Auth API away past the access token's expiry: another replica may have renewed the
+	// session meanwhile. A refusal, though, is the Auth API's word on the whole session, never
+	// a race lost: GoTrue answers the token just replaced (the active one's parent) with the
+	// active one, and refuses a token only when its session has ended or, a reuse detected,
+	// has been revoked with every refresh token, the one another replica stored included.
+	if unavailable {
+		if again, err := c.store.Session(ctx, token, c.Clock.Now()); err == nil && again.AccessExpiresAt.After(sess.AccessExpiresAt) {
+			return again, nil
+		}
 	}
 	if err := c.endSession(ctx, token); err != nil {
 		return Session{}, err

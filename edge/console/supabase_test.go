@@ -792,6 +792,55 @@ func TestAReplicaThatFindsTheAuthAPIAwayTakesTheRenewalAnotherMade(t *testing.T)
 	}
 }
 
+// A replica paused after it read the session, whose refresh reaches the Auth API after the
+// session was renewed twice elsewhere: that token is no longer the active one's parent, and
+// the reuse interval is long past, so GoTrue takes it for a stolen token, revokes the
+// session's every refresh token, the one the console keeps included, and answers
+// refresh_token_already_used. The console ends the session there and then: that replica
+// answers with the sign-in page, which says why, the other replica finds the admin signed
+// out, and nothing answers 500 or sends the browser round in a loop.
+func TestARefreshTokenReuseTheAuthAPIDetectsSignsTheAdminOut(t *testing.T) {
+	t.Parallel()
+	r := signedInOnTwoReplicas(t)
+	r.clock.Advance(59 * time.Minute)
+	gate := r.peer.holdRefreshes(t, 1)
+	atB := leads(r.atB)
+	gate.wait(t, 1) // b is paused with the refresh token it read
+	signedInPage(t, "a", <-leads(r.atA))
+	r.clock.Advance(59 * time.Minute)
+	signedInPage(t, "a", <-leads(r.atA))
+	kept := r.stored(t)
+	if !r.peer.accepts(kept) {
+		t.Fatal("after two renewals at a, the session keeps a refresh token the Auth API does not hold active")
+	}
+
+	gate.release()
+	answer := <-atB
+	if !strings.HasPrefix(answer, "303 /admin/login?next=%2Fadmin%2Fleads ") {
+		t.Errorf("b's answer to the refresh the Auth API took for a reuse: %.300s, want a redirect to sign in", answer)
+	}
+	if !r.peer.revoked(kept) {
+		t.Error("the Auth API did not revoke the session's refresh tokens")
+	}
+	if n := countRows(t, r.a.db, "select count(*) from leadrelay_private.console_sessions where actor_id = $1", adminID); n != 0 {
+		t.Errorf("%d sessions of the admin left, want none", n)
+	}
+	if res, page := r.atA.get("/admin/login?next=%2Fadmin%2Fleads"); res.StatusCode != http.StatusOK || !strings.Contains(page, "Your Supabase session has ended") {
+		t.Errorf("the sign-in page at a: %d, does not say why the session ended:\n%.1500s", res.StatusCode, page)
+	}
+	for _, at := range []*browser{r.atA, r.atB} {
+		if res, _ := at.get("/admin/leads"); res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/admin/login") {
+			t.Errorf("the leads page at %s once signed out: %d %q, want a redirect to sign in", at.base, res.StatusCode, res.Header.Get("Location"))
+		}
+		if res, page := at.get("/admin/login"); res.StatusCode != http.StatusOK || !strings.Contains(page, `name="password"`) {
+			t.Errorf("the sign-in page at %s: %d, want the form", at.base, res.StatusCode)
+		}
+	}
+	if n := r.refreshes(); n != 3 {
+		t.Errorf("%d refresh grants, want 3 (none once the session ended)", n)
+	}
+}
+
 func countRows(t *testing.T, db *pgxpool.Pool, query string, args ...any) int {
 	t.Helper()
 	var n int
