@@ -112,7 +112,10 @@ func TestConcurrentTicksNeverSendTwice(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range ticks {
 		clock := clockwork.NewFakeClockAt(t0.Add(10 * time.Minute))
-		engine := newEngine(t, pool(t, url, 2), sla.Config{Replica: "tick-" + strconv.Itoa(i), BatchSize: 16}, clock, quiet())
+		// Each batch's deadline is the engine's lease (Engine.batch), and any tick's error
+		// fails the test: a minute, not the default 3s, which eight ticks contending for the
+		// same rows on a loaded machine can exceed.
+		engine := newEngine(t, pool(t, url, 2), sla.Config{Replica: "tick-" + strconv.Itoa(i), BatchSize: 16, Lease: time.Minute}, clock, quiet())
 		wg.Go(func() {
 			<-start
 			results[i], errs[i] = engine.Tick(testkit.Context(t))

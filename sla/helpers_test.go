@@ -35,7 +35,9 @@ type bundle struct {
 func setup(t *testing.T) *bundle {
 	t.Helper()
 	b := &bundle{db: dbtest.New(t), clock: clockwork.NewFakeClockAt(t0)}
-	b.engine = newEngine(t, b.db, sla.Config{Replica: "test"}, b.clock, quiet())
+	// Tick's batches run under the lease as their deadline (by the wall clock): a minute,
+	// not the default 3s, since no test here is about that deadline.
+	b.engine = newEngine(t, b.db, sla.Config{Replica: "test", Lease: time.Minute}, b.clock, quiet())
 	return b
 }
 
