@@ -114,13 +114,20 @@ func (b *bundle) dispatcher(name string) *dispatch.Dispatcher {
 	return b.dispatcherOn(b.db, name)
 }
 
+// sendTimeout bounds the tests' sends by the wall clock: half their lease (a minute), as
+// the default 15s is half the default lease. No test here is about it; some hold a send
+// while they move the dispatcher's clock and query, and a thousand leads go out through
+// three replicas at once. At 5s a loaded machine could cut a send short, and the attempt
+// would count as failed.
+const sendTimeout = 30 * time.Second
+
 // dispatcherOn is a dispatcher on db: a replica of its own when db is.
 func (b *bundle) dispatcherOn(db *pgxpool.Pool, name string, tune ...func(*dispatch.Config)) *dispatch.Dispatcher {
 	b.t.Helper()
 	cfg := dispatch.Config{
 		Replica:     name,
 		Lease:       time.Minute,
-		SendTimeout: 5 * time.Second,
+		SendTimeout: sendTimeout,
 		FrontendURL: "https://truenester.example",
 	}
 	for _, f := range tune {
@@ -529,7 +536,7 @@ func TestOutcomesThatCouldNotBeRecordedAreRetriedOnTheDispatchersClock(t *testin
 	clock := clockwork.NewFakeClockAt(time.Now().Add(time.Minute))
 	var logs testkit.Buffer
 	d := b.newDispatcher(pool, b.senders[:1], dispatch.Config{
-		Replica: "r", Lease: time.Minute, SendTimeout: 5 * time.Second, FrontendURL: "https://truenester.example",
+		Replica: "r", Lease: time.Minute, SendTimeout: sendTimeout, FrontendURL: "https://truenester.example",
 	}, clock, slog.New(slog.NewTextHandler(&logs, nil)))
 	id := b.lead(t, "Unrecorded Lead")
 	release := b.holdSlack()
@@ -854,7 +861,7 @@ func TestListenKeepsRingingThroughQuietSpells(t *testing.T) {
 	clock := clockwork.NewFakeClockAt(time.Now().Add(time.Minute))
 	var logs testkit.Buffer
 	parts := health.New(slog.New(slog.NewTextHandler(&logs, nil)), clock)
-	d := b.newDispatcher(b.db, b.senders, dispatch.Config{Replica: "quiet", Lease: time.Minute, SendTimeout: 5 * time.Second, Health: parts}, clock, quiet())
+	d := b.newDispatcher(b.db, b.senders, dispatch.Config{Replica: "quiet", Lease: time.Minute, SendTimeout: sendTimeout, Health: parts}, clock, quiet())
 	ctx, cancel := context.WithCancel(testkit.Context(t))
 	var running sync.WaitGroup
 	defer func() { cancel(); running.Wait() }()
