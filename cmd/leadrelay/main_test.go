@@ -72,6 +72,7 @@ func serveOn(t testing.TB, port int, vars map[string]string) served {
 func serveOnClock(t testing.TB, port int, vars map[string]string, clock clockwork.Clock) served {
 	t.Helper()
 	vars["PORT"] = fmt.Sprint(port)
+	vars["DATABASE_URL"] = patientURL(vars["DATABASE_URL"])
 	ctx, cancel := context.WithCancel(context.Background())
 	r := served{base: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &testkit.Buffer{}, done: make(chan error, 1)}
 	go func() {
@@ -106,6 +107,23 @@ func serveOnClock(t testing.TB, port int, vars map[string]string, clock clockwor
 		}
 	})
 	return r
+}
+
+// patientURL is the database URL url with connect_timeout=60 unless it names one: serve's
+// pools give a new connection 5s by default, which a loaded machine's PostgreSQL has taken
+// (an admin request on a cold pool answered 503 after 5s at load 14), and no test here is
+// about that bound.
+func patientURL(url string) string {
+	switch {
+	case url == "" || strings.Contains(url, "connect_timeout="):
+		return url
+	case !strings.HasPrefix(url, "postgres://") && !strings.HasPrefix(url, "postgresql://"):
+		return url + " connect_timeout=60" // keyword=value form
+	case strings.Contains(url, "?"):
+		return url + "&connect_timeout=60"
+	default:
+		return url + "?connect_timeout=60"
+	}
 }
 
 // wait bounds every wait of these tests for the program to do something.
