@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/truenester/leadrelay/dev/dbtest"
 	"github.com/truenester/leadrelay/dev/testkit"
@@ -22,8 +21,11 @@ func TestServeMetricsOnTheirOwnAddress(t *testing.T) {
 		t.Errorf("/metrics on the public port = %d, want 404", got)
 	}
 	var body string
-	// The replica becomes the SLA leader within a lease.
-	testkit.WaitFor(t, 20*time.Second, "the scrape to show this replica leading", func() (bool, error) {
+	// The replica becomes the SLA leader within a lease, and the database's figures are
+	// read: under their bound (metrics.DefaultDBTimeout, 2s), which a loaded machine's
+	// first read, opening the metrics pool's connection, can exceed, and a scrape then
+	// says leadrelay_database_up 0 until a read within it.
+	testkit.WaitFor(t, wait, "the scrape to show this replica leading, with the database's figures", func() (bool, error) {
 		res, err := http.Get("http://" + addr + "/metrics")
 		if err != nil {
 			return false, err
@@ -31,7 +33,7 @@ func TestServeMetricsOnTheirOwnAddress(t *testing.T) {
 		defer res.Body.Close()
 		b, err := io.ReadAll(res.Body)
 		body = string(b)
-		return strings.Contains(body, "leadrelay_sla_leader 1"), err
+		return strings.Contains(body, "leadrelay_sla_leader 1") && strings.Contains(body, "leadrelay_database_up 1"), err
 	})
 	for _, want := range []string{
 		"leadrelay_sla_leader 1",

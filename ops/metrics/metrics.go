@@ -35,7 +35,14 @@ type Options struct {
 	Version  string              // for leadrelay_build_info
 	Commit   string              // for leadrelay_build_info
 	Now      func() time.Time    // nil: time.Now
+	// DBTimeout bounds each read of the database's figures, waiting for a connection
+	// included (0: DefaultDBTimeout); past it the scrape says leadrelay_database_up 0.
+	DBTimeout time.Duration
 }
+
+// DefaultDBTimeout bounds a read of the database's figures when Options says nothing:
+// short, so a scrape answers well within a scraper's own timeout.
+const DefaultDBTimeout = 2 * time.Second
 
 // Metrics holds the registry and the instruments the other packages feed.
 // Its methods are safe for concurrent use; a nil *Metrics records nothing.
@@ -100,7 +107,10 @@ func New(o Options) *Metrics {
 		}))
 	}
 	if o.DB != nil {
-		m.registry.MustRegister(newDatabaseCollector(o.DB, o.Now))
+		if o.DBTimeout == 0 {
+			o.DBTimeout = DefaultDBTimeout
+		}
+		m.registry.MustRegister(newDatabaseCollector(o.DB, o.Now, o.DBTimeout))
 	}
 	return m
 }
@@ -145,8 +155,9 @@ func (m *Metrics) DeliveryAttempted(channel leadrelay.Channel, status leadrelay.
 // (leadrelay_private.metrics_snapshot), reused for a second so that many
 // scrapers cost one query.
 type databaseCollector struct {
-	db  *pgxpool.Pool
-	now func() time.Time
+	db      *pgxpool.Pool
+	now     func() time.Time
+	timeout time.Duration
 
 	up, waiting, oldest, warnings, breaches *prometheus.Desc
 
@@ -161,10 +172,11 @@ type snapshot struct {
 	oldest                      float64
 }
 
-func newDatabaseCollector(db *pgxpool.Pool, now func() time.Time) *databaseCollector {
+func newDatabaseCollector(db *pgxpool.Pool, now func() time.Time, timeout time.Duration) *databaseCollector {
 	return &databaseCollector{
-		db:  db,
-		now: now,
+		db:      db,
+		now:     now,
+		timeout: timeout,
 		up: prometheus.NewDesc("leadrelay_database_up",
 			"1 when the last read of the database's figures succeeded, else 0 (and the figures below are absent).", nil, nil),
 		waiting: prometheus.NewDesc("leadrelay_outbox_events_waiting",
@@ -204,7 +216,7 @@ func (c *databaseCollector) read() (snapshot, error) {
 	if !c.readAt.IsZero() && time.Since(c.readAt) < time.Second {
 		return c.snapshot, c.err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	var s snapshot
 	err := c.db.QueryRow(ctx, "select events_waiting, oldest_waiting_seconds, sla_warnings, sla_breaches from leadrelay_private.metrics_snapshot($1::timestamptz, $2::integer)",
