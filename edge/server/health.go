@@ -23,7 +23,7 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request, _ httprouter.Par
 	if err := s.Health.Check(); err != nil {
 		return &Error{Status: http.StatusServiceUnavailable, Code: CodeNotReady, Message: "not working: " + err.Error(), RetryAfter: 5 * time.Second}
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), s.ReadyTimeout)
 	defer cancel()
 	if err := s.ping(ctx); err != nil {
 		return &Error{Status: http.StatusServiceUnavailable, Code: CodeDatabaseUnavailable, Message: "the database does not answer", RetryAfter: 5 * time.Second, Err: err}

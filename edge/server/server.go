@@ -36,6 +36,10 @@ type Deps struct {
 	// connection included, so an unreachable or saturated database gets a
 	// 503 instead of a hung request. Zero means DefaultDBTimeout.
 	DBTimeout time.Duration
+	// ReadyTimeout bounds /readyz's check of the database (a ping and the
+	// migration history, waiting for a pooled connection included). Zero
+	// means DefaultReadyTimeout.
+	ReadyTimeout time.Duration
 	// Doorbell wakes the dispatcher when the database webhook announces an
 	// event; nil when this process does not deliver.
 	Doorbell func()
@@ -59,10 +63,17 @@ type Deps struct {
 // the website to retry while the visitor still waits.
 const DefaultDBTimeout = 5 * time.Second
 
+// DefaultReadyTimeout is short enough that a health check gets its answer
+// well within its own timeout.
+const DefaultReadyTimeout = 2 * time.Second
+
 // New returns the service's HTTP handler.
 func New(d Deps) http.Handler {
 	if d.DBTimeout == 0 {
 		d.DBTimeout = DefaultDBTimeout
+	}
+	if d.ReadyTimeout == 0 {
+		d.ReadyTimeout = DefaultReadyTimeout
 	}
 	if d.Doorbell == nil {
 		d.Doorbell = func() {}
