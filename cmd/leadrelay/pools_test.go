@@ -30,6 +30,10 @@ func TestAdminsAndScrapersCannotStarveTheIntake(t *testing.T) {
 		"DB_POOL_INTAKE": "2", "DB_POOL_ADMIN": "2", "DB_POOL_METRICS": "1",
 		// The held requests wait on their lock until the test lets go.
 		"DB_LOCK_TIMEOUT": "1m", "DB_ADMIN_TIMEOUT": "1m",
+		// /readyz is asked once, and the SLA engine's part counts in it: the engine's lease
+		// tries, each bounded by a third of its lease (1s by default), within a bound no
+		// load reaches.
+		"SLA_LEADER_LEASE": "10m",
 	})
 	waitHealthy(t, r.base+"/readyz", http.StatusOK, r.done)
 	lead := postLead(t, r.base, "Contested Lead")
