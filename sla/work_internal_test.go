@@ -46,16 +46,21 @@ func schedulerOf(t *testing.T, e *Engine) interface {
 // A leader whose scheduler stops firing its jobs (here stopped, as a scheduler that died
 // would be) still reaches the database, so it could renew its lease for ever while no SLA
 // tick runs. Once the engine's clock has passed the jobs' bound (2 × (interval + lease))
-// without a run, it gives the lease up, /readyz names the SLA engine with the job that does
-// not run, and the other replica, whose jobs run, takes over. When its jobs run again, the
-// engine is healthy again; it never took the lease back meanwhile.
+// without a run, it gives the lease up at its next renewal, /readyz names the SLA engine
+// with the job that does not run, and the other replica, whose jobs run, takes over. When
+// its jobs run again, the engine is healthy again; it never took the lease back meanwhile.
 func TestALeaderWhoseJobsStopRunningGivesUpTheLease(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t)
 	clock := clockwork.NewFakeClock()
 	parts := health.New(quietLog(), clock)
-	// The default lease (3s, tried every second of the clock): bound 2 × (1s + 3s).
-	a, err := New(db, Config{Replica: "a", Health: parts}, clock, quietLog())
+	// A lease of 3m, renewed every minute of the clock (a follower asks every second): each
+	// try's bound by the wall clock is a third of it, out of a loaded machine's reach (the
+	// default lease's 1s is not: a first try cut short would leave a to lead only when the
+	// clock, which this test moves, reaches the next). The jobs' bound: 2 × (1s + 3m).
+	const lease = 3 * time.Minute
+	const bound = 2 * (time.Second + lease)
+	a, err := New(db, Config{Replica: "a", Lease: lease, Health: parts}, clock, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +68,7 @@ func TestALeaderWhoseJobsStopRunningGivesUpTheLease(t *testing.T) {
 	testkit.WaitFor(t, 10*time.Second, "a to lead and work", testkit.Until(func() bool {
 		return a.Status().Leader && parts.States()["sla"] == "ok"
 	}))
-	b, err := New(db, Config{Replica: "b"}, clock, quietLog())
+	b, err := New(db, Config{Replica: "b", Lease: lease}, clock, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,13 +87,13 @@ func TestALeaderWhoseJobsStopRunningGivesUpTheLease(t *testing.T) {
 	if err := schedulerOf(t, a).StopJobs(); err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(8 * time.Second) // the bound itself: a is not stalled yet
-	idle(4)                        // a renewed; b's jobs ran and b asked
+	clock.Advance(bound) // the bound itself: a is not stalled yet
+	idle(4)              // a renewed; b's jobs ran and b asked
 	if err := a.stalled(); err != nil {
 		t.Fatalf("at its bound: %v", err)
 	}
-	clock.Advance(time.Second)
-	const stalled = "sla-tick has not run for 9s (bound 8s): this replica gives up the leader lease"
+	clock.Advance(lease / 3) // a's next renewal, past the bound
+	const stalled = "sla-tick has not run for 7m2s (bound 6m2s): this replica gives up the leader lease"
 	testkit.WaitFor(t, 10*time.Second, "a to give the lease up, saying why", testkit.Until(func() bool {
 		return !a.Status().Leader && strings.Contains(parts.States()["sla"], stalled)
 	}))
