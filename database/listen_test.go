@@ -117,7 +117,7 @@ func TestListenerReconnectsWithBackoffAndListensAgain(t *testing.T) {
 		}
 		// The terminated backend may linger a moment in pg_stat_activity:
 		// the next cut must find only the listener's new connection.
-		testkit.WaitForQuery(t, db, 10*time.Second, "the cut connection's backend to end",
+		testkit.WaitForQuery(t, db, 30*time.Second, "the cut connection's backend to end",
 			"select not exists (select from pg_stat_activity where pid = $1)", pids[0])
 	}
 

@@ -199,14 +199,14 @@ func TestLeaderFailoverWhenTheLeaderDies(t *testing.T) {
 	}
 	a := newEngine(t, poolVia(t, url, 4, link), cfg("a"), nil, quiet())
 	stopA := runEngine(t, a)
-	testkit.WaitFor(t, 10*time.Second, "a leads", testkit.Until(func() bool { return a.Status().Leader }))
+	testkit.WaitFor(t, 30*time.Second, "a leads", testkit.Until(func() bool { return a.Status().Leader }))
 	b := newEngine(t, pool(t, url, 4), cfg("b"), nil, quiet())
 	stopB := runEngine(t, b)
 
 	dueLeads(t, db, 40)
 	// a's own count, not only the rows: the cut must not fall between a's
 	// commit and a learning of it.
-	testkit.WaitFor(t, 10*time.Second, "a sends the first alerts", testkit.Until(func() bool {
+	testkit.WaitFor(t, 30*time.Second, "a sends the first alerts", testkit.Until(func() bool {
 		return a.Status().Sent.Breaches == 40 && countEvents(t, db).Breaches == 40
 	}))
 	if sent := b.Status().Sent; sent != (sla.Result{}) {
@@ -244,7 +244,7 @@ func TestLeaderHandsOverOnShutdown(t *testing.T) {
 	}
 	a := newEngine(t, pool(t, url, 4), cfg("a"), nil, quiet())
 	stopA := runEngine(t, a)
-	testkit.WaitFor(t, 10*time.Second, "a leads", testkit.Until(func() bool { return a.Status().Leader }))
+	testkit.WaitFor(t, 30*time.Second, "a leads", testkit.Until(func() bool { return a.Status().Leader }))
 	b := newEngine(t, pool(t, url, 4), sla.Config{Replica: "b", TickInterval: 20 * time.Millisecond, Lease: time.Hour}, nil, quiet())
 	stopB := runEngine(t, b)
 
@@ -252,9 +252,9 @@ func TestLeaderHandsOverOnShutdown(t *testing.T) {
 	if a.Status().Leader {
 		t.Fatal("a still leads after it stopped")
 	}
-	testkit.WaitFor(t, 10*time.Second, "b leads", testkit.Until(func() bool { return b.Status().Leader }))
+	testkit.WaitFor(t, 30*time.Second, "b leads", testkit.Until(func() bool { return b.Status().Leader }))
 	dueLeads(t, db, 10)
-	testkit.WaitFor(t, 10*time.Second, "b sends", testkit.Until(func() bool { return countEvents(t, db).Breaches == 10 }))
+	testkit.WaitFor(t, 30*time.Second, "b sends", testkit.Until(func() bool { return countEvents(t, db).Breaches == 10 }))
 	checkHandovers(t, db, []string{"a", "b"})
 	stopB()
 }
@@ -269,7 +269,7 @@ func TestEngineRunsItsJobsOnItsClock(t *testing.T) {
 	lead := b.lead(t, "hot")
 	engine := newEngine(t, b.db, sla.Config{Replica: "clocked", Lease: time.Minute}, b.clock, quiet())
 	stop := runEngine(t, engine)
-	testkit.WaitFor(t, 10*time.Second, "the engine leads", testkit.Until(func() bool { return engine.Status().Leader }))
+	testkit.WaitFor(t, 30*time.Second, "the engine leads", testkit.Until(func() bool { return engine.Status().Leader }))
 
 	// Each job, once it has run, waits on the clock for its next run, and the
 	// campaign for its next try of the lease: three waiters mean all are idle.

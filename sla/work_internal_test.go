@@ -33,7 +33,7 @@ func schedulerOf(t *testing.T, e *Engine) interface {
 	Start()
 } {
 	t.Helper()
-	testkit.WaitFor(t, 10*time.Second, "the engine's scheduler", testkit.Until(func() bool {
+	testkit.WaitFor(t, 30*time.Second, "the engine's scheduler", testkit.Until(func() bool {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		return e.scheduler != nil
@@ -65,7 +65,7 @@ func TestALeaderWhoseJobsStopRunningGivesUpTheLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	runFor(t, a)
-	testkit.WaitFor(t, 10*time.Second, "a to lead and work", testkit.Until(func() bool {
+	testkit.WaitFor(t, 30*time.Second, "a to lead and work", testkit.Until(func() bool {
 		return a.Status().Leader && parts.States()["sla"] == "ok"
 	}))
 	b, err := New(db, Config{Replica: "b", Lease: lease}, clock, quietLog())
@@ -94,7 +94,7 @@ func TestALeaderWhoseJobsStopRunningGivesUpTheLease(t *testing.T) {
 	}
 	clock.Advance(lease / 3) // a's next renewal, past the bound
 	const stalled = "sla-tick has not run for 7m2s (bound 6m2s): this replica gives up the leader lease"
-	testkit.WaitFor(t, 10*time.Second, "a to give the lease up, saying why", testkit.Until(func() bool {
+	testkit.WaitFor(t, 30*time.Second, "a to give the lease up, saying why", testkit.Until(func() bool {
 		return !a.Status().Leader && strings.Contains(parts.States()["sla"], stalled)
 	}))
 	if err := parts.Check(); err == nil || !strings.Contains(err.Error(), "sla: "+stalled) {
@@ -104,7 +104,7 @@ func TestALeaderWhoseJobsStopRunningGivesUpTheLease(t *testing.T) {
 	// its next try.
 	idle(4)
 	clock.Advance(time.Second)
-	testkit.WaitFor(t, 10*time.Second, "b to take over", testkit.Until(func() bool { return b.Status().Leader }))
+	testkit.WaitFor(t, 30*time.Second, "b to take over", testkit.Until(func() bool { return b.Status().Leader }))
 	var holder string
 	if err := db.QueryRow(testkit.Context(t), "select holder from leader_leases where name = $1", LeaseName).Scan(&holder); err != nil || holder != "b" {
 		t.Fatalf("the lease is %q's (%v), want b's", holder, err)
@@ -113,7 +113,7 @@ func TestALeaderWhoseJobsStopRunningGivesUpTheLease(t *testing.T) {
 	schedulerOf(t, a).Start()
 	idle(6)
 	clock.Advance(time.Second)
-	testkit.WaitFor(t, 10*time.Second, "a to work again, as a follower", testkit.Until(func() bool { return parts.States()["sla"] == "ok" }))
+	testkit.WaitFor(t, 30*time.Second, "a to work again, as a follower", testkit.Until(func() bool { return parts.States()["sla"] == "ok" }))
 	if a.Status().Leader || !b.Status().Leader {
 		t.Errorf("after a's jobs came back: a leads %v, b leads %v; want b still", a.Status().Leader, b.Status().Leader)
 	}

@@ -207,7 +207,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	// The SLA engine has declared the breach (before the lead is answered, so its alert
 	// goes out, and fails, as the lead's did).
 	var event, breachEvent string
-	testkit.WaitFor(t, 20*time.Second, "the SLA engine's breach event", func() (bool, error) {
+	testkit.WaitFor(t, wait, "the SLA engine's breach event", func() (bool, error) {
 		var breach *string
 		err := db.QueryRow(context.Background(), `select (select id::text from lead_events where conversation_id = $1 and event_type = 'lead.created'),
 			(select id::text from lead_events where conversation_id = $1 and event_type = 'sla.breached')`, lead).Scan(&event, &breach)
@@ -275,7 +275,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(delivery+".d-failed button.replay")),
 		chromedp.WaitVisible(chromedp.CSS(delivery+".d-sent")),
 	)
-	msgs := slack.WaitFor(t, 1, 10*time.Second)
+	msgs := slack.WaitFor(t, 1, wait)
 	if !strings.Contains(string(msgs[0].Body), "Browser Lead") {
 		t.Errorf("the replayed Slack message does not name the lead: %s", msgs[0].Body)
 	}

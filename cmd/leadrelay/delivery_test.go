@@ -151,7 +151,7 @@ func TestPgNetWebhookRingsTheDispatcher(t *testing.T) {
 	if got := send(t, q, nil); got != http.StatusAccepted {
 		t.Fatalf("webhook: %d, want 202", got)
 	}
-	msgs := slack.WaitFor(t, 1, 10*time.Second)
+	msgs := slack.WaitFor(t, 1, wait)
 	if !strings.Contains(string(msgs[0].Body), "Layla Hassan") {
 		t.Errorf("slack message: %s", msgs[0].Body)
 	}
@@ -337,7 +337,7 @@ func TestAdminReplaysFailedChannels(t *testing.T) {
 	if !strings.Contains(out.String(), "queued 1 failed channel(s) of 1 event(s)") {
 		t.Errorf("replay --failed said %q", out.String())
 	}
-	msgs := slack.WaitFor(t, 2, 10*time.Second)
+	msgs := slack.WaitFor(t, 2, wait)
 	names := string(msgs[0].Body) + string(msgs[1].Body)
 	if !strings.Contains(names, "First Failed") || !strings.Contains(names, "Second Failed") {
 		t.Fatalf("slack messages after replays: %s", names)
@@ -363,7 +363,7 @@ func TestTheSweepDeliversWhenNoDoorbellRingsAndIntakeOnlyProcessesDoNotDeliver(t
 		"NOTIFY_SWEEP_INTERVAL": "300ms",
 	})
 	id := postLead(t, intake, "Swept Lead")
-	workerSlack.WaitFor(t, 1, 10*time.Second)
+	workerSlack.WaitFor(t, 1, wait)
 	db := testkit.Connect(t, url)
 	testkit.WaitForQuery(t, db, wait, "the event to be processed", "select processed from lead_events where conversation_id = $1", id)
 	if n := intakeSlack.Requests(); n != 0 {
@@ -384,10 +384,10 @@ func TestListenRingsTheDispatcher(t *testing.T) {
 	})
 	// A first lead takes whatever wake-up start-up left pending.
 	postLead(t, base, "Listen One")
-	slack.WaitFor(t, 1, 10*time.Second)
+	slack.WaitFor(t, 1, wait)
 	db := testkit.Connect(t, url)
 	testkit.WaitForQuery(t, db, wait, "the service to LISTEN",
 		"select exists (select from pg_stat_activity where datname = current_database() and query = 'listen lead_events')")
 	postLead(t, base, "Listen Two")
-	slack.WaitFor(t, 2, 5*time.Second)
+	slack.WaitFor(t, 2, wait) // the sweep is an hour apart: any wait shorter shows LISTEN rang
 }

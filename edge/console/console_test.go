@@ -751,7 +751,7 @@ func apiGet(t *testing.T, url string, dst any) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	testkit.WaitFor(t, 10*time.Second, what, testkit.Until(cond))
+	testkit.WaitFor(t, 30*time.Second, what, testkit.Until(cond))
 }
 
 // Where LISTEN is off (a pooler in transaction mode), the hub polls the timeline: a new lead
