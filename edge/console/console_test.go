@@ -1086,12 +1086,20 @@ func TestAdminRequestsGiveUpOnABusyPoolWith503(t *testing.T) {
 // lead's row, locked by the test as another transaction would hold it) answers 503 with
 // Retry-After, in the console and in the JSON admin API, not a 500: nothing was changed, and
 // the same action once the lock is gone does its work, once.
+//
+// Only the refused actions run under the test's 100ms: the lead, the sign-in and the action
+// once the lock is gone go through another replica of the database, with the server's
+// lock_timeout. A commit that NOTIFYs (a new lead, a timeline entry) waits for PostgreSQL's
+// one NOTIFY queue lock, shared by every database of the server, and that wait counts
+// against lock_timeout: at load, inserting the lead under 100ms failed ("canceling
+// statement due to lock timeout") with no row locked by anyone.
 func TestAnActionThatWaitsOnARowLockPastItsTimeoutIs503(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(o *bundleOptions) { o.lockTimeout = "100ms" })
-	lead := insertLead(t, b.db, "Locked Lead", "locked@example.com", "", "warm", time.Minute)
+	other := serve(t, b.dbURL, nil)
+	lead := insertLead(t, other.db, "Locked Lead", "locked@example.com", "", "warm", time.Minute)
 	br := b.browser(t)
-	res, csrf := br.signIn(adminKey)
+	res, csrf := br.at(other).signIn(adminKey)
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign-in: %d", res.StatusCode)
 	}
@@ -1131,7 +1139,7 @@ func TestAnActionThatWaitsOnARowLockPastItsTimeoutIs503(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if got := apiDo(t, "POST", b.url+"/admin/api/leads/"+lead+"/contacted", "", 200); got["changed"] != true {
+	if got := apiDo(t, "POST", other.url+"/admin/api/leads/"+lead+"/contacted", "", 200); got["changed"] != true {
 		t.Errorf("mark contacted once the lock is gone: %v", got)
 	}
 	var status string
