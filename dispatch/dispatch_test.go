@@ -531,7 +531,12 @@ func TestOutcomesThatCouldNotBeRecordedAreRetriedOnTheDispatchersClock(t *testin
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.ConnConfig.RuntimeParams["lock_timeout"] = "100ms"
+	// The production default (DB_LOCK_TIMEOUT), not 100ms: the try that records the outcome
+	// once the lock is gone commits a timeline entry, which NOTIFYs, and a commit that
+	// NOTIFYs waits for PostgreSQL's one NOTIFY queue lock (shared by every database of the
+	// server) under lock_timeout too; a loaded machine takes that wait past 100ms, making a
+	// fourth failed try. Each failed try waits the 2s by the wall clock.
+	cfg.ConnConfig.RuntimeParams["lock_timeout"] = "2s"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
