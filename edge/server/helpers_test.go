@@ -43,9 +43,11 @@ func setupWithPool(t testing.TB, db *pgxpool.Pool, env map[string]string, opts .
 		DB:     db,
 		Schema: supabase.FS,
 		Edge:   testConfig(t, env),
-		// A deadline no load reaches (the default 5s was, with the machine at load 10): the
-		// tests of the deadline itself set their own.
-		DBTimeout: time.Minute,
+		// Deadlines no load reaches (the default 5s was, with the machine at load 10, and
+		// /readyz's 2s at a fresh clone's CI beside a chaos run): the tests of a deadline
+		// itself set their own.
+		DBTimeout:    time.Minute,
+		ReadyTimeout: time.Minute,
 	}
 	for _, opt := range opts {
 		opt(&deps)
