@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -62,16 +61,7 @@ func TestReadyzFailsWhileABackgroundPartDoesNotWork(t *testing.T) {
 	waitHealthy(t, r.base+"/readyz", http.StatusOK, r.done)
 	readyz := func() (int, string) {
 		t.Helper()
-		res, err := http.Get(r.base + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		body, err := io.ReadAll(res.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res.StatusCode, string(body)
+		return get(t, r.base+"/readyz")
 	}
 	// moving waits for cond, moving the clock a second (a run of the jobs; a try of
 	// the lease while the engine does not lead, every minute while it does) each time

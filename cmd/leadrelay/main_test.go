@@ -161,12 +161,23 @@ func waitAnswer(t testing.TB, url string, want int, done chan error) string {
 
 func status(t *testing.T, url string) int {
 	t.Helper()
+	code, _ := get(t, url)
+	return code
+}
+
+// get answers a GET of url with its status and body.
+func get(t testing.TB, url string) (int, string) {
+	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	return resp.StatusCode
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
 }
 
 func TestServeIsReadyOnAMigratedDatabase(t *testing.T) {
