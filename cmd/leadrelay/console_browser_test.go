@@ -66,7 +66,12 @@ func newBrowser(t *testing.T, deadline time.Duration) context.Context {
 		chromedp.Flag("no-first-run", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.WindowSize(windowSize()),
-		chromedp.UserDataDir(t.TempDir()),
+		// No user data directory of the test's: chromedp makes a fresh one per browser and,
+		// when the browser is cancelled, kills Chromium's leftover children (the network
+		// service, the zygote, crashpad) and removes it, trying again while they still
+		// write. A t.TempDir was removed by the testing package as soon as the main process
+		// had exited, and at load a child still writing in it failed the test ("unlinkat
+		// .../Default: directory not empty").
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	t.Cleanup(cancel)
