@@ -27,8 +27,8 @@ import (
 
 // BenchmarkDelivery measures delivery end to end through the real program
 // (`leadrelay serve` as a process of its own, LISTEN on, the default sweep)
-// on a private PostgreSQL with pg_stat_statements and wal_level=logical (as
-// on Supabase):
+// on a private PostgreSQL with pg_stat_statements, durable commits and
+// wal_level=logical (as on Supabase):
 //   - the time from the intake's 201 to the alert at a Slack peer, at 50
 //     and 200 leads/s and as fast as 16 clients post;
 //   - a backlog of 20,000 leads drained to Slack and Telegram: deliveries/s,
@@ -55,7 +55,7 @@ type benchBuild struct {
 
 func benchDelivery(b *testing.B) {
 	ctx := context.Background()
-	pg, err := devpostgres.Start(ctx, devpostgres.Options{Settings: []string{
+	pg, err := devpostgres.Start(ctx, devpostgres.Options{Durable: true, Settings: []string{
 		"shared_preload_libraries=pg_stat_statements", "pg_stat_statements.track=top",
 		"wal_level=logical", "max_wal_senders=4",
 	}})

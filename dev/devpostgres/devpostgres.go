@@ -39,6 +39,12 @@ type Options struct {
 	// Settings are extra server settings, "name=value" each, e.g.
 	// "shared_preload_libraries=pg_stat_statements" for a benchmark.
 	Settings []string
+	// Durable keeps PostgreSQL's own durability, as production has it (Supabase
+	// too): fsync, synchronous_commit and full_page_writes on, so a commit
+	// returns once its WAL is on disk. Benchmarks set it, to time the
+	// acknowledgement the intake promises; without it the server trades
+	// durability for speed, as tests and `make run` want.
+	Durable bool
 }
 
 // Start initialises a cluster in a new temporary directory and starts it,
@@ -63,14 +69,14 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("postgres: temp dir: %w", err)
 	}
 	s := &Server{dir: dir}
-	if err := s.init(ctx, bin, cred, port, opts.Log, opts.Settings); err != nil {
+	if err := s.init(ctx, bin, cred, port, opts.Log, opts.Durable, opts.Settings); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Server) init(ctx context.Context, bin string, cred *syscall.Credential, port int, log io.Writer, settings []string) error {
+func (s *Server) init(ctx context.Context, bin string, cred *syscall.Credential, port int, log io.Writer, durable bool, settings []string) error {
 	if log == nil {
 		log = io.Discard
 	}
@@ -88,9 +94,11 @@ func (s *Server) init(ctx context.Context, bin string, cred *syscall.Credential,
 	}
 	args := []string{"-D", data,
 		"-p", strconv.Itoa(port), "-k", s.dir, "-c", "listen_addresses=127.0.0.1",
-		// A throwaway server trades durability for speed.
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=300"}
+	if !durable {
+		// A throwaway server trades durability for speed.
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
 	for _, setting := range settings {
 		args = append(args, "-c", setting)
 	}

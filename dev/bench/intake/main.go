@@ -82,6 +82,7 @@ type options struct {
 	cpuProfile  string
 	statements  bool
 	netHTTP     bool
+	durable     bool
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -97,6 +98,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs.IntVar(&o.rounds, "rounds", 3, "the phases alternate this many times, each for duration/rounds, so a neighbour's load falls on both alike")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (server and load) during the last intake phase to this file")
 	fs.BoolVar(&o.statements, "statements", false, "also track the statements submit_lead and its triggers run, and print where each lead's SQL time and WAL go (throwaway PostgreSQL only)")
+	fs.BoolVar(&o.durable, "durable", true, "the throwaway PostgreSQL commits as production does (fsync, synchronous_commit and full_page_writes on, wal_level=logical as on Supabase), so a lead is timed to the durable acknowledgement the intake promises; false: the speed settings the tests use, which make the database lighter than any real one")
 	fs.BoolVar(&o.netHTTP, "net-http-client", false, "load the intake through net/http's client, whose per-request goroutine hand-offs cost this process (and so the server under test, on the same cores) more than the default direct client")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -125,9 +127,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if o.statements {
 			track = "all"
 		}
-		pg, err := devpostgres.Start(ctx, devpostgres.Options{Settings: []string{
-			"shared_preload_libraries=pg_stat_statements", "pg_stat_statements.track=" + track,
-		}})
+		settings := []string{"shared_preload_libraries=pg_stat_statements", "pg_stat_statements.track=" + track}
+		if o.durable {
+			settings = append(settings, "wal_level=logical", "max_wal_senders=4")
+		}
+		pg, err := devpostgres.Start(ctx, devpostgres.Options{Durable: o.durable, Settings: settings})
 		if err != nil {
 			return fmt.Errorf("throwaway postgres: %w", err)
 		}
@@ -135,6 +139,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		dbURL = pg.URL
 	}
 	if err := migrateDatabase(ctx, dbURL); err != nil {
+		return err
+	}
+	if err := printDurability(ctx, stdout, dbURL); err != nil {
 		return err
 	}
 	stats := newSQLStats(ctx, dbURL)
@@ -681,6 +688,25 @@ func migrateDatabase(ctx context.Context, dbURL string) error {
 	if _, err := migrate.RunURL(ctx, dbURL, supabase.FS); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	return nil
+}
+
+// printDurability names the database's settings that decide what a commit
+// waits for, so a figure can be read against them: with fsync or
+// synchronous_commit off, a commit does not wait for the disk, and an
+// acknowledged lead could be lost in a crash.
+func printDurability(ctx context.Context, stdout io.Writer, dbURL string) error {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(ctx)
+	var fsync, syncCommit, walLevel string
+	if err := conn.QueryRow(ctx, `select current_setting('fsync'), current_setting('synchronous_commit'), current_setting('wal_level')`).
+		Scan(&fsync, &syncCommit, &walLevel); err != nil {
+		return fmt.Errorf("read the database's durability: %w", err)
+	}
+	fmt.Fprintf(stdout, "database: fsync %s, synchronous_commit %s, wal_level %s\n", fsync, syncCommit, walLevel)
 	return nil
 }
 
