@@ -59,7 +59,7 @@ type authPeer struct {
 	tokens    map[string]*peerToken // the refresh tokens, by their text
 	sessions  int                   // Auth sessions started
 	roles     map[string]string     // a user's app_metadata.role, where it changed
-	down      bool                  // the refresh grant answers 503
+	away      string                // the refresh grant's refusal while the Auth API is away: "unavailable" (503) or "conflict" (409); "": it answers
 	gate      *refreshGate          // holds the next refresh requests; nil: none
 }
 
@@ -137,6 +137,9 @@ func newAuthPeer(t testing.TB, es256 bool) *authPeer {
 			case "":
 			case "unavailable":
 				answer(w, http.StatusServiceUnavailable, `{"message":"upstream unavailable"}`)
+				return
+			case "conflict":
+				answer(w, http.StatusConflict, `{"code":409,"error_code":"conflict","msg":"a concurrent refresh holds the session"}`)
 				return
 			case "validation_failed":
 				answer(w, http.StatusBadRequest, `{"code":400,"error_code":"validation_failed","msg":"Refresh token is not valid"}`)
@@ -220,12 +223,12 @@ func (p *authPeer) active(session int) string {
 }
 
 // refresh is GoTrue's refresh_token grant: the user and the refresh token it answers with,
-// or the error code it refuses with ("unavailable": 503, the Auth API away).
+// or the error code it refuses with (p.away while the Auth API is away).
 func (p *authPeer) refresh(refresh string) (email, issued, code string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.down {
-		return "", "", "unavailable"
+	if p.away != "" {
+		return "", "", p.away
 	}
 	if len(refresh) < 12 {
 		return "", "", "validation_failed"
@@ -582,7 +585,7 @@ func TestSupabaseSessionsAreRenewedWithTheRefreshToken(t *testing.T) {
 
 	// The Auth API away: a token that still works is kept, one try per 30 s.
 	peer.mu.Lock()
-	peer.down = true
+	peer.away = "unavailable"
 	peer.mu.Unlock()
 	clock.Advance(59 * time.Minute)
 	works(br, "with the Auth API away, a minute before expiry", 3)
@@ -598,7 +601,7 @@ func TestSupabaseSessionsAreRenewedWithTheRefreshToken(t *testing.T) {
 	}
 	signedOut(br, "Supabase did not answer when your session had to be renewed")
 	peer.mu.Lock()
-	peer.down = false
+	peer.away = ""
 	peer.mu.Unlock()
 
 	// Signed out elsewhere (every refresh token revoked): an action is refused, changing nothing.
@@ -767,28 +770,33 @@ func TestTwoReplicasRenewingOneSessionAtOnceKeepItSignedIn(t *testing.T) {
 	}
 }
 
-// A replica whose refresh finds the Auth API away once the access token has expired (GoTrue
-// answers 409 when a concurrent refresh holds the session past its 5 s, or the client's 10 s
-// run out) keeps the session that another replica renewed meanwhile, instead of signing the
-// admin out.
+// A replica whose refresh finds the Auth API away once the access token has expired keeps
+// the session that another replica renewed meanwhile, instead of signing the admin out: away
+// as a 503, or as the 409 GoTrue answers when a concurrent refresh holds the session's lock
+// past its 5 s.
 func TestAReplicaThatFindsTheAuthAPIAwayTakesTheRenewalAnotherMade(t *testing.T) {
 	t.Parallel()
-	r := signedInOnTwoReplicas(t)
-	r.clock.Advance(61 * time.Minute) // the access token has expired
-	gate := r.peer.holdRefreshes(t, 1)
-	toB := leads(r.atB)
-	gate.wait(t, 1)
-	signedInPage(t, "a", <-leads(r.atA))
-	r.peer.mu.Lock()
-	r.peer.down = true
-	r.peer.mu.Unlock()
-	gate.release()
-	signedInPage(t, "b", <-toB)
-	if n := r.refreshes(); n != 2 {
-		t.Errorf("%d refresh grants, want one per replica", n)
-	}
-	if !r.peer.accepts(r.stored(t)) {
-		t.Error("the session keeps a refresh token the Auth API does not hold active")
+	for _, away := range []string{"unavailable", "conflict"} {
+		t.Run(away, func(t *testing.T) {
+			t.Parallel()
+			r := signedInOnTwoReplicas(t)
+			r.clock.Advance(61 * time.Minute) // the access token has expired
+			gate := r.peer.holdRefreshes(t, 1)
+			toB := leads(r.atB)
+			gate.wait(t, 1)
+			signedInPage(t, "a", <-leads(r.atA))
+			r.peer.mu.Lock()
+			r.peer.away = away
+			r.peer.mu.Unlock()
+			gate.release()
+			signedInPage(t, "b", <-toB)
+			if n := r.refreshes(); n != 2 {
+				t.Errorf("%d refresh grants, want one per replica", n)
+			}
+			if !r.peer.accepts(r.stored(t)) {
+				t.Error("the session keeps a refresh token the Auth API does not hold active")
+			}
+		})
 	}
 }
 
