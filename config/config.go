@@ -125,6 +125,13 @@ type DBSettings struct {
 	// DB_WAIT_TIMEOUT: how long serve waits for the database at start-up
 	// before it gives up (0: for ever).
 	WaitTimeout time.Duration
+	// DB_INTAKE_TIMEOUT: the deadline of each lead's database call
+	// (submit_lead), waiting for a connection of the intake pool included;
+	// past it the answer is 503 with Retry-After, nothing half-written (0:
+	// leave the intake's own, this default, 5s, so a lead never waits for
+	// ever). Long enough for a busy database, short enough for the website
+	// to retry while the visitor still waits.
+	IntakeTimeout time.Duration
 	// DB_ADMIN_TIMEOUT: the deadline of each database call of an admin
 	// console page or action and of the JSON admin API, waiting for a
 	// connection of the admin pool included; past it the answer is 503
@@ -145,6 +152,7 @@ var DefaultDBSettings = DBSettings{
 	LockTimeout:              2 * time.Second,
 	IdleInTransactionTimeout: 10 * time.Second,
 	WaitTimeout:              10 * time.Minute,
+	IntakeTimeout:            5 * time.Second,
 	AdminTimeout:             10 * time.Second,
 }
 
@@ -314,6 +322,7 @@ func loadDB(getenv func(string) string, db *DBSettings) []error {
 		"DB_LOCK_TIMEOUT":                &db.LockTimeout,
 		"DB_IDLE_IN_TRANSACTION_TIMEOUT": &db.IdleInTransactionTimeout,
 		"DB_WAIT_TIMEOUT":                &db.WaitTimeout,
+		"DB_INTAKE_TIMEOUT":              &db.IntakeTimeout,
 		"DB_ADMIN_TIMEOUT":               &db.AdminTimeout,
 	} {
 		if v := getenv(name); v != "" {

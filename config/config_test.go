@@ -162,13 +162,14 @@ func TestLoadDBSettings(t *testing.T) {
 		"DB_LOCK_TIMEOUT":                "0",
 		"DB_IDLE_IN_TRANSACTION_TIMEOUT": "1m",
 		"DB_WAIT_TIMEOUT":                "0",
+		"DB_INTAKE_TIMEOUT":              "7s",
 		"DB_ADMIN_TIMEOUT":               "3s",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := config.DBSettings{IntakeConns: 20, DispatchConns: 4, SLAConns: 2, AdminConns: 2, MetricsConns: 3, StatementTimeout: 30 * time.Second,
-		IdleInTransactionTimeout: time.Minute, AdminTimeout: 3 * time.Second}
+		IdleInTransactionTimeout: time.Minute, IntakeTimeout: 7 * time.Second, AdminTimeout: 3 * time.Second}
 	if c.DB != want {
 		t.Errorf("DB settings %+v, want %+v", c.DB, want)
 	}
@@ -179,19 +180,20 @@ func TestLoadDBSettings(t *testing.T) {
 		"DB_POOL_ADMIN":        "many",
 		"DB_LOCK_TIMEOUT":      "-1s",
 		"DB_STATEMENT_TIMEOUT": "soon",
+		"DB_INTAKE_TIMEOUT":    "5",
 		"DB_ADMIN_TIMEOUT":     "-10s",
 	}))
-	for _, name := range []string{"DB_POOL_INTAKE", "DB_POOL_SLA", "DB_POOL_ADMIN", "DB_LOCK_TIMEOUT", "DB_STATEMENT_TIMEOUT", "DB_ADMIN_TIMEOUT"} {
+	for _, name := range []string{"DB_POOL_INTAKE", "DB_POOL_SLA", "DB_POOL_ADMIN", "DB_LOCK_TIMEOUT", "DB_STATEMENT_TIMEOUT", "DB_INTAKE_TIMEOUT", "DB_ADMIN_TIMEOUT"} {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("error %v does not name %s", err, name)
 		}
 	}
 }
 
-// Every DB_* duration, DB_ADMIN_TIMEOUT with the others, is read by one rule: 0 or a
-// duration of at least 1ms (what 0 leaves is each one's: the server's own timeout,
-// waiting for ever, the console's own bound), and a bad value is refused with one message
-// that names it.
+// Every DB_* duration, DB_INTAKE_TIMEOUT and DB_ADMIN_TIMEOUT with the others, is read by
+// one rule: 0 or a duration of at least 1ms (what 0 leaves is each one's: the server's own
+// timeout, waiting for ever, the intake's and the console's own bounds), and a bad value is
+// refused with one message that names it.
 func TestDBDurationsShareOneRule(t *testing.T) {
 	t.Parallel()
 	durations := map[string]func(config.DBSettings) time.Duration{
@@ -199,6 +201,7 @@ func TestDBDurationsShareOneRule(t *testing.T) {
 		"DB_LOCK_TIMEOUT":                func(s config.DBSettings) time.Duration { return s.LockTimeout },
 		"DB_IDLE_IN_TRANSACTION_TIMEOUT": func(s config.DBSettings) time.Duration { return s.IdleInTransactionTimeout },
 		"DB_WAIT_TIMEOUT":                func(s config.DBSettings) time.Duration { return s.WaitTimeout },
+		"DB_INTAKE_TIMEOUT":              func(s config.DBSettings) time.Duration { return s.IntakeTimeout },
 		"DB_ADMIN_TIMEOUT":               func(s config.DBSettings) time.Duration { return s.AdminTimeout },
 	}
 	for name, field := range durations {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -33,17 +34,47 @@ func TestMain(m *testing.M) {
 
 const testWebhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
+// postLead posts contactForm(name) and returns the lead's id; it fails the
+// test unless the intake answers 201.
 func postLead(t *testing.T, base, name string) string {
 	t.Helper()
-	body := fmt.Sprintf(`{"name": %q, "email": "%s@example.com", "message": "Is the villa still available?"}`, name, strings.ToLower(strings.ReplaceAll(name, " ", ".")))
-	res, err := http.Post(base+"/api/submit-contact", "application/json", strings.NewReader(body))
+	return postContact(base, name).lead(t)
+}
+
+// postContact posts contactForm(name) to the intake.
+func postContact(base, name string) intakeAnswer {
+	res, err := http.Post(base+"/api/submit-contact", "application/json", strings.NewReader(contactForm(name)))
 	if err != nil {
-		t.Fatal(err)
+		return intakeAnswer{err: err}
 	}
 	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	return intakeAnswer{status: res.StatusCode, body: string(body), err: err}
+}
+
+// contactForm is a contact form's lead from name, whose email is name's
+// words joined by dots (Late Lead: late.lead@example.com).
+func contactForm(name string) string {
+	return fmt.Sprintf(`{"name": %q, "email": "%s@example.com", "message": "Is the villa still available?"}`, name, strings.ToLower(strings.ReplaceAll(name, " ", ".")))
+}
+
+// intakeAnswer is what the intake answered a post, or why it did not.
+type intakeAnswer struct {
+	status int
+	body   string
+	err    error
+}
+
+// lead is the id of the lead the answer saved; it fails the test unless
+// the answer is 201.
+func (a intakeAnswer) lead(t *testing.T) string {
+	t.Helper()
 	var got struct{ ID string }
-	if err := json.NewDecoder(res.Body).Decode(&got); err != nil || res.StatusCode != http.StatusCreated {
-		t.Fatalf("intake: %d, %v", res.StatusCode, err)
+	if a.err != nil || a.status != http.StatusCreated {
+		t.Fatalf("intake: status %d, body %s, err %v; want 201", a.status, a.body, a.err)
+	}
+	if err := json.Unmarshal([]byte(a.body), &got); err != nil {
+		t.Fatal(err)
 	}
 	return got.ID
 }

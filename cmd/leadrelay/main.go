@@ -121,7 +121,7 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 	parts := health.New(logger, st.clock)
 	databaseUp := parts.Part("database")
 	deps := server.Deps{Logger: logger, DB: pools.intake, AdminDB: pools.admin, Schema: supabase.FS, Edge: st.Edge, Clock: st.clock,
-		Health: parts}
+		Health: parts, DBTimeout: st.DB.IntakeTimeout}
 	var engineRef atomic.Pointer[sla.Engine] // the SLA engine, once it runs: the leader gauge
 	deps.Metrics = newMetrics(st, pools.metrics, &engineRef)
 	st.dispatch.Observer = deps.Metrics

@@ -34,11 +34,13 @@ type Deps struct {
 	Edge config.Edge
 	// DBTimeout bounds each intake's database call, waiting for a pooled
 	// connection included, so an unreachable or saturated database gets a
-	// 503 instead of a hung request. Zero means DefaultDBTimeout.
+	// 503 instead of a hung request (DB_INTAKE_TIMEOUT). Zero means its
+	// default, config.DefaultDBSettings.IntakeTimeout.
 	DBTimeout time.Duration
 	// ReadyTimeout bounds /readyz's check of the database (a ping and the
 	// migration history, waiting for a pooled connection included). Zero
-	// means DefaultReadyTimeout.
+	// means DefaultReadyTimeout. Not DBTimeout, which an operator may set
+	// past a load balancer's own check timeout.
 	ReadyTimeout time.Duration
 	// Doorbell wakes the dispatcher when the database webhook announces an
 	// event; nil when this process does not deliver.
@@ -59,10 +61,6 @@ type Deps struct {
 	Metrics *metrics.Metrics
 }
 
-// DefaultDBTimeout is long enough for a busy database and short enough for
-// the website to retry while the visitor still waits.
-const DefaultDBTimeout = 5 * time.Second
-
 // DefaultReadyTimeout is short enough that a health check gets its answer
 // well within its own timeout.
 const DefaultReadyTimeout = 2 * time.Second
@@ -70,7 +68,7 @@ const DefaultReadyTimeout = 2 * time.Second
 // New returns the service's HTTP handler.
 func New(d Deps) http.Handler {
 	if d.DBTimeout == 0 {
-		d.DBTimeout = DefaultDBTimeout
+		d.DBTimeout = config.DefaultDBSettings.IntakeTimeout
 	}
 	if d.ReadyTimeout == 0 {
 		d.ReadyTimeout = DefaultReadyTimeout
