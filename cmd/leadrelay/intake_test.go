@@ -23,9 +23,10 @@ func TestShutdownFinishesAnIntakeInFlight(t *testing.T) {
 	ctx := context.Background()
 	url := dbtest.NewURL(t)
 	// The request waits on the test's lock while serve stops, which a loaded
-	// machine can make longer than DB_LOCK_TIMEOUT's 2s; that bound is not what
-	// this test is about.
-	base, stop := startServeEnv(t, map[string]string{"DATABASE_URL": url, "DB_LOCK_TIMEOUT": "1m"})
+	// machine can make longer than DB_LOCK_TIMEOUT's 2s and the intake's
+	// deadline, DB_INTAKE_TIMEOUT's 5s; those bounds are not what this test
+	// is about.
+	base, stop := startServeEnv(t, map[string]string{"DATABASE_URL": url, "DB_LOCK_TIMEOUT": "1m", "DB_INTAKE_TIMEOUT": "1m"})
 
 	db := testkit.Connect(t, url)
 	tx := holdLeadTable(t, ctx, url)
