@@ -135,8 +135,8 @@ type DBSettings struct {
 	// DB_ADMIN_TIMEOUT: the deadline of each database call of an admin
 	// console page or action and of the JSON admin API, waiting for a
 	// connection of the admin pool included; past it the answer is 503
-	// with Retry-After (0: leave the console's own, console.DefaultDBTimeout,
-	// 10s, so an admin request never waits for ever).
+	// with Retry-After (0: this default, 10s, which the console falls back
+	// to, so an admin request never waits for ever).
 	AdminTimeout time.Duration
 }
 

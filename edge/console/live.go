@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jonboulle/clockwork"
 
+	"github.com/truenester/leadrelay/config"
 	"github.com/truenester/leadrelay/database"
 	"github.com/truenester/leadrelay/ops/health"
 )
@@ -179,7 +180,7 @@ func (h *Hub) Poll(ctx context.Context, db *pgxpool.Pool, interval, timeout time
 		clock = clockwork.NewRealClock()
 	}
 	if timeout <= 0 {
-		timeout = DefaultDBTimeout
+		timeout = config.DefaultDBSettings.AdminTimeout
 	}
 	// Between two beats: a look that runs to its deadline, then the next tick.
 	progress := parts.Watch(LivePart, 2*(interval+timeout))

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/truenester/leadrelay"
+	"github.com/truenester/leadrelay/config"
 	"github.com/truenester/leadrelay/database/dberr"
 	"github.com/truenester/leadrelay/sla"
 )
@@ -57,14 +58,11 @@ type Store struct {
 	timeout time.Duration
 }
 
-// DefaultDBTimeout bounds each of the Store's calls when nothing else is said: as long as a
-// statement may run (DB_STATEMENT_TIMEOUT's default).
-const DefaultDBTimeout = 10 * time.Second
-
-// NewStore returns a Store on db whose every call ends within timeout (0: DefaultDBTimeout).
+// NewStore returns a Store on db whose every call ends within timeout (0: DB_ADMIN_TIMEOUT's
+// default, config.DefaultDBSettings.AdminTimeout).
 func NewStore(db *pgxpool.Pool, timeout time.Duration) *Store {
 	if timeout <= 0 {
-		timeout = DefaultDBTimeout
+		timeout = config.DefaultDBSettings.AdminTimeout
 	}
 	return &Store{db: db, timeout: timeout}
 }
