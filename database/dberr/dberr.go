@@ -4,12 +4,16 @@
 package dberr
 
 import (
+	"context"
 	"errors"
+	"io"
+	"net"
 	"time"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/puddle/v2"
 )
 
 // The service's kinds of database failure. Interpret's errors match one of
@@ -20,10 +24,14 @@ var (
 	// ErrInvalid: the database refused a value (a data exception); the
 	// caller's input, not the database, is at fault.
 	ErrInvalid = errors.New("invalid value")
-	// ErrUnavailable: the database did not answer, or cannot now
-	// (connection trouble, shortage of resources, shutdown, a statement or
-	// lock timeout, a conflict between transactions, a sequence at its
-	// maximum).
+	// ErrUnavailable: the database did not answer, or answered that it
+	// cannot now (shortage of resources, shutdown, a statement or lock
+	// timeout, a conflict between transactions, a sequence at its maximum).
+	// Not answering is the connection's or the deadline's doing only: no
+	// connection, one lost or closed (mid-query included), a closed pool,
+	// or the caller's context ending (waiting for a connection included).
+	// A failure of ours without an answer (a scan into the wrong Go type)
+	// has no kind.
 	// Retrying later may succeed; nothing was committed.
 	ErrUnavailable = errors.New("database unavailable")
 	// ErrUndefinedTable: a table the query names does not exist (yet).
@@ -64,8 +72,8 @@ func (e *Error) Error() string   { return e.Err.Error() }
 func (e *Error) Unwrap() []error { return []error{e.Kind, e.Err} }
 
 // Interpret returns err as an *Error of its kind; nil stays nil. A failure
-// without an answer from the server (a refused connection, a context that
-// ended) is ErrUnavailable.
+// without an answer from the server is ErrUnavailable when it is the
+// connection's or the deadline's (away), else it has no kind.
 func Interpret(err error) error {
 	if err == nil {
 		return nil
@@ -80,7 +88,9 @@ func Interpret(err error) error {
 		e.Kind = ErrNotFound
 		return e
 	case !ok:
-		e.Kind = ErrUnavailable
+		if away(err) {
+			e.Kind = ErrUnavailable
+		}
 		return e
 	}
 	e.Code, e.Message, e.Detail, e.Where = pgErr.Code, pgErr.Message, pgErr.Detail, pgErr.Where
@@ -108,6 +118,23 @@ func Interpret(err error) error {
 		}
 	}
 	return e
+}
+
+// away tells whether a failure without the server's answer is the
+// connection's or the deadline's. pgx v5 reports a connection it could not
+// make as *pgconn.ConnectError; one lost mid-query as io.ErrUnexpectedEOF
+// (pgproto3 turns io.EOF into it) or a net.Error (a reset); a call in the
+// simple protocol that met the loss, and every later call on that connection,
+// as pgconn.ErrConnClosed; a call on a closed pgxpool as puddle.ErrClosedPool;
+// a context that ended as its error, bare (no connection free in the pool) or
+// wrapped. pgconn.SafeToRetry is no test of it: it also holds for "conn
+// busy", one connection used by two calls at once, a fault of ours.
+func away(err error) bool {
+	_, connect := errors.AsType[*pgconn.ConnectError](err)
+	_, network := errors.AsType[net.Error](err)
+	return connect || network || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, puddle.ErrClosedPool) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
 // retryable tells the failures that a later try may not meet.

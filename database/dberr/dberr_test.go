@@ -1,10 +1,13 @@
 package dberr_test
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/truenester/leadrelay/database/dberr"
 	"github.com/truenester/leadrelay/dev/dbtest"
@@ -92,5 +95,105 @@ func TestInterpretUnavailable(t *testing.T) {
 	_, err = pgx.Connect(ctx, "postgres://nobody@127.0.0.1:1/none?connect_timeout=2")
 	if err := dberr.Interpret(err); !errors.Is(err, dberr.ErrUnavailable) {
 		t.Errorf("no server: %v, want ErrUnavailable", err)
+	}
+}
+
+// A connection lost, or closed, while a call runs or before it is made is the
+// database away, however pgx reports it: a query cut mid-flight (here while the
+// server sleeps in it), through the extended protocol (io.ErrUnexpectedEOF) or
+// the simple one (the connection closed), a call on a connection pgx has closed,
+// a pool closed, a pool with no connection free until the caller's deadline.
+func TestInterpretALostConnectionIsUnavailable(t *testing.T) {
+	t.Parallel()
+	ctx := testkit.Context(t)
+	url := dbtest.NewURL(t)
+	watch := testkit.Connect(t, url)
+	unavailable := func(what string, err error) {
+		t.Helper()
+		if e := dberr.Of(dberr.Interpret(err)); e == nil || e.Kind != dberr.ErrUnavailable {
+			t.Errorf("%s: %v (%T), want ErrUnavailable", what, err, err)
+		}
+	}
+	for _, c := range []struct {
+		what string
+		call func(ctx context.Context, conn *pgx.Conn) error
+	}{
+		{"a query with an argument cut mid-flight", func(ctx context.Context, conn *pgx.Conn) error {
+			return conn.QueryRow(ctx, "select 1 from pg_sleep(600) where $1", true).Scan(new(int))
+		}},
+		{"a statement without arguments cut mid-flight", func(ctx context.Context, conn *pgx.Conn) error {
+			_, err := conn.Exec(ctx, "select pg_sleep(600)")
+			return err
+		}},
+	} {
+		link := testkit.NewProxy(t, url)
+		conn := testkit.Connect(t, link.URL)
+		var pid int
+		if err := conn.QueryRow(ctx, "select pg_backend_pid()").Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- c.call(ctx, conn) }()
+		testkit.WaitForQuery(t, watch, 30*time.Second, "the server to sleep in "+c.what,
+			"select exists (select from pg_stat_activity where pid = $1 and state = 'active' and query like '%pg_sleep(600)%')", pid)
+		link.Cut()
+		unavailable(c.what, <-done)
+		_, err := conn.Exec(ctx, "select 1")
+		unavailable("a call on the connection pgx closed", err)
+	}
+
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 1
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	held, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The pool's one connection stays held, so the deadline passes, however soon.
+	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	_, err = pool.Exec(short, "select 1")
+	cancel()
+	unavailable("a pool with no connection free until the deadline", err)
+	held.Release()
+	pool.Close()
+	_, err = pool.Exec(ctx, "select 1")
+	unavailable("a closed pool", err)
+}
+
+// A failure of ours without the server's answer has no kind, so the edges
+// answer 500 and log it as the service's fault, not 503 with Retry-After: a
+// column scanned into the wrong Go type, a JSON column decoded into one, a
+// connection used by two calls at once.
+func TestInterpretAFaultOfOursHasNoKind(t *testing.T) {
+	t.Parallel()
+	ctx := testkit.Context(t)
+	conn := testkit.Connect(t, dbtest.NewURL(t))
+	busy, err := conn.Query(ctx, "select 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	busyErr := conn.QueryRow(ctx, "select 2").Scan(new(int))
+	busy.Close()
+	for what, err := range map[string]error{
+		"text into an int":                    conn.QueryRow(ctx, "select 'x'::text").Scan(new(int)),
+		"a jsonb object into an int":          conn.QueryRow(ctx, `select '{"a": 1}'::jsonb`).Scan(new(int)),
+		"a call while another reads its rows": busyErr,
+	} {
+		e := dberr.Of(dberr.Interpret(err))
+		switch {
+		case err == nil:
+			t.Errorf("%s: no error", what)
+		case e == nil:
+			t.Errorf("%s: %v is not a *dberr.Error", what, err)
+		case e.Kind != nil:
+			t.Errorf("%s: kind %v, want none (%v)", what, e.Kind, err)
+		}
 	}
 }

@@ -1150,6 +1150,101 @@ func TestAnActionThatWaitsOnARowLockPastItsTimeoutIs503(t *testing.T) {
 	}
 }
 
+// A call whose connection to the database is lost mid-query (here cut by the test while the
+// call waits on a table lock, so nothing decides by the clock) is the database away, not a
+// fault of the service: a console page, a console action and the JSON admin API each answer
+// 503 with Retry-After, as for a busy pool, and the actions changed nothing. The deadline and
+// the lock timeout are a minute, so the cut is what ends the calls.
+func TestACallWhoseConnectionIsLostMidQueryIs503(t *testing.T) {
+	t.Parallel()
+	dbURL := dbtest.NewURL(t)
+	link := testkit.NewProxy(t, dbURL)
+	b := serve(t, link.URL, []func(*bundleOptions){func(o *bundleOptions) { o.dbTimeout, o.lockTimeout = time.Minute, "1min" }})
+	other := serve(t, dbURL, nil)
+	lead := insertLead(t, other.db, "Cut Lead", "cut@example.com", "", "warm", time.Minute)
+	br := b.browser(t)
+	res, csrf := br.signIn(adminKey)
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", res.StatusCode)
+	}
+	ctx := testkit.Context(t)
+	holder := testkit.Connect(t, dbURL)
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "lock table conversations in access exclusive mode"); err != nil {
+		t.Fatal(err)
+	}
+
+	type answer struct {
+		what       string
+		status     int
+		retryAfter string
+		body       string
+		err        error
+	}
+	answers := make(chan answer, 3)
+	send := func(what string, client *http.Client, req *http.Request) {
+		go func() {
+			res, err := client.Do(req)
+			if err != nil {
+				answers <- answer{what: what, err: err}
+				return
+			}
+			defer res.Body.Close()
+			body, err := io.ReadAll(res.Body)
+			answers <- answer{what, res.StatusCode, res.Header.Get("Retry-After"), string(body), err}
+		}()
+	}
+	send("the leads page", br.Client, testkit.NewRequest(t, http.MethodGet, b.url+"/admin/leads"))
+	action, err := http.NewRequest(http.MethodPost, b.url+"/admin/leads/"+lead+"/contacted", strings.NewReader(url.Values{"csrf_token": {csrf}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	action.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	send("mark contacted in the console", br.Client, action)
+	api := testkit.NewRequest(t, http.MethodPost, b.url+"/admin/api/leads/"+lead+"/contacted")
+	api.Header.Set("Authorization", "Bearer "+adminKey)
+	send("POST /admin/api/leads/.../contacted", http.DefaultClient, api)
+
+	var waiting []int32
+	waitFor(t, "the three calls to wait on the table lock", func() bool {
+		err := other.db.QueryRow(ctx, `select coalesce(array_agg(pid), '{}') from pg_stat_activity
+			where datname = current_database() and wait_event_type = 'Lock'`).Scan(&waiting)
+		return err == nil && len(waiting) == 3
+	})
+	link.Cut()
+	for range 3 {
+		a := <-answers
+		switch {
+		case a.err != nil:
+			t.Errorf("%s: %v", a.what, a.err)
+		case a.status != http.StatusServiceUnavailable || a.retryAfter != "2":
+			t.Errorf("%s with its connection cut: %d, Retry-After %q; want 503, 2", a.what, a.status, a.retryAfter)
+		case a.what == "POST /admin/api/leads/.../contacted" && !strings.Contains(a.body, `"database_unavailable"`):
+			t.Errorf("%s: %s, want the code database_unavailable", a.what, a.body)
+		case a.what != "POST /admin/api/leads/.../contacted" && !strings.Contains(a.body, "try again in a moment"):
+			t.Errorf("%s: a page that does not say to try again:\n%.500s", a.what, a.body)
+		}
+	}
+
+	// Once the lock is gone, the cut calls' backends find their client gone and end,
+	// their transactions uncommitted.
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitForQuery(t, other.db, 30*time.Second, "the cut calls' backends to end",
+		"select not exists (select from pg_stat_activity where pid = any($1))", waiting)
+	var status string
+	var entries int
+	if err := other.db.QueryRow(ctx, `select c.status::text, (select count(*) from conversation_timeline t where t.conversation_id = c.id and t.event_type = 'status_changed')
+		from conversations c where c.id = $1`, lead).Scan(&status, &entries); err != nil || status != "new" || entries != 0 {
+		t.Errorf("the lead after the cut actions: status %s, %d status_changed entries, %v; want new, none", status, entries, err)
+	}
+}
+
 // The console's LISTEN connection is a health part: while its link to the database is cut
 // and every reconnection fails, the replica's health names it (and the loss is logged once,
 // not once per try); once the link heals, the next try (on the injected clock) listens

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/truenester/leadrelay"
@@ -28,8 +27,9 @@ var (
 	ErrConflict  = errors.New("conflict")
 	ErrForbidden = errors.New("forbidden")
 	// ErrUnavailable: the database did not answer within the Store's deadline (waiting for
-	// a connection of the admin pool included), or answered that it cannot now (a row
-	// locked by another transaction past the lock timeout included).
+	// a connection of the admin pool included), the connection to it was lost, or it
+	// answered that it cannot now (a row locked by another transaction past the lock
+	// timeout included).
 	ErrUnavailable = errors.New("the database is busy or away")
 )
 
@@ -73,7 +73,7 @@ func (s *Store) bound(ctx context.Context) (_ context.Context, end func(*error))
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	return ctx, func(err *error) {
 		defer cancel()
-		*err = classify(ctx, *err)
+		*err = classify(*err)
 	}
 }
 
@@ -523,14 +523,14 @@ func (s *Store) act(ctx context.Context, actor Actor, fn func(tx pgx.Tx) error) 
 	})
 }
 
-// classify turns err, from a call under ctx, into the console's errors, the one mapping
-// of the database's errors for reads and actions alike (reading them through dberr, the one
-// place that knows Postgres's codes): a row or value the database refuses, or a refusal of
-// one of the SQL functions, is ErrNotFound, ErrInvalid, ErrConflict or ErrForbidden; the
-// database's absence (ctx's deadline passed, no connection, or the server answered that it
-// cannot now) is ErrUnavailable. An error already the console's, or any other (a fault of
-// ours), stays as it is.
-func classify(ctx context.Context, err error) error {
+// classify turns err into the console's errors, the one mapping of the database's errors
+// for reads and actions alike, by the kinds of dberr (the one place that tells the database's
+// failures apart): a row or value the database refuses, or a refusal of one of the SQL
+// functions, is ErrNotFound, ErrInvalid, ErrConflict or ErrForbidden; the database's absence
+// (dberr.ErrUnavailable: the Store's deadline passed, waiting for a connection included, the
+// connection was lost, or the server answered that it cannot now) is ErrUnavailable. An
+// error already the console's, or any other (a fault of ours), stays as it is.
+func classify(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -541,8 +541,6 @@ func classify(ctx context.Context, err error) error {
 	}
 	err = dberr.Interpret(err)
 	e := dberr.Of(err)
-	_, connect := errors.AsType[*pgconn.ConnectError](err)
-	_, answered := errors.AsType[*pgconn.PgError](err)
 	switch {
 	case errors.Is(err, dberr.ErrNotFound), errors.Is(err, dberr.ErrForeignKey):
 		return fmt.Errorf("%w: %s", ErrNotFound, e.Message)
@@ -560,10 +558,7 @@ func classify(ctx context.Context, err error) error {
 			return fmt.Errorf("%w: %s", ErrForbidden, e.Message)
 		}
 		return fmt.Errorf("%w: %s", ErrInvalid, e.Message)
-	case ctx.Err() != nil, connect, answered && errors.Is(err, dberr.ErrUnavailable):
-		// dberr counts every failure without the server's answer as unavailable; here only
-		// the deadline and the connection do, so a fault of ours (a scan into the wrong type)
-		// stays a 500.
+	case errors.Is(err, dberr.ErrUnavailable):
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err

@@ -40,7 +40,8 @@ func consoleError(err error) error {
 		return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: err.Error(), Err: err}
 	case errors.Is(err, console.ErrUnavailable):
 		// The admin pool had no connection free, or the database did not answer, within
-		// the admin deadline (DB_ADMIN_TIMEOUT), or a row stayed locked past DB_LOCK_TIMEOUT.
+		// the admin deadline (DB_ADMIN_TIMEOUT), the connection was lost, or a row stayed
+		// locked past DB_LOCK_TIMEOUT.
 		return &Error{Status: http.StatusServiceUnavailable, Code: CodeDatabaseUnavailable, Message: "the database is busy or away; try again shortly", Err: err,
 			RetryAfter: dberr.RetryAfter}
 	}

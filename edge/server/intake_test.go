@@ -437,34 +437,48 @@ func TestAPoolWithNoFreeConnectionGets503AndARetryGetsOneLead(t *testing.T) {
 	}
 }
 
-func TestALostConnectionMidTransactionLeavesNothingHalfWritten(t *testing.T) {
-	t.Parallel()
-	b := setup(t, nil)
-	ctx := context.Background()
-
-	// Hold the timeline so submit_lead stops after inserting the lead and
-	// its event, then kill its connection there.
-	locker, err := b.db.Begin(ctx)
+// postHeldAtTheTimeline posts body with key through b while the timeline is locked through
+// db, and returns once submit_lead, having inserted the lead and its event, waits for that
+// lock: the answer to come, the waiting backend's pid, and release, which lets the lock go.
+func postHeldAtTheTimeline(t *testing.T, b *testBundle, db *pgxpool.Pool, body, key string) (<-chan answer, int32, func()) {
+	t.Helper()
+	ctx := testkit.Context(t)
+	locker, err := db.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer locker.Rollback(ctx)
+	t.Cleanup(func() { locker.Rollback(context.Background()) })
 	if _, err := locker.Exec(ctx, "lock table conversation_timeline in exclusive mode"); err != nil {
 		t.Fatal(err)
 	}
-	body := `{"email": "cut@example.com", "message": "hello"}`
 	done := make(chan answer, 1)
-	go func() { done <- b.post(t, "/api/submit-contact", body, "Idempotency-Key", "cut-1") }()
-
-	var pid int
-	testkit.WaitFor(t, 20*time.Second, "submit_lead to wait for the timeline lock", func() (bool, error) {
-		err := b.db.QueryRow(ctx, `select pid from pg_stat_activity
+	go func() { done <- b.post(t, "/api/submit-contact", body, "Idempotency-Key", key) }()
+	var pid int32
+	testkit.WaitFor(t, 30*time.Second, "submit_lead to wait for the timeline lock", func() (bool, error) {
+		err := db.QueryRow(ctx, `select pid from pg_stat_activity
 			where datname = current_database() and query like '%submit_lead%' and wait_event_type = 'Lock' and pid <> pg_backend_pid()`).Scan(&pid)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return false, nil
 		}
 		return err == nil, err
 	})
+	release := func() {
+		t.Helper()
+		if err := locker.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return done, pid, release
+}
+
+// A submission whose backend is terminated while submit_lead waits (the server's FATAL
+// answer) gets a 503, and nothing of it stays.
+func TestALostConnectionMidTransactionLeavesNothingHalfWritten(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	ctx := testkit.Context(t)
+	body := `{"email": "cut@example.com", "message": "hello"}`
+	done, pid, release := postHeldAtTheTimeline(t, b, b.db, body, "cut-1")
 	var killed bool
 	if err := b.db.QueryRow(ctx, "select pg_terminate_backend($1)", pid).Scan(&killed); err != nil || !killed {
 		t.Fatalf("terminate backend %d: %v %v", pid, killed, err)
@@ -472,9 +486,7 @@ func TestALostConnectionMidTransactionLeavesNothingHalfWritten(t *testing.T) {
 	a := <-done
 	a.error(t, http.StatusServiceUnavailable, "database_unavailable")
 	assertRetryAfter(t, a)
-	if err := locker.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	for _, table := range []string{"conversations", "lead_events", "conversation_timeline", "chat_messages"} {
 		if n := b.count(t, "select count(*) from "+table); n != 0 {
 			t.Errorf("%d rows in %s after the failed call", n, table)
@@ -483,6 +495,47 @@ func TestALostConnectionMidTransactionLeavesNothingHalfWritten(t *testing.T) {
 	// The website's retry with the same key saves the lead once.
 	b.post(t, "/api/submit-contact", body, "Idempotency-Key", "cut-1").lead(t, http.StatusCreated)
 	if n := b.count(t, "select count(*) from conversations"); n != 1 {
+		t.Errorf("%d leads after the retry, want 1", n)
+	}
+}
+
+// A submission whose connection to the database is lost mid-query (cut by the test while
+// submit_lead waits on the timeline lock, so nothing decides by the clock; no answer from
+// the server this time) gets a 503 with Retry-After: the database away, not a fault of the
+// service. The retry with the same key gets the one lead, whether the cut call's backend,
+// once the lock was gone, committed it (a 200) or not (a 201).
+func TestALostConnectionMidQueryIsA503AndARetryGetsOneLead(t *testing.T) {
+	t.Parallel()
+	ctx := testkit.Context(t)
+	url := dbtest.NewURL(t)
+	link := testkit.NewProxy(t, url)
+	cut, err := pgxpool.New(ctx, link.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cut.Close)
+	b := setupWithPool(t, cut, nil)
+	plain, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(plain.Close)
+	other := setupWithPool(t, plain, nil)
+
+	body := `{"email": "lost@example.com", "message": "hello"}`
+	done, pid, release := postHeldAtTheTimeline(t, b, plain, body, "lost-1")
+	link.Cut()
+	a := <-done
+	a.error(t, http.StatusServiceUnavailable, "database_unavailable")
+	assertRetryAfter(t, a)
+
+	release()
+	testkit.WaitForQuery(t, plain, 30*time.Second, "the cut call's backend to end",
+		"select not exists (select from pg_stat_activity where pid = $1)", pid)
+	if retry := other.post(t, "/api/submit-contact", body, "Idempotency-Key", "lost-1"); retry.status != http.StatusOK && retry.status != http.StatusCreated {
+		t.Fatalf("the retry: %d %s, want the lead, 200 or 201", retry.status, retry.body)
+	}
+	if n := other.count(t, "select count(*) from conversations"); n != 1 {
 		t.Errorf("%d leads after the retry, want 1", n)
 	}
 }
