@@ -12,6 +12,9 @@ type Error struct {
 	Err     error             `json:"-"` // internal cause, logged only
 	// RetryAfter, when set, tells the caller when to try again (429, 503).
 	RetryAfter time.Duration `json:"-"`
+	// NotReady marks /readyz's answers: a state the caller asked about, not
+	// a failure of the request, so a 5xx is logged as a warning.
+	NotReady bool `json:"-"`
 }
 
 func (e *Error) Error() string {

@@ -402,6 +402,16 @@ func TestAnUnreachableDatabaseGets503WithRetryAfter(t *testing.T) {
 	if a := do(t, testkit.NewRequest(t, http.MethodGet, b.url+"/readyz")); a.status != http.StatusServiceUnavailable {
 		t.Errorf("/readyz: %d, want 503", a.status)
 	}
+	// The lead's 503 is a failed request; /readyz's is a state, logged as a warning.
+	levels := map[string]string{}
+	for _, rec := range logLines(t, b.logs) {
+		if rec["status"] == float64(http.StatusServiceUnavailable) && rec["msg"] != "request" { // not the access line
+			levels[rec["path"].(string)] = rec["level"].(string)
+		}
+	}
+	if levels["/api/submit-contact"] != "ERROR" || levels["/readyz"] != "WARN" {
+		t.Errorf("the 503s' log levels: %v, want ERROR for the lead and WARN for /readyz", levels)
+	}
 }
 
 func TestAPoolWithNoFreeConnectionGets503AndARetryGetsOneLead(t *testing.T) {

@@ -30,9 +30,14 @@ func (s *server) respondError(w http.ResponseWriter, r *http.Request, err error)
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 	}
-	if e.Status >= 500 {
+	switch {
+	case e.NotReady:
+		// The health registry logs each part's change once, and the intake its own failures;
+		// a probe's every 503 at ERROR would page for every start-up and database restart.
+		s.Logger.WarnContext(r.Context(), "not ready", "method", r.Method, "path", r.URL.Path, "status", e.Status, "code", e.Code, "err", err)
+	case e.Status >= 500:
 		s.Logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "status", e.Status, "code", e.Code, "err", err)
-	} else {
+	default:
 		s.Logger.InfoContext(r.Context(), "request refused", "method", r.Method, "path", r.URL.Path, "status", e.Status, "code", e.Code)
 	}
 	respondJSON(w, e.Status, map[string]*Error{"error": boundFields(e)})
