@@ -559,6 +559,55 @@ func TestTheBannerListsApproachingAndBreachedLeadsSoonestFirst(t *testing.T) {
 	}
 }
 
+// A lead's transcript shows what the visitor wrote: the chat's messages, or the form's
+// message where no chat message holds it, or, with neither, that there is none.
+func TestTheTranscriptShowsTheFormsMessageOrTheChatsOrSaysThereIsNone(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	submit := func(payload string) string {
+		var answer struct{ ID string }
+		var raw []byte
+		if err := b.db.QueryRow(context.Background(), "select public.submit_lead($1::jsonb)", payload).Scan(&raw); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(raw, &answer); err != nil {
+			t.Fatal(err)
+		}
+		return answer.ID
+	}
+	form := submit(`{"form": "contact_form", "email": "form@example.com", "message": "Is the villa still free?"}`)
+	chat := submit(`{"form": "chatbot", "phone": "+971501234567", "messages": [{"role": "user", "content": "Two bedrooms in the Marina?"}]}`)
+	silent := submit(`{"form": "contact_form", "email": "silent@example.com"}`)
+	// A lead written by another way (PostgREST, the demo data) may have its message and no
+	// chat message.
+	var inserted string
+	if err := b.db.QueryRow(context.Background(), `insert into conversations (form, email, message)
+		values ('contact_form', 'direct@example.com', 'Can I see it on Sunday?') returning id`).Scan(&inserted); err != nil {
+		t.Fatal(err)
+	}
+	br := b.browser(t)
+	br.signIn(adminKey)
+	transcript := regexp.MustCompile(`(?s)<h2>Transcript</h2>(.*?)</ol>`)
+	for _, c := range []struct {
+		lead, want string
+	}{
+		{form, "Is the villa still free?"},
+		{chat, "Two bedrooms in the Marina?"},
+		{silent, "No message."},
+		{inserted, "Can I see it on Sunday?"},
+	} {
+		_, page := br.get("/admin/leads/" + c.lead)
+		m := transcript.FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("lead %s: no transcript on its page:\n%.3000s", c.lead, page)
+		}
+		items := strings.Count(m[1], "<li")
+		if !strings.Contains(m[1], c.want) || items != 1 {
+			t.Errorf("lead %s: the transcript has %d items, want one saying %q:\n%s", c.lead, items, c.want, m[1])
+		}
+	}
+}
+
 // The event stream announces a lead within a second of its commit, fed by LISTEN.
 func TestTheEventStreamAnnouncesANewLead(t *testing.T) {
 	t.Parallel()
