@@ -122,6 +122,35 @@ begin
 end
 $$;
 
+-- A duration as the timeline says it to a person: its largest unit and the next one, in
+-- whole seconds: "15 min", "1 h 30 min", "1 day 2 h", "2 min 5 s", "45 s", "0 s" (where
+-- justify_interval said "00:15:00" and "1 day 02:00:00").
+create or replace function public.duration_text(d interval)
+returns text
+language plpgsql
+immutable
+parallel safe
+set search_path = ''
+as $$
+declare
+  s bigint := floor(abs(extract(epoch from d)));
+  amounts bigint[] := array[s / 86400, s % 86400 / 3600, s % 3600 / 60, s % 60];
+  units text[] := array[' day', ' h', ' min', ' s'];
+  said text;
+begin
+  for i in 1..4 loop
+    if amounts[i] > 0 then
+      said := amounts[i] || units[i] || case when i = 1 and amounts[i] > 1 then 's' else '' end;
+      if i < 4 and amounts[i + 1] > 0 then
+        said := said || ' ' || amounts[i + 1] || units[i + 1];
+      end if;
+      return case when d < interval '0' then '-' else '' end || said;
+    end if;
+  end loop;
+  return '0 s';
+end
+$$;
+
 -- How a returning person's lead is described, in the timeline, the score reasons and the
 -- alerts: "3rd inquiry in 24 h" when earlier ones came within 24 hours, else "2nd inquiry".
 create or replace function public.returning_note(person_inquiry integer, person_inquiries_24h integer)
@@ -364,6 +393,7 @@ revoke execute on function
   public.lead_text_limit(text),
   public.score_lead(text, text, text, text, text, text, integer, integer, public.lead_quality),
   public.ordinal(integer),
+  public.duration_text(interval),
   public.returning_note(integer, integer),
   public.lead_person(text, text, uuid),
   public.parse_phone(text, text),
@@ -375,6 +405,7 @@ grant execute on function
   public.lead_text_limit(text),
   public.score_lead(text, text, text, text, text, text, integer, integer, public.lead_quality),
   public.ordinal(integer),
+  public.duration_text(interval),
   public.returning_note(integer, integer),
   public.sla_times(public.lead_quality, timestamptz)
 to service_role;

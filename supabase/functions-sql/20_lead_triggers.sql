@@ -261,7 +261,7 @@ begin
     entry_type => 'first_response',
     entry_title => 'First response',
     entry_description => format('Answered after %s, %s the SLA deadline',
-      justify_interval(date_trunc('second', lead.first_response_at - lead.created_at)),
+      public.duration_text(lead.first_response_at - lead.created_at),
       case when within_sla then 'within' else 'past' end),
     entry_actor => actor,
     entry_actor_id => actor_id,

@@ -76,7 +76,7 @@ begin
            'sla_breached',
            'SLA breached',
            format('No human answer within %s of the lead''s arrival (%s lead)',
-                  justify_interval(date_trunc('second', b.sla_response_deadline - b.created_at)), upper(b.quality::text)),
+                  public.duration_text(b.sla_response_deadline - b.created_at), upper(b.quality::text)),
            'system',
            'leadrelay-sla',
            jsonb_build_object('lead_event_id', e.id, 'sla_response_deadline', b.sla_response_deadline),
@@ -138,7 +138,7 @@ begin
            'sla_warning',
            'SLA deadline approaching',
            format('Not answered yet: %s left (%s lead)',
-                  justify_interval(date_trunc('second', w.sla_response_deadline - p_now)), upper(w.quality::text)),
+                  public.duration_text(w.sla_response_deadline - p_now), upper(w.quality::text)),
            'system',
            'leadrelay-sla',
            jsonb_build_object('lead_event_id', e.id, 'sla_response_deadline', w.sla_response_deadline),
@@ -214,7 +214,7 @@ begin
     select m.conversation_id,
            'followup_overdue',
            'Follow-up overdue',
-           format('Not done %s after it was due', justify_interval(date_trunc('second', m.sla_deadline - m.follow_up_date))),
+           format('Not done %s after it was due', public.duration_text(m.sla_deadline - m.follow_up_date)),
            'system',
            'leadrelay-sla',
            jsonb_build_object('follow_up_task_id', m.id, 'lead_event_id', e.id, 'sla_deadline', m.sla_deadline),
@@ -269,7 +269,7 @@ begin
            'Follow-up due',
            case when m.sla_deadline is null then 'A scheduled follow-up is due'
                 else format('A scheduled follow-up is due; overdue in %s',
-                            justify_interval(date_trunc('second', m.sla_deadline - p_now)))
+                            public.duration_text(m.sla_deadline - p_now))
            end,
            'system',
            'leadrelay-sla',

@@ -3,7 +3,7 @@ begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
 
-select plan(41);
+select plan(42);
 
 -- score_lead(phone, phone_raw, property_id, timeline, financing, budget, person_inquiry,
 -- person_inquiries_24h, stated_quality)
@@ -91,6 +91,17 @@ select is((select p.e164 from parse_phone(input, country) p), expected,
     ('call me', null, null),
     ('+44 (0) 7400 123456', 'AE', '+447400123456')
   ) as c (input, country, expected);
+
+-- Durations as the timeline says them.
+select results_eq(
+  $$select public.duration_text(d) from (values
+      (interval '15 minutes'), (interval '1 hour'), (interval '90 minutes'), (interval '24 hours'),
+      (interval '26 hours 5 minutes'), (interval '3 days'), (interval '125.7 seconds'),
+      (interval '45 seconds'), (interval '0'), (interval '-30 seconds')) as t (d)$$,
+  $$values ('15 min'), ('1 h'), ('1 h 30 min'), ('1 day'), ('1 day 2 h'), ('3 days'), ('2 min 5 s'),
+      ('45 s'), ('0 s'), ('-30 s')$$,
+  'duration_text says a duration in its two largest units'
+);
 
 select * from finish();
 rollback;

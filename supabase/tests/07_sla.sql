@@ -64,7 +64,7 @@ select results_eq(
 select is(
   (select description from conversation_timeline
     where conversation_id = '70000000-0000-0000-0000-000000000001' and event_type = 'sla_warning'),
-  'Not answered yet: 00:00:30 left (HOT lead)',
+  'Not answered yet: 30 s left (HOT lead)',
   'the warning entry says how long is left'
 );
 select is(

@@ -304,6 +304,9 @@ isOneToOne: false
         isOneToOne: false
         isSetofReturn: true
       } },
+"duration_text":
+{ Args: { "d": string }; Returns: string
+                           },
 "event_channels":
 { Args: { "p_channels": (Database["public"]['Enums']["notification_channel"])[],"p_event_type": Database["public"]['Enums']["lead_event_type"] }; Returns: Database["public"]['Enums']["notification_channel"][]
                            },
