@@ -481,6 +481,59 @@ func postHeldAtTheTimeline(t *testing.T, b *testBundle, db *pgxpool.Pool, body, 
 	return done, pid, release
 }
 
+// A client that hangs up while its lead waits on a lock is no failure of the service's: the
+// server logs it as a warning, not as a failed request at ERROR.
+func TestAClientThatHangsUpIsLoggedAsAWarning(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	ctx := testkit.Context(t)
+	locker, err := b.db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Rollback(context.Background())
+	if _, err := locker.Exec(ctx, "lock table conversation_timeline in exclusive mode"); err != nil {
+		t.Fatal(err)
+	}
+	clientCtx, hangUp := context.WithCancel(ctx)
+	req, err := http.NewRequestWithContext(clientCtx, http.MethodPost, b.url+"/api/submit-contact", strings.NewReader(`{"email": "gone@example.com"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	sent := make(chan error, 1)
+	go func() {
+		res, err := http.DefaultClient.Do(req)
+		if err == nil {
+			res.Body.Close()
+		}
+		sent <- err
+	}()
+	testkit.WaitFor(t, 30*time.Second, "submit_lead to wait for the timeline lock", func() (bool, error) {
+		var waiting bool
+		err := b.db.QueryRow(ctx, `select exists (select from pg_stat_activity
+			where datname = current_database() and query like '%submit_lead%' and wait_event_type = 'Lock' and pid <> pg_backend_pid())`).Scan(&waiting)
+		return waiting, err
+	})
+	hangUp()
+	if err := <-sent; err == nil {
+		t.Fatal("the request got an answer after its client hung up")
+	}
+	var line map[string]any
+	testkit.WaitFor(t, 30*time.Second, "the server to log the abandoned request", func() (bool, error) {
+		for _, rec := range logLines(t, b.logs) {
+			if rec["path"] == "/api/submit-contact" && rec["msg"] != "request" { // not the access line
+				line = rec
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if line["level"] != "WARN" || line["msg"] != "the client went away before the answer" {
+		t.Errorf("the abandoned request's log line: %v, want a warning that the client went away", line)
+	}
+}
+
 // A submission whose backend is terminated while submit_lead waits (the server's FATAL
 // answer) gets a 503, and nothing of it stays.
 func TestALostConnectionMidTransactionLeavesNothingHalfWritten(t *testing.T) {

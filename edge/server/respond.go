@@ -35,6 +35,11 @@ func (s *server) respondError(w http.ResponseWriter, r *http.Request, err error)
 		// The health registry logs each part's change once, and the intake its own failures;
 		// a probe's every 503 at ERROR would page for every start-up and database restart.
 		s.Logger.WarnContext(r.Context(), "not ready", "method", r.Method, "path", r.URL.Path, "status", e.Status, "code", e.Code, "err", err)
+	case r.Context().Err() != nil:
+		// The client hung up while we worked (net/http ends the request's context when its
+		// connection closes): nobody reads this answer, and it is no fault of the service's. A
+		// lead may or may not be saved; the client's retry with the same key tells.
+		s.Logger.WarnContext(r.Context(), "the client went away before the answer", "method", r.Method, "path", r.URL.Path, "status", e.Status, "code", e.Code, "err", err)
 	case e.Status >= 500:
 		s.Logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "status", e.Status, "code", e.Code, "err", err)
 	default:
