@@ -131,6 +131,14 @@ func (c *Console) Routes() []Route {
 	}
 }
 
+// NotFound is the console's page for a path under /admin that nothing serves, for a browser
+// (a mistyped or outdated link), in place of the API's JSON answer.
+func (c *Console) NotFound() http.Handler {
+	return c.handle(func(http.ResponseWriter, *http.Request) error {
+		return &pageError{status: http.StatusNotFound, msg: "There is no such page in the console."}
+	})
+}
+
 func (c *Console) assetHandler(assets fs.FS) http.Handler {
 	files := http.FileServerFS(assets)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

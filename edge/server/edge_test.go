@@ -115,4 +115,12 @@ func TestUnknownRoutesAndMethodsAnswerJSON(t *testing.T) {
 			t.Errorf("%s: %d %s", path, a.status, a.body)
 		}
 	}
+	// Under /admin, a browser gets the console's page; the API's callers JSON.
+	do(t, testkit.NewRequest(t, http.MethodGet, b.url+"/admin/nope")).error(t, http.StatusNotFound, "not_found")
+	req := testkit.NewRequest(t, http.MethodGet, b.url+"/admin/nope")
+	req.Header.Set("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+	if a := do(t, req); a.status != http.StatusNotFound || !strings.HasPrefix(a.header.Get("Content-Type"), "text/html") ||
+		!strings.Contains(string(a.body), "There is no such page in the console.") {
+		t.Errorf("a browser's unknown console page: %d %s\n%.500s", a.status, a.header.Get("Content-Type"), a.body)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -99,8 +100,18 @@ func New(d Deps) http.Handler {
 		s.Logger.Warn("FRONTEND_URL is not set: browsers on other origins cannot post leads")
 	}
 	router := httprouter.New()
-	router.NotFound = s.handle(func(http.ResponseWriter, *http.Request, httprouter.Params) error {
+	notFound := s.handle(func(http.ResponseWriter, *http.Request, httprouter.Params) error {
 		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such endpoint"}
+	})
+	consoleNotFound := s.Console.NotFound()
+	router.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A browser asking for a page under /admin gets the console's page; any other
+		// caller the API's JSON.
+		if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/admin/") && strings.Contains(r.Header.Get("Accept"), "text/html") {
+			consoleNotFound.ServeHTTP(w, r)
+			return
+		}
+		notFound.ServeHTTP(w, r)
 	})
 	router.MethodNotAllowed = s.handle(func(http.ResponseWriter, *http.Request, httprouter.Params) error {
 		return &Error{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed, Message: "this endpoint does not answer that method"}
