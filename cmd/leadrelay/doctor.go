@@ -134,6 +134,7 @@ func (d *doctorRun) database(ctx context.Context, conn *pgx.Conn, st settings) {
 		return
 	}
 	d.ok("database", "reachable (%s, PostgreSQL %s)", describeDB(conn.Config()), version)
+	d.durability(ctx, conn)
 
 	pending, err := migrate.Pending(ctx, conn, supabase.FS)
 	switch {
@@ -151,6 +152,28 @@ func (d *doctorRun) database(ctx context.Context, conn *pgx.Conn, st settings) {
 	d.realtime(ctx, conn)
 	d.rowLevelSecurity(ctx, conn)
 	d.webhook(ctx, conn, st.WebhookKey)
+}
+
+// durability checks that a commit waits for the disk, as the intake's 201 promises (the lead
+// is saved): with fsync or synchronous_commit off, a crash of the database loses leads it
+// acknowledged. It reads them as the service's sessions get them, DATABASE_URL's own
+// settings included.
+func (d *doctorRun) durability(ctx context.Context, conn *pgx.Conn) {
+	var fsync, syncCommit string
+	if err := conn.QueryRow(ctx, "select current_setting('fsync'), current_setting('synchronous_commit')").Scan(&fsync, &syncCommit); err != nil {
+		d.fail("durability", err.Error(), "check the database")
+		return
+	}
+	switch {
+	case fsync != "on":
+		d.fail("durability", "fsync is off: a crash of the database can lose or corrupt leads it acknowledged",
+			"turn fsync on in postgresql.conf (Supabase keeps it on; `make run`'s embedded database is the one place it is off)")
+	case syncCommit == "off":
+		d.fail("durability", "synchronous_commit is off: the intake answers 201 before the lead is on disk, and a crash of the database loses the leads of its last moments",
+			"drop synchronous_commit from DATABASE_URL, or ALTER ROLE (or DATABASE) ... SET synchronous_commit = on")
+	default:
+		d.ok("durability", "a commit waits for the disk (fsync on, synchronous_commit %s)", syncCommit)
+	}
 }
 
 var (

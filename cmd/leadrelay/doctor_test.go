@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -123,6 +124,7 @@ func TestDoctorIsAllGreenOnAGoodSetup(t *testing.T) {
 		"ok    telegram: getMe",
 		"ok    email: connected to " + fmt.Sprintf("%s:%d", s.smtp.Host, s.smtp.Port) + ", authenticated as alerts@truenester.com; nothing sent",
 		"ok    database: reachable",
+		"ok    durability: a commit waits for the disk (fsync on, synchronous_commit on)",
 		"ok    functions: ",
 		"ok    realtime: supabase_realtime publishes public.conversations",
 		"ok    row-level security: on for all",
@@ -140,6 +142,28 @@ func TestDoctorIsAllGreenOnAGoodSetup(t *testing.T) {
 	}
 	if len(s.slack.Messages())+len(s.telegram.Messages())+len(s.smtp.Messages()) > 0 {
 		t.Error("doctor sent an alert")
+	}
+}
+
+// A DATABASE_URL whose sessions acknowledge a commit before it is on disk is named: the
+// intake's 201 would promise a lead a crash can take.
+func TestDoctorFailsCommitsThatDoNotWaitForTheDisk(t *testing.T) {
+	t.Parallel()
+	s := newDoctorSetup(t)
+	u, err := url.Parse(s.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("synchronous_commit", "off")
+	u.RawQuery = q.Encode()
+	s.vars["DATABASE_URL"] = u.String()
+	out, err := runDoctor(t, s.vars)
+	if err == nil {
+		t.Fatalf("doctor passed a database that acknowledges before the disk:\n%s", out)
+	}
+	if !strings.Contains(out, "FAIL  durability: synchronous_commit is off") || !strings.Contains(out, "fix: drop synchronous_commit from DATABASE_URL") {
+		t.Errorf("doctor's report does not name synchronous_commit with its fix:\n%s", out)
 	}
 }
 

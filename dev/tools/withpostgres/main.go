@@ -56,7 +56,9 @@ func run(args []string) (int, error) {
 		url = localURL
 	default:
 		fmt.Fprintln(os.Stderr, "withpostgres: no PostgreSQL on 127.0.0.1:5432; starting a throwaway one")
-		srv, err := devpostgres.Start(ctx, devpostgres.Options{})
+		// Durable, as the machine's own PostgreSQL and production are: the tests see the
+		// commits production makes (doctor's durability check among them).
+		srv, err := devpostgres.Start(ctx, devpostgres.Options{Durable: true})
 		if err != nil {
 			return 1, err
 		}
