@@ -448,9 +448,20 @@ func TestAPoolWithNoFreeConnectionGets503AndARetryGetsOneLead(t *testing.T) {
 }
 
 // postHeldAtTheTimeline posts body with key through b while the timeline is locked through
-// db, and returns once submit_lead, having inserted the lead and its event, waits for that
-// lock: the answer to come, the waiting backend's pid, and release, which lets the lock go.
+// db (holdAtTheTimeline): the answer to come, the waiting backend's pid, and release.
 func postHeldAtTheTimeline(t *testing.T, b *testBundle, db *pgxpool.Pool, body, key string) (<-chan answer, int32, func()) {
+	t.Helper()
+	done := make(chan answer, 1)
+	pid, release := holdAtTheTimeline(t, db, func() {
+		go func() { done <- b.post(t, "/api/submit-contact", body, "Idempotency-Key", key) }()
+	})
+	return done, pid, release
+}
+
+// holdAtTheTimeline locks the timeline through db, calls send (which starts a submission in
+// the background), and returns once submit_lead, having inserted the lead and its event,
+// waits for that lock: the waiting backend's pid, and release, which lets the lock go.
+func holdAtTheTimeline(t *testing.T, db *pgxpool.Pool, send func()) (int32, func()) {
 	t.Helper()
 	ctx := testkit.Context(t)
 	locker, err := db.Begin(ctx)
@@ -461,8 +472,7 @@ func postHeldAtTheTimeline(t *testing.T, b *testBundle, db *pgxpool.Pool, body, 
 	if _, err := locker.Exec(ctx, "lock table conversation_timeline in exclusive mode"); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan answer, 1)
-	go func() { done <- b.post(t, "/api/submit-contact", body, "Idempotency-Key", key) }()
+	send()
 	var pid int32
 	testkit.WaitFor(t, 30*time.Second, "submit_lead to wait for the timeline lock", func() (bool, error) {
 		err := db.QueryRow(ctx, `select pid from pg_stat_activity
@@ -478,7 +488,7 @@ func postHeldAtTheTimeline(t *testing.T, b *testBundle, db *pgxpool.Pool, body, 
 			t.Fatal(err)
 		}
 	}
-	return done, pid, release
+	return pid, release
 }
 
 // A client that hangs up while its lead waits on a lock is no failure of the service's: the
@@ -486,34 +496,21 @@ func postHeldAtTheTimeline(t *testing.T, b *testBundle, db *pgxpool.Pool, body, 
 func TestAClientThatHangsUpIsLoggedAsAWarning(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
-	ctx := testkit.Context(t)
-	locker, err := b.db.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer locker.Rollback(context.Background())
-	if _, err := locker.Exec(ctx, "lock table conversation_timeline in exclusive mode"); err != nil {
-		t.Fatal(err)
-	}
-	clientCtx, hangUp := context.WithCancel(ctx)
+	clientCtx, hangUp := context.WithCancel(testkit.Context(t))
 	req, err := http.NewRequestWithContext(clientCtx, http.MethodPost, b.url+"/api/submit-contact", strings.NewReader(`{"email": "gone@example.com"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	sent := make(chan error, 1)
-	go func() {
-		res, err := http.DefaultClient.Do(req)
-		if err == nil {
-			res.Body.Close()
-		}
-		sent <- err
-	}()
-	testkit.WaitFor(t, 30*time.Second, "submit_lead to wait for the timeline lock", func() (bool, error) {
-		var waiting bool
-		err := b.db.QueryRow(ctx, `select exists (select from pg_stat_activity
-			where datname = current_database() and query like '%submit_lead%' and wait_event_type = 'Lock' and pid <> pg_backend_pid())`).Scan(&waiting)
-		return waiting, err
+	holdAtTheTimeline(t, b.db, func() {
+		go func() {
+			res, err := http.DefaultClient.Do(req)
+			if err == nil {
+				res.Body.Close()
+			}
+			sent <- err
+		}()
 	})
 	hangUp()
 	if err := <-sent; err == nil {
