@@ -20,20 +20,24 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 // readyz answers 200 when the database answers and carries every migration
 // this binary knows, and every background part of the process works.
 func (s *server) readyz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	// Every answer but 200 is a 503 that says why, and a state, not a failed request.
+	notReady := func(code ErrorCode, msg string, retryAfter time.Duration, err error) error {
+		return &Error{Status: http.StatusServiceUnavailable, Code: code, Message: msg, RetryAfter: retryAfter, Err: err, NotReady: true}
+	}
 	if err := s.Health.Check(); err != nil {
-		return &Error{Status: http.StatusServiceUnavailable, Code: CodeNotReady, Message: "not working: " + err.Error(), RetryAfter: 5 * time.Second, NotReady: true}
+		return notReady(CodeNotReady, "not working: "+err.Error(), 5*time.Second, nil)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.ReadyTimeout)
 	defer cancel()
 	if err := s.ping(ctx); err != nil {
-		return &Error{Status: http.StatusServiceUnavailable, Code: CodeDatabaseUnavailable, Message: "the database does not answer", RetryAfter: 5 * time.Second, Err: err, NotReady: true}
+		return notReady(CodeDatabaseUnavailable, "the database does not answer", 5*time.Second, err)
 	}
 	pending, err := migrate.Pending(ctx, s.DB, s.Schema)
 	if err != nil {
-		return &Error{Status: http.StatusServiceUnavailable, Code: CodeDatabaseUnavailable, Message: "cannot read the migration history", RetryAfter: 5 * time.Second, Err: err, NotReady: true}
+		return notReady(CodeDatabaseUnavailable, "cannot read the migration history", 5*time.Second, err)
 	}
 	if len(pending) > 0 {
-		return &Error{Status: http.StatusServiceUnavailable, Code: CodeMigrationsPending, Message: "migrations not applied: " + strings.Join(pending, ", "), RetryAfter: 30 * time.Second, NotReady: true}
+		return notReady(CodeMigrationsPending, "migrations not applied: "+strings.Join(pending, ", "), 30*time.Second, nil)
 	}
 	respondJSON(w, http.StatusOK, map[string]any{"status": "ready", "parts": s.Health.States()})
 	return nil

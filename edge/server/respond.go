@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"math"
 	"net/http"
@@ -30,21 +31,27 @@ func (s *server) respondError(w http.ResponseWriter, r *http.Request, err error)
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 	}
+	// A refusal (4xx) is the caller's to fix and logged without its cause; a 5xx is logged
+	// with it, at ERROR unless it is no failure of the service's.
+	level, msg := slog.LevelInfo, "request refused"
 	switch {
 	case e.NotReady:
 		// The health registry logs each part's change once, and the intake its own failures;
 		// a probe's every 503 at ERROR would page for every start-up and database restart.
-		s.Logger.WarnContext(r.Context(), "not ready", "method", r.Method, "path", r.URL.Path, "status", e.Status, "code", e.Code, "err", err)
+		level, msg = slog.LevelWarn, "not ready"
 	case r.Context().Err() != nil:
 		// The client hung up while we worked (net/http ends the request's context when its
 		// connection closes): nobody reads this answer, and it is no fault of the service's. A
 		// lead may or may not be saved; the client's retry with the same key tells.
-		s.Logger.WarnContext(r.Context(), "the client went away before the answer", "method", r.Method, "path", r.URL.Path, "status", e.Status, "code", e.Code, "err", err)
+		level, msg = slog.LevelWarn, "the client went away before the answer"
 	case e.Status >= 500:
-		s.Logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "status", e.Status, "code", e.Code, "err", err)
-	default:
-		s.Logger.InfoContext(r.Context(), "request refused", "method", r.Method, "path", r.URL.Path, "status", e.Status, "code", e.Code)
+		level, msg = slog.LevelError, "request failed"
 	}
+	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", e.Status, "code", e.Code}
+	if level != slog.LevelInfo {
+		attrs = append(attrs, "err", err)
+	}
+	s.Logger.Log(r.Context(), level, msg, attrs...)
 	respondJSON(w, e.Status, map[string]*Error{"error": boundFields(e)})
 }
 
