@@ -40,8 +40,8 @@ type Deps struct {
 	Clock    clockwork.Clock // the time of pages, sessions and event streams; nil: the real one
 	Doorbell func()          // wakes the dispatcher after a replay
 	// DBTimeout bounds each database call of a page, an action or the JSON admin API,
-	// waiting for a connection of DB included (0: DB_ADMIN_TIMEOUT's default, config.DefaultDBSettings.AdminTimeout): past it the answer is
-	// 503 with Retry-After.
+	// waiting for a connection of DB included (0: DB_ADMIN_TIMEOUT's default,
+	// config.DefaultDBSettings.AdminTimeout): past it the answer is 503 with Retry-After.
 	DBTimeout time.Duration
 }
 
