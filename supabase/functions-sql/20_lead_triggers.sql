@@ -20,7 +20,8 @@ end
 $$;
 
 -- Records an outbox event with its timeline entry, the one way a row trigger writes one (the
--- SLA ticks write theirs set-based, the same way, in 70_sla.sql): the
+-- SLA ticks write theirs set-based, the same way, in 70_sla.sql, and a new lead's lead.created
+-- is written the same way by conversations_after_insert, in one statement): the
 -- event's idempotency key is '<type>:<once_for>' when it happens once for a thing (the lead, a
 -- follow-up task), else '<type>:<lead>:<random>', a new event each time. An event whose key is
 -- taken is not written again, and neither is its entry; the entry names its event
@@ -157,6 +158,11 @@ $$;
 -- A new lead's lead.created event and "Lead created" entry, and for a returning person a
 -- "Returning lead: 3rd inquiry in 24 h" entry linking their earlier leads. The event's key is
 -- the lead's id, so the event exists once however often this runs.
+-- The event and its entry are written as record_lead_event writes them (the same key, the
+-- entry naming its event in metadata.lead_event_id, neither when the key is taken), but in
+-- one statement of this function's own: on every lead's path, the call of record_lead_event
+-- (its arguments, its search_path, its own statements) was 2.4% of a lead's work (callgrind,
+-- dev/tools/instructions intake).
 create or replace function public.conversations_after_insert()
 returns trigger
 language plpgsql
@@ -166,40 +172,48 @@ as $$
 declare
   note text := case when new.person_inquiry > 1 then public.returning_note(new.person_inquiry, new.person_inquiries_24h) end;
   earlier uuid[];
-  event_id uuid;
 begin
-  -- Assigned, not PERFORMed: an assignment calls the function as an expression, where
-  -- PERFORM would start an executor for it.
-  event_id := public.record_lead_event(
-    event_type => 'lead.created',
-    conversation_id => new.id,
-    payload => jsonb_build_object(
-      'form', new.form,
-      'source', new.source,
-      'quality', new.quality,
-      'lead_score', new.lead_score,
-      'sla_response_deadline', new.sla_response_deadline,
-      'person_id', new.person_id,
-      'returning', note
-    ),
-    once_for => new.id,
-    entry_type => 'created',
-    entry_title => 'Lead created',
-    entry_description => format('%s lead from %s: %s (score %s)',
-      replace(new.form::text, '_', ' '), new.source, upper(new.quality::text), new.lead_score),
-    entry_actor => 'customer',
-    entry_actor_id => null,
-    entry_metadata => jsonb_build_object(
-      'form', new.form,
-      'source', new.source,
-      'quality', new.quality,
-      'lead_score', new.lead_score,
-      'score_reasons', new.score_reasons,
-      'sla_response_deadline', new.sla_response_deadline,
-      'sla_warning_at', new.sla_warning_at
-    ),
-    entry_at => new.created_at
-  );
+  with event as (
+    insert into public.lead_events as e (event_type, conversation_id, payload, idempotency_key, available_at)
+    values (
+      'lead.created',
+      new.id,
+      jsonb_build_object(
+        'form', new.form,
+        'source', new.source,
+        'quality', new.quality,
+        'lead_score', new.lead_score,
+        'sla_response_deadline', new.sla_response_deadline,
+        'person_id', new.person_id,
+        'returning', note
+      ),
+      public.lead_event_key('lead.created', new.id::text),
+      now()
+    )
+    on conflict (idempotency_key) do nothing
+    returning e.id
+  )
+  insert into public.conversation_timeline
+    (conversation_id, event_type, title, description, actor_type, actor_id, metadata, created_at)
+  select new.id,
+         'created',
+         'Lead created',
+         format('%s lead from %s: %s (score %s)',
+           replace(new.form::text, '_', ' '), new.source, upper(new.quality::text), new.lead_score),
+         'customer',
+         null,
+         jsonb_build_object(
+           'form', new.form,
+           'source', new.source,
+           'quality', new.quality,
+           'lead_score', new.lead_score,
+           'score_reasons', new.score_reasons,
+           'sla_response_deadline', new.sla_response_deadline,
+           'sla_warning_at', new.sla_warning_at,
+           'lead_event_id', event.id
+         ),
+         new.created_at
+    from event;
 
   if note is not null then
     select array_agg(e.id order by e.created_at desc) into earlier

@@ -5,7 +5,7 @@ begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
 
-select plan(40);
+select plan(42);
 
 -- A HOT lead (phone + property + short timeline), a WARM one (phone + budget) and a COLD one.
 insert into conversations (id, form, email, phone, property_id, timeline, created_at, updated_at) values
@@ -28,6 +28,25 @@ select results_eq(
       from conversation_timeline where conversation_id = '20000000-0000-0000-0000-000000000001'$$,
   $$values ('created', 'Lead created', 'customer', '2026-01-01 10:00:00+00'::timestamptz)$$,
   'a new lead has exactly one "Lead created" entry, at the time the lead arrived'
+);
+select results_eq(
+  $$select t.description, t.metadata ->> 'lead_event_id', t.metadata ->> 'quality'
+      from conversation_timeline t where t.conversation_id = '20000000-0000-0000-0000-000000000001'$$,
+  $$select 'property inquiry lead from website: HOT (score 65)', e.id::text, 'hot'
+      from lead_events e where e.conversation_id = '20000000-0000-0000-0000-000000000001'$$,
+  'the "Lead created" entry describes the lead and names its lead.created event'
+);
+-- A lead whose lead.created key is already taken gets neither a second event nor an entry.
+insert into lead_events (event_type, conversation_id, payload, idempotency_key)
+values ('lead.created', '20000000-0000-0000-0000-000000000003', '{}',
+        'lead.created:20000000-0000-0000-0000-000000000009');
+insert into conversations (id, form, email, created_at) values
+  ('20000000-0000-0000-0000-000000000009', 'contact_form', 'taken@example.com', '2026-01-01 10:00:00+00');
+select results_eq(
+  $$select (select count(*)::int from lead_events where conversation_id = '20000000-0000-0000-0000-000000000009'),
+           (select count(*)::int from conversation_timeline where conversation_id = '20000000-0000-0000-0000-000000000009')$$,
+  $$values (0, 0)$$,
+  'a lead whose lead.created key is taken gets no event and no "Lead created" entry'
 );
 select results_eq(
   $$select quality::text, lead_score, score_reasons from conversations where id = '20000000-0000-0000-0000-000000000001'$$,
