@@ -136,19 +136,28 @@ var funcs = template.FuncMap{
 	},
 }
 
+// humanDuration says a duration as public.duration_text (10_lead_rules.sql) writes it on the
+// timeline, so a countdown reads like the entries beside it ("14 min 32 s", "1 day 6 h"), but
+// without the sign: the templates put "left" or "ago" around it. TestHumanDurationIsDurationText
+// holds it to the SQL; console.js's span says the same in the browser, where countdowns tick.
 func humanDuration(d time.Duration) string {
-	if d < 0 {
-		d = -d
+	s := int64(d.Abs() / time.Second)
+	amounts := [4]int64{s / 86400, s % 86400 / 3600, s % 3600 / 60, s % 60}
+	units := [4]string{" day", " h", " min", " s"}
+	for i, n := range amounts {
+		if n == 0 {
+			continue
+		}
+		said := fmt.Sprintf("%d%s", n, units[i])
+		if i == 0 && n > 1 {
+			said += "s"
+		}
+		if i < len(amounts)-1 && amounts[i+1] > 0 {
+			said += fmt.Sprintf(" %d%s", amounts[i+1], units[i+1])
+		}
+		return said
 	}
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm %02ds", int(d.Minutes()), int(d.Seconds())%60)
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh %02dm", int(d.Hours()), int(d.Minutes())%60)
-	}
-	return fmt.Sprintf("%dd %dh", int(d.Hours())/24, int(d.Hours())%24)
+	return "0 s"
 }
 
 // parsePages parses each page with the layout and the shared fragments.
