@@ -3,13 +3,20 @@
 (function () {
   "use strict";
 
-  function pad(n) { return n < 10 ? "0" + n : "" + n; }
+  // A duration as the server writes it (render.go's humanDuration, public.duration_text):
+  // "14 min 32 s", "1 day 6 h", so the text does not change style on the first tick.
+  var units = [" day", " h", " min", " s"];
   function span(ms) {
     var s = Math.floor(Math.abs(ms) / 1000);
-    if (s < 60) return s + "s";
-    if (s < 3600) return Math.floor(s / 60) + "m " + pad(s % 60) + "s";
-    if (s < 172800) return Math.floor(s / 3600) + "h " + pad(Math.floor(s / 60) % 60) + "m";
-    return Math.floor(s / 86400) + "d " + Math.floor(s / 3600) % 24 + "h";
+    var amounts = [Math.floor(s / 86400), Math.floor(s % 86400 / 3600), Math.floor(s % 3600 / 60), s % 60];
+    for (var i = 0; i < amounts.length; i++) {
+      if (amounts[i] > 0) {
+        var said = amounts[i] + units[i] + (i === 0 && amounts[i] > 1 ? "s" : "");
+        if (i < amounts.length - 1 && amounts[i + 1] > 0) said += " " + amounts[i + 1] + units[i + 1];
+        return said;
+      }
+    }
+    return "0 s";
   }
   function tick() {
     var now = Date.now();
