@@ -1376,3 +1376,31 @@ func TestAValueTheDatabaseRefusesIsA400OnReadsAsOnActions(t *testing.T) {
 		t.Errorf("the console's leads page: %d, want 400\n%.500s", res.StatusCode, body)
 	}
 }
+
+// The lead page writes its deadline's countdown in the words console.js's tick writes
+// ("… left", "breached … ago"), so the text keeps its words when the script takes over.
+func TestTheLeadPageSaysItsCountdownAsTheTickWill(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	waiting := insertLead(t, b.db, "Nearly Due", "near@example.com", "", "hot", 10*time.Minute) // due in 5 min
+	breached := insertLead(t, b.db, "Long Breached", "", "+971501111111", "hot", 40*time.Minute) // due 25 min ago
+	br := b.browser(t)
+	br.signIn(adminKey)
+	countdown := regexp.MustCompile(`(?s)<p class="sla-line">.*?<span class="countdown" data-deadline="[^"]+">([^<]*)</span>`)
+	for _, c := range []struct {
+		lead string
+		want *regexp.Regexp
+	}{
+		{waiting, regexp.MustCompile(`^[45] min( \d+ s)? left$`)},
+		{breached, regexp.MustCompile(`^breached 2[45] min( \d+ s)? ago$`)},
+	} {
+		_, page := br.get("/admin/leads/" + c.lead)
+		m := countdown.FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("lead %s: no countdown on its SLA line:\n%.3000s", c.lead, page)
+		}
+		if !c.want.MatchString(m[1]) {
+			t.Errorf("lead %s: the countdown says %q, want %s", c.lead, m[1], c.want)
+		}
+	}
+}
