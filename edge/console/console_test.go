@@ -1382,7 +1382,7 @@ func TestAValueTheDatabaseRefusesIsA400OnReadsAsOnActions(t *testing.T) {
 func TestTheLeadPageSaysItsCountdownAsTheTickWill(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	waiting := insertLead(t, b.db, "Nearly Due", "near@example.com", "", "hot", 10*time.Minute) // due in 5 min
+	waiting := insertLead(t, b.db, "Nearly Due", "near@example.com", "", "hot", 10*time.Minute)  // due in 5 min
 	breached := insertLead(t, b.db, "Long Breached", "", "+971501111111", "hot", 40*time.Minute) // due 25 min ago
 	br := b.browser(t)
 	br.signIn(adminKey)
