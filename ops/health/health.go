@@ -37,6 +37,7 @@ type Registry struct {
 }
 
 type part struct {
+	off   string        // why the process does not run it, on purpose; "": it runs
 	err   error         // nil: works
 	bound time.Duration // the longest it may be silent; 0: not watched
 	last  time.Time     // its last progress
@@ -82,6 +83,19 @@ func (r *Registry) Part(name string) Report {
 	}
 	r.register(name, 0)
 	return func(err error) { r.report(name, err, true) }
+}
+
+// Off registers a part this process does not run, on purpose (its settings
+// leave it off): its state is "off: " and why, and it never fails Check. So
+// /readyz says what the replica does not do without taking it out of the
+// rotation for what it does; the caller warns about it once.
+func (r *Registry) Off(name, why string) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.parts[name] = &part{off: why}
 }
 
 // Report is how a part says it works (nil) or why it does not.
@@ -223,7 +237,7 @@ func (r *Registry) every() time.Duration {
 
 // Check returns nil when every part works and moves, else an error naming
 // each part that does not and why. A part it finds stale for the first time
-// is logged.
+// is logged. A part that is off passes.
 func (r *Registry) Check() error {
 	if r == nil {
 		return nil
@@ -231,8 +245,8 @@ func (r *Registry) Check() error {
 	states := r.states()
 	var failing []string
 	for _, name := range sortedKeys(states) {
-		if s := states[name]; s != "ok" {
-			failing = append(failing, name+": "+s)
+		if s := states[name]; s.fails {
+			failing = append(failing, name+": "+s.text)
 		}
 	}
 	if len(failing) == 0 {
@@ -241,16 +255,27 @@ func (r *Registry) Check() error {
 	return errors.New(strings.Join(failing, "; "))
 }
 
-// States returns each part's state: "ok", "starting", why it fails, or how
-// long it has shown no progress.
+// States returns each part's state: "ok", "starting", why it fails, how
+// long it has shown no progress, or "off: " and why.
 func (r *Registry) States() map[string]string {
 	if r == nil {
 		return map[string]string{}
 	}
-	return r.states()
+	states := r.states()
+	out := make(map[string]string, len(states))
+	for name, s := range states {
+		out[name] = s.text
+	}
+	return out
 }
 
-func (r *Registry) states() map[string]string {
+// state is what a part says of itself, and whether that fails the check.
+type state struct {
+	text  string
+	fails bool
+}
+
+func (r *Registry) states() map[string]state {
 	now := r.clock.Now()
 	type stale struct {
 		name           string
@@ -258,8 +283,12 @@ func (r *Registry) states() map[string]string {
 	}
 	var found []stale
 	r.mu.Lock()
-	states := make(map[string]string, len(r.parts))
+	states := make(map[string]state, len(r.parts))
 	for name, p := range r.parts {
+		if p.off != "" {
+			states[name] = state{text: "off: " + p.off}
+			continue
+		}
 		var says []string
 		if p.err != nil {
 			says = append(says, p.err.Error())
@@ -272,9 +301,9 @@ func (r *Registry) states() map[string]string {
 				found = append(found, stale{name, silence, p.bound})
 			}
 		}
-		states[name] = "ok"
+		states[name] = state{text: "ok"}
 		if len(says) > 0 {
-			states[name] = strings.Join(says, "; ")
+			states[name] = state{text: strings.Join(says, "; "), fails: true}
 		}
 	}
 	r.mu.Unlock()
@@ -285,7 +314,7 @@ func (r *Registry) states() map[string]string {
 	return states
 }
 
-func sortedKeys(m map[string]string) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

@@ -129,6 +129,29 @@ func TestRunFindsAStalePartUnasked(t *testing.T) {
 	}
 }
 
+// A part that is off on purpose is named, with why, and never fails the
+// check, however long it stays silent; the parts that run still do.
+func TestAPartThatIsOffIsNamedAndPassesTheCheck(t *testing.T) {
+	t.Parallel()
+	r, clock, _ := newRegistry()
+	r.Off("dispatcher", "no notification channel is configured")
+	sla := r.Watch("sla", 4*time.Second)
+	sla.Report(nil)
+	clock.Advance(time.Second)
+	if err := r.Check(); err != nil {
+		t.Fatalf("with one part off and the other working: %v", err)
+	}
+	if got := r.States(); got["dispatcher"] != "off: no notification channel is configured" || got["sla"] != "ok" {
+		t.Errorf("states %v", got)
+	}
+	sla.Report(errors.New("lease: connection refused"))
+	clock.Advance(time.Hour)
+	err := r.Check()
+	if err == nil || !strings.Contains(err.Error(), "sla: lease: connection refused") || strings.Contains(err.Error(), "dispatcher") {
+		t.Fatalf("the SLA engine fails, the dispatcher is off: check says %v", err)
+	}
+}
+
 // newRegistry is a Registry on a fake clock, logging to a buffer.
 func newRegistry() (*health.Registry, *clockwork.FakeClock, *testkit.Buffer) {
 	logs, clock := &testkit.Buffer{}, clockwork.NewFakeClock()
