@@ -1,12 +1,14 @@
 package dispatch_test
 
 import (
+	"io"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/truenester/leadrelay/dispatch"
+	"github.com/truenester/leadrelay/notifiers"
 )
 
 func TestConfigFromEnv(t *testing.T) {
@@ -53,7 +55,12 @@ func TestNewRefusesWhatItCannotRunWith(t *testing.T) {
 			t.Errorf("%s: %v, want an error naming %s", name, err, c.mention)
 		}
 	}
-	if _, err := dispatch.New(nil, nil, nil, dispatch.Config{Replica: "a"}, nil, quiet()); err != nil {
+	// With neither a channel nor the developer's console, a dispatcher would open every new
+	// event for no channel, which marks it processed: an alert lost, so New refuses.
+	if _, err := dispatch.New(nil, nil, nil, dispatch.Config{Replica: "a"}, nil, quiet()); err == nil || !strings.Contains(err.Error(), "no channel") {
+		t.Errorf("no channel and no console: %v, want an error saying there is no channel", err)
+	}
+	if _, err := dispatch.New(nil, nil, notifiers.NewConsole(io.Discard), dispatch.Config{Replica: "a"}, nil, quiet()); err != nil {
 		t.Errorf("the defaults: %v", err)
 	}
 }

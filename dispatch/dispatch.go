@@ -156,8 +156,10 @@ type queued struct {
 
 // New returns a Dispatcher delivering through senders. With no sender of a
 // real channel, alerts go to console instead (make run's default), routed as
-// production would route them. Every time it records, and the spacing of its
-// lease renewals and retried recordings, come from clock (nil: the real one).
+// production would route them; with neither, New refuses: it would open
+// every new event for no channel, which marks it processed, alerted nowhere.
+// Every time it records, and the spacing of its lease renewals and retried
+// recordings, come from clock (nil: the real one).
 func New(store *outbox.Store, senders []notifiers.Sender, console notifiers.Sender, cfg Config, clock clockwork.Clock, log *slog.Logger) (*Dispatcher, error) {
 	cfg = cfg.WithDefaults()
 	if clock == nil {
@@ -168,6 +170,10 @@ func New(store *outbox.Store, senders []notifiers.Sender, console notifiers.Send
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	isChannel := func(s notifiers.Sender) bool { return s.Channel() != notifiers.ChannelConsole }
+	if console == nil && !slices.ContainsFunc(senders, isChannel) {
+		return nil, errors.New("dispatch: no channel to deliver to and no console: every new event would be marked processed, alerted nowhere")
 	}
 	d := &Dispatcher{
 		cfg:      cfg,
@@ -182,7 +188,7 @@ func New(store *outbox.Store, senders []notifiers.Sender, console notifiers.Send
 		progress: cfg.Health.Watch("dispatcher", cfg.progressBound()),
 	}
 	for _, s := range senders {
-		if s.Channel() == notifiers.ChannelConsole {
+		if !isChannel(s) {
 			continue
 		}
 		ch := s.Channel()
