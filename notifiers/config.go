@@ -46,8 +46,9 @@ func missing(variable, when string) error {
 // the order of leadrelay.Channels(). offReasons says, for each channel left off, why
 // (log each once). Every sender reads the time from clock (nil: the real
 // one). err joins every invalid setting, each naming its
-// variable, so one start-up shows them all. With no sender at all, a
-// developer wants NewConsole.
+// variable, so one start-up shows them all. With no sender at all, only a
+// developer's process prints alerts (NewConsole); a service tells what to
+// set (SetAChannel).
 func FromEnv(getenv func(string) string, clock clockwork.Clock) (senders []Sender, offReasons []string, err error) {
 	var errs []error
 	add := func(s Sender, err error) {
@@ -98,6 +99,11 @@ func FromEnv(getenv func(string) string, clock clockwork.Clock) (senders []Sende
 	}
 	return senders, offReasons, errors.Join(errs...)
 }
+
+// SetAChannel says what to set to give a process its first channel (the
+// usual ones; the others are behind FEATURE_*_ENABLED), for a service that
+// has none.
+const SetAChannel = "set SLACK_WEBHOOK_URL, or EMAIL_HOST with EMAIL_FROM and EMAIL_TO, or TELEGRAM_BOT_TOKEN with TELEGRAM_CHAT_ID (README: Configuration)"
 
 // SlackConfig configures the Slack incoming-webhook sender.
 type SlackConfig struct {

@@ -1,6 +1,8 @@
 package notifiers
 
 import (
+	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -85,6 +87,27 @@ func TestFromEnvNothingConfiguredIsAllOff(t *testing.T) {
 	}
 	if !slices.Equal(off, want) {
 		t.Errorf("off =\n%q\nwant\n%q", off, want)
+	}
+}
+
+// Each alternative SetAChannel names is enough, alone, to give a process its channel.
+func TestSetAChannelNamesEnoughForEachChannel(t *testing.T) {
+	t.Parallel()
+	variable := regexp.MustCompile(`\b[A-Z]+(_[A-Z]+)+\b`)
+	alternatives := strings.Split(SetAChannel, ", or ")
+	want := []leadrelay.Channel{leadrelay.ChannelSlack, leadrelay.ChannelEmail, leadrelay.ChannelTelegram}
+	if len(alternatives) != len(want) {
+		t.Fatalf("SetAChannel names %d alternatives, want %d: %s", len(alternatives), len(want), SetAChannel)
+	}
+	for i, alt := range alternatives {
+		vars := map[string]string{}
+		for _, name := range variable.FindAllString(alt, -1) {
+			vars[name] = fullEnv[name]
+		}
+		senders, _, err := FromEnv(env(vars), nil)
+		if err != nil || len(senders) != 1 || senders[0].Channel() != want[i] {
+			t.Errorf("with %v alone: %d senders, err %v; want %s", slices.Collect(maps.Keys(vars)), len(senders), err, want[i])
+		}
 	}
 }
 

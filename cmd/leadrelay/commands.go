@@ -21,8 +21,10 @@ var serveCommand = command{
 	summary: "run the HTTP service and deliver notifications (reads DATABASE_URL, PORT, ...)",
 	details: `Serves the intake, the webhook receiver, the admin API, /healthz, /readyz and
 /metrics on PORT, delivers the outbox to the configured channels and campaigns
-for the SLA leader lease. SIGTERM or Ctrl-C: in-flight requests and deliveries
-finish, claims and the lease are released, then it exits 0.`,
+for the SLA leader lease. With no channel configured it delivers nothing: it
+warns, and alerts wait in the outbox for a replica that has a channel. SIGTERM
+or Ctrl-C: in-flight requests and deliveries finish, claims and the lease are
+released, then it exits 0.`,
 	setup: func(*flag.FlagSet) func(context.Context, cli, []string) error {
 		return noArgs(func(ctx context.Context, c cli) error {
 			st, err := loadSettings(c.getenv)
@@ -93,8 +95,9 @@ var devCommand = command{
 supabase/seed.sql into an empty database and serves on PORT (default 8080).
 The embedded server runs from this machine's PostgreSQL binaries (as an
 unprivileged user when you are root) and is removed on Ctrl-C. With no channel
-configured, alerts are printed here. The admin API and console take a key made
-for the run, printed at start, unless ADMIN_API_KEY (16+ characters) names one.`,
+configured, alerts are printed here (serve would leave them in the outbox).
+The admin API and console take a key made for the run, printed at start,
+unless ADMIN_API_KEY (16+ characters) names one.`,
 	setup: func(*flag.FlagSet) func(context.Context, cli, []string) error {
 		return noArgs(func(ctx context.Context, c cli) error {
 			return dev(ctx, c.getenv, c.stdout, c.stderr)

@@ -422,3 +422,95 @@ func TestListenRingsTheDispatcher(t *testing.T) {
 	postLead(t, base, "Listen Two")
 	slack.WaitFor(t, 2, wait) // the sweep is an hour apart: any wait shorter shows LISTEN rang
 }
+
+// A replica deployed without its channel secrets takes leads and alerts
+// nobody: it claims nothing from the outbox, so the alert waits for a
+// replica that has a channel, which sends it. It says so: a warning at start
+// naming what to set, and /readyz 200 (the intake works) naming the
+// dispatcher off.
+func TestAReplicaWithoutChannelsLeavesAlertsForOneThatHasThem(t *testing.T) {
+	t.Parallel()
+	ctx := testkit.Context(t)
+	url := dbtest.NewURL(t)
+	db := testkit.Connect(t, url)
+	bare := serveOn(t, freePort(t), map[string]string{"DATABASE_URL": url, "NOTIFY_SWEEP_INTERVAL": "100ms"})
+	waitHealthy(t, bare.base+"/readyz", http.StatusOK, bare.done)
+	id := postLead(t, bare.base, "Waiting Lead")
+
+	// A second replica with the same mistake, ready: a dispatcher that ran
+	// there would have made its start-up round, which opens every waiting
+	// event, before /readyz said 200.
+	twin := serveOn(t, freePort(t), map[string]string{"DATABASE_URL": url, "NOTIFY_SWEEP_INTERVAL": "100ms"})
+	body := waitAnswer(t, twin.base+"/readyz", http.StatusOK, twin.done)
+	var ready struct {
+		Parts map[string]string `json:"parts"`
+	}
+	if err := json.Unmarshal([]byte(body), &ready); err != nil {
+		t.Fatalf("/readyz: %v: %s", err, body)
+	}
+	if got := ready.Parts["dispatcher"]; !strings.HasPrefix(got, "off: no notification channel is configured") || !strings.Contains(got, "SLACK_WEBHOOK_URL") {
+		t.Errorf("/readyz names the dispatcher %q, want it off, saying what to set", got)
+	}
+	for _, r := range []served{bare, twin} {
+		logs := r.logs.String()
+		if !strings.Contains(logs, `"level":"WARN","msg":"no notification channel is configured`) || !strings.Contains(logs, "SLACK_WEBHOOK_URL") ||
+			!strings.Contains(logs, "EMAIL_HOST") || !strings.Contains(logs, "TELEGRAM_BOT_TOKEN") {
+			t.Errorf("a replica without channels did not warn, naming what to set:\n%s", logs)
+		}
+	}
+	waiting := func() (opened, processed bool, logs int) {
+		t.Helper()
+		if err := db.QueryRow(ctx, `select e.deliveries_opened_at is not null, e.processed, (select count(*) from notification_logs l where l.lead_event_id = e.id)
+			from lead_events e where e.conversation_id = $1 and e.event_type = 'lead.created'`, id).Scan(&opened, &processed, &logs); err != nil {
+			t.Fatal(err)
+		}
+		return opened, processed, logs
+	}
+	if opened, processed, logs := waiting(); opened || processed || logs != 0 {
+		t.Fatalf("with no replica that has a channel, the lead's event is opened: %v, processed: %v, with %d deliveries; want it waiting", opened, processed, logs)
+	}
+
+	slack := notifierstest.NewSlack(t)
+	serveOn(t, freePort(t), map[string]string{"DATABASE_URL": url, "SLACK_WEBHOOK_URL": slack.URL})
+	msgs := slack.WaitFor(t, 1, wait)
+	if !strings.Contains(string(msgs[0].Body), "Waiting Lead") {
+		t.Errorf("slack message: %s", msgs[0].Body)
+	}
+	testkit.WaitForQuery(t, db, wait, "the event to be processed, its Slack delivery sent",
+		`select e.processed and exists (select from notification_logs l where l.lead_event_id = e.id and l.channel = 'slack' and l.status = 'sent')
+		from lead_events e where e.conversation_id = $1 and e.event_type = 'lead.created'`, id)
+}
+
+// `leadrelay dev` (make run) with no channel configured prints each alert on
+// its terminal, routed as production routes it, and the event is done.
+func TestDevPrintsAlertsWhenNoChannelIsConfigured(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewURL(t)
+	port := freePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr testkit.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"leadrelay", "dev"}, env(map[string]string{"DATABASE_URL": patientURL(url), "PORT": strconv.Itoa(port)}), &stdout, &stderr)
+	}()
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			cancel()
+			<-done
+		}
+	})
+	waitHealthy(t, base+"/readyz", http.StatusOK, done)
+	id := postLead(t, base, "Terminal Lead")
+	testkit.WaitFor(t, wait, "the lead's alert on the terminal", testkit.Until(func() bool {
+		return strings.Contains(stdout.String(), "--- alert lead.created (lead "+id+")") && strings.Contains(stdout.String(), "Terminal Lead")
+	}))
+	testkit.WaitForQuery(t, testkit.Connect(t, url), wait, "the printed event to be processed",
+		"select processed from lead_events where conversation_id = $1 and event_type = 'lead.created'", id)
+	cancel()
+	stopped = true
+	if err := <-done; err != nil {
+		t.Fatalf("dev: %v\n%s", err, stderr.String())
+	}
+}

@@ -51,13 +51,16 @@ func TestServeWaitsForTheDatabase(t *testing.T) {
 // clock, which the test moves a second at a time; its lease (3m) bounds each
 // try (a third of it) and each job's batch by the wall clock, so no load
 // makes the engine fail of itself meanwhile and log more than the test did.
+// A channel is configured, so every part runs (the dispatcher and its
+// LISTEN included) and is named ok at the end.
 func TestReadyzFailsWhileABackgroundPartDoesNotWork(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	url := dbtest.NewURL(t)
 	db := testkit.Connect(t, url)
 	clock := clockwork.NewFakeClockAt(time.Now())
-	r := serveOnClock(t, freePort(t), map[string]string{"DATABASE_URL": url, "SLA_LEADER_LEASE": "3m", "LOG_LEVEL": "debug"}, clock)
+	slack := notifierstest.NewSlack(t)
+	r := serveOnClock(t, freePort(t), map[string]string{"DATABASE_URL": url, "SLACK_WEBHOOK_URL": slack.URL, "SLA_LEADER_LEASE": "3m", "LOG_LEVEL": "debug"}, clock)
 	waitHealthy(t, r.base+"/readyz", http.StatusOK, r.done)
 	readyz := func() (int, string) {
 		t.Helper()

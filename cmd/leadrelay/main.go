@@ -81,6 +81,9 @@ type settings struct {
 	config.Config
 	senders     []notifiers.Sender
 	channelsOff []string // why each channel without settings is off
+	// printAlerts: with no channel configured, print alerts on stdout (dev,
+	// for `make run`). Off, such a process leaves them in the outbox.
+	printAlerts bool
 	dispatch    dispatch.Config
 	sweep       time.Duration
 	sla         sla.Config
@@ -133,40 +136,61 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 	work.Go(func() { parts.Run(workCtx) })
 	var startWork func() error
 	if st.Dispatch {
-		st.dispatch.Health = parts
-		d, err := dispatch.New(outbox.New(pools.dispatch), st.senders, notifiers.NewConsole(stdout), st.dispatch, st.clock, logger)
-		if err != nil {
-			return err
-		}
-		deps.Doorbell = d.Wake
 		for _, reason := range st.channelsOff {
 			logger.Info("channel off", "reason", reason)
 		}
-		if len(st.senders) == 0 {
-			logger.Info("no notification channel is configured: alerts are printed to the console")
+		var printer notifiers.Sender // make run's alerts, when no channel is configured
+		if st.printAlerts {
+			printer = notifiers.NewConsole(stdout)
+		}
+		var d *dispatch.Dispatcher // nil: nothing to deliver to
+		if len(st.senders) > 0 || printer != nil {
+			st.dispatch.Health = parts
+			if d, err = dispatch.New(outbox.New(pools.dispatch), st.senders, printer, st.dispatch, st.clock, logger); err != nil {
+				return err
+			}
+			deps.Doorbell = d.Wake
+			if len(st.senders) == 0 {
+				logger.Info("no notification channel is configured: alerts are printed to the console")
+			}
+		} else {
+			// A replica without channels claims nothing: opening an event for no
+			// channel marks it processed, and the replicas that have channels
+			// would never alert it. The event waits for one that has them.
+			// /readyz names the dispatcher off but stays 200: the intake works,
+			// and a 503 on every replica deployed with the same mistake would
+			// stop leads being saved, which is worse. The warning and the
+			// outbox's age (leadrelay_outbox_oldest_waiting_seconds, `leadrelay
+			// status`) show it.
+			parts.Off("dispatcher", "no notification channel is configured: alerts wait in the outbox; "+notifiers.SetAChannel)
+			logger.Warn("no notification channel is configured: this replica delivers nothing, and alerts wait in the outbox for a replica that has a channel",
+				"fix", notifiers.SetAChannel)
 		}
 		st.sla.Health = parts
 		// The SLA jobs run on one replica at a time (a lease in the
-		// database); every delivering replica campaigns.
+		// database); every delivering replica campaigns. Without channels
+		// they still run: they only write events, which then wait.
 		engine, err := sla.New(pools.sla, st.sla, st.clock, logger)
 		if err != nil {
 			return err
 		}
 		engineRef.Store(engine)
 		startWork = func() error {
-			sweep, err := d.Sweep(st.sweep)
-			if err != nil {
-				return err
+			if d != nil {
+				sweep, err := d.Sweep(st.sweep)
+				if err != nil {
+					return err
+				}
+				work.Go(func() {
+					<-workCtx.Done()
+					_ = sweep.Shutdown()
+				})
+				work.Go(func() { d.Run(workCtx) })
+				if st.Listen {
+					work.Go(func() { d.Listen(workCtx, st.DatabaseURL) })
+				}
+				logger.Info("delivering notifications", "replica", d.Replica(), "sweep", st.sweep.String(), "listen", st.Listen)
 			}
-			work.Go(func() {
-				<-workCtx.Done()
-				_ = sweep.Shutdown()
-			})
-			work.Go(func() { d.Run(workCtx) })
-			if st.Listen {
-				work.Go(func() { d.Listen(workCtx, st.DatabaseURL) })
-			}
-			logger.Info("delivering notifications", "replica", d.Replica(), "sweep", st.sweep.String(), "listen", st.Listen)
 			work.Go(func() {
 				if err := engine.Run(workCtx); err != nil {
 					logger.Error("SLA engine stopped", "err", err)
@@ -461,6 +485,8 @@ func dev(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	if st.AdminAPIKey == "" {
 		st.AdminAPIKey = "dev-" + rand.Text()
 	}
+	// make run's alerts: on this terminal when no channel is configured.
+	st.printAlerts = true
 	if embedded {
 		fmt.Fprintln(stdout, "starting an embedded PostgreSQL from this machine's binaries...")
 		pg, err := devpostgres.Start(ctx, devpostgres.Options{})
