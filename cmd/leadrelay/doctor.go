@@ -26,7 +26,8 @@ var doctorCommand = command{
 	name:    "doctor",
 	summary: "check every setting, the database, each channel and the webhook; say how to fix what is wrong",
 	details: `Reads the same environment as serve. One line per check: ok, FAIL (with its
-fix) or skip (with why). Exits 1 when anything failed. It sends nothing to
+fix) or skip (with why). Exits 1 when anything failed; no channel at all is a
+failure unless ENABLE_NOTIFICATION_WORKER=false. It sends nothing to
 anyone: Slack gets an empty message, which Slack refuses before posting;
 Telegram getMe; SMTP up to AUTH, then QUIT; Twilio fetches the account. The
 webhook receiver at webhook_url gets a probe signed with the database's
@@ -79,8 +80,14 @@ func doctor(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 	for _, s := range st.senders {
 		d.channel(ctx, s)
 	}
-	if len(st.senders) == 0 {
-		d.skip("channels", "none is configured: alerts are only printed to the console")
+	// No channel is a failure of serve's environment, as a wrong secret is: serve would take
+	// leads and alert nobody. Only an intake-only process has no use for one.
+	switch {
+	case len(st.senders) > 0:
+	case !st.Dispatch:
+		d.skip("channels", "none is configured; with ENABLE_NOTIFICATION_WORKER=false serve delivers nothing here, and the process that delivers needs them")
+	default:
+		d.fail("channels", "none is configured: serve would claim no alert and leave every one waiting in the outbox for a replica that has a channel", notifiers.SetAChannel)
 	}
 
 	if st.DatabaseURL == "" {

@@ -193,3 +193,29 @@ func TestDoctorFindsStaleFunctions(t *testing.T) {
 		}
 	}
 }
+
+// An environment with no channel is a failure for serve, which would leave every alert waiting
+// in the outbox, with what to set as the fix; for an intake-only process
+// (ENABLE_NOTIFICATION_WORKER=false) it is only a skip, and all is good.
+func TestDoctorFailsAServiceWithoutChannels(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewURL(t)
+	out, err := runDoctor(t, map[string]string{"DATABASE_URL": url})
+	if err == nil || exitCode(err) != 1 {
+		t.Fatalf("doctor with no channel: %v (exit %d), want exit 1\n%s", err, exitCode(err), out)
+	}
+	if !regexp.MustCompile(`(?m)^FAIL  channels: none is configured: serve would claim no alert and leave every one waiting in the outbox .*\(fix: set SLACK_WEBHOOK_URL, or EMAIL_HOST .*TELEGRAM_BOT_TOKEN.*\)$`).MatchString(out) {
+		t.Errorf("doctor's report does not fail the missing channels with their fix:\n%s", out)
+	}
+	if n := strings.Count(out, "FAIL  "); n != 1 {
+		t.Errorf("%d failures reported, want 1:\n%s", n, out)
+	}
+
+	out, err = runDoctor(t, map[string]string{"DATABASE_URL": url, "ENABLE_NOTIFICATION_WORKER": "false"})
+	if err != nil {
+		t.Fatalf("doctor for an intake-only process with no channel: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "skip  channels: none is configured; with ENABLE_NOTIFICATION_WORKER=false") || !strings.Contains(out, "all good") {
+		t.Errorf("doctor's report for an intake-only process:\n%s", out)
+	}
+}
