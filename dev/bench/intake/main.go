@@ -199,8 +199,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if o.netHTTP {
 		client = "net/http's client"
 	}
-	fmt.Fprintf(stdout, "leadrelay intake load: %d CPUs, concurrency %d, %s, %s per phase in %d rounds, each after %s warm-up; HTTP through %s\n",
-		runtime.NumCPU(), o.concurrency, rate, o.duration, o.rounds, o.warmup, client)
+	fmt.Fprintf(stdout, "leadrelay intake load: %d CPUs (GOMAXPROCS %d), concurrency %d, %s, %s per phase in %d rounds, each after %s warm-up; HTTP through %s\n",
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), o.concurrency, rate, o.duration, o.rounds, o.warmup, client)
 
 	var profile io.WriteCloser
 	if o.cpuProfile != "" {

@@ -33,7 +33,7 @@ func testTheLoadProgramPrintsTheRatio(t *testing.T, client string) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	for _, want := range []string{"database ceiling", "intake (HTTP POST /api/submit-contact)", "ratio intake/ceiling"} {
+	for _, want := range []string{"GOMAXPROCS", "database ceiling", "intake (HTTP POST /api/submit-contact)", "ratio intake/ceiling"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
