@@ -46,10 +46,74 @@ begin
 end
 $$;
 
+-- How long a replica counts as live after it was last seen: the one place it is set. A
+-- replica refreshes its row every sixth of it (10 s: dispatch reads it from
+-- announce_replica), so a live one misses five refreshes (a database blip, a long pause)
+-- before its channels stop being opened. A minute is also the bound after which /readyz calls
+-- a silent dispatcher stuck (NOTIFY_LEASE + 2 x NOTIFY_SEND_TIMEOUT). Longer is the safe
+-- side: a channel opened that no replica has any more ends visibly failed, and replayable
+-- (fail_unserved_deliveries); one not opened is an alert never sent, which nobody sees.
+create or replace function public.replica_window()
+returns interval
+language sql
+immutable
+set search_path = ''
+as $$ select interval '1 minute' $$;
+
+-- Records that p_replica is live at p_now and can send p_channels, and forgets replicas not
+-- seen for a window (each replica process has a name of its own, so the dead ones would pile
+-- up). Returns the window, which the caller refreshes well within. Security definer: the
+-- table is private, and the service may call it as service_role.
+create or replace function public.announce_replica(
+  p_replica text,
+  p_channels public.notification_channel[],
+  p_now timestamptz default now()
+)
+returns interval
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  insert into leadrelay_private.replica_channels as r (replica, channels, seen_at)
+  values (p_replica, p_channels, p_now)
+  on conflict (replica) do update set channels = excluded.channels, seen_at = excluded.seen_at;
+  -- SKIP LOCKED: two replicas pruning at once never wait on each other.
+  delete from leadrelay_private.replica_channels r
+   where r.replica in (select o.replica from leadrelay_private.replica_channels o
+                        where o.seen_at <= p_now - public.replica_window() and o.replica <> p_replica
+                          for update skip locked);
+  return public.replica_window();
+end
+$$;
+
+-- The channels of the fleet: p_channels (the caller's own; it is live) and those of every
+-- replica seen within the window before p_now. What opens deliveries (open_lead_events, a
+-- give-up's fallbacks) uses it, so a lead gets a delivery on every routed channel some live
+-- replica can send, whichever replica opens it; claims stay each replica's own channels.
+-- Read once per call, from a table of a few rows. PL/pgSQL: its plan is kept for the session.
+create or replace function public.live_channels(p_channels public.notification_channel[], p_now timestamptz)
+returns public.notification_channel[]
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  return array(
+    select unnest(p_channels)
+    union
+    select unnest(r.channels) from leadrelay_private.replica_channels r
+     where r.seen_at > p_now - public.replica_window());
+end
+$$;
+
 -- Opens the deliveries of up to p_limit new events, oldest first: one pending
--- notification_logs row per routed channel among p_channels, due now. An event routed to
--- none of them is processed at once. SKIP LOCKED lets replicas open side by side; opening
--- is idempotent (one delivery per event and channel). Returns the number of events opened.
+-- notification_logs row per routed channel among the fleet's (live_channels: p_channels,
+-- the caller's, and those of the replicas seen within the window), due now; whichever replica
+-- has a channel claims its deliveries. An event routed to none of them is processed at once.
+-- SKIP LOCKED lets replicas open side by side; opening is idempotent (one delivery per event
+-- and channel). Returns the number of events opened.
 create or replace function public.open_lead_events(
   p_channels public.notification_channel[],
   p_limit integer,
@@ -63,6 +127,7 @@ set plan_cache_mode = force_generic_plan -- planned once per connection (see cla
 as $$
 declare
   opened integer;
+  fleet public.notification_channel[] := public.live_channels(p_channels, p_now); -- once per call, not per event
 begin
   with fresh as (
     select e.id, e.conversation_id, e.event_type
@@ -77,7 +142,7 @@ begin
   routes as (
     select t.event_type, c.channel
       from (select distinct f.event_type from fresh f) t
-     cross join lateral public.event_channels(t.event_type, p_channels) c(channel)
+     cross join lateral public.event_channels(t.event_type, fleet) c(channel)
   ),
   inserted as (
     insert into public.notification_logs (lead_event_id, conversation_id, channel, next_attempt_at)
@@ -193,7 +258,8 @@ $$;
 -- latest (the fencing token): late, after another owner took the delivery over, it changes
 -- nothing; late with nobody else on it, it is recorded as usual. A delivery that ended gets
 -- its timeline entry; one that gave up for good opens its route's fallback channels among
--- p_channels; an event whose deliveries have all ended is processed. Returns the number of
+-- the fleet's (live_channels of p_channels, the caller's); an event whose deliveries have all
+-- ended is processed. Returns the number of
 -- outcomes recorded.
 --
 -- Its lookups say "not ended" rather than status = 'pending' on purpose: that predicate matches
@@ -219,6 +285,7 @@ declare
   recorded integer;
   ended uuid[];
   gave_up uuid[];
+  fleet public.notification_channel[];
 begin
   with outcome as (
     select o.log_id, o.attempt, o.status, left(o.error, 2000) as error, left(o.response, 2000) as response, o.next_attempt_at
@@ -281,8 +348,9 @@ begin
 
   if cardinality(gave_up) > 0 then
     -- Rare, so a statement of its own (its insert would cost every call): each delivery that
-    -- gave up opens its route's fallback channels among p_channels, before the events are
+    -- gave up opens its route's fallback channels among the fleet's, before the events are
     -- checked below, so an event with a fallback on its way stays unprocessed.
+    fleet := public.live_channels(p_channels, p_now);
     with fallback as (
       insert into public.notification_logs (lead_event_id, conversation_id, channel, next_attempt_at, fallback_for)
       select l.lead_event_id, l.conversation_id, f.channel, p_now, l.channel
@@ -291,7 +359,7 @@ begin
         join public.notification_routes r on r.event_type = e.event_type and r.channel = l.channel
        cross join lateral unnest(r.fallback) f(channel)
        where l.id = any (gave_up)
-         and f.channel = any (p_channels)
+         and f.channel = any (fleet)
       on conflict (lead_event_id, channel) do nothing
       returning conversation_id, lead_event_id, channel, fallback_for
     )
@@ -322,6 +390,62 @@ begin
          offset 0);
   end if;
   return recorded;
+end
+$$;
+
+-- Ends, as failed, up to p_limit pending deliveries that no live replica can send: their
+-- channel is none of the fleet's (live_channels: p_channels, the caller's, and those of the
+-- replicas seen within the window), they have been due for longer than the window, and
+-- nobody holds them. Such a delivery would otherwise wait forever (its channel was removed
+-- from the deployment, or its last replica died); failed, it is on the console's deliveries
+-- page and in the timeline, with last_error saying why, its route's fallbacks are opened as
+-- for any give-up, and a replay (leadrelay replay, the console) sends it again once a replica
+-- has the channel. Due for a window first: a replica restarting, or still on a version that
+-- does not announce itself, is not taken for gone. Each channel's queue is read through
+-- notification_logs_due_idx, only for the channels no live replica has (usually none).
+-- Returns the number failed.
+create or replace function public.fail_unserved_deliveries(
+  p_channels public.notification_channel[],
+  p_limit integer,
+  p_now timestamptz default now()
+)
+returns integer
+language plpgsql
+set search_path = ''
+set jit = off
+as $$
+declare
+  fleet public.notification_channel[] := public.live_channels(p_channels, p_now);
+  outcomes jsonb;
+begin
+  select jsonb_agg(jsonb_build_object(
+           'log_id', d.id, 'attempt', d.attempts, 'status', 'failed',
+           'error', 'no live replica has ' || public.channel_title(d.channel) || ' (none seen for '
+             || extract(epoch from public.replica_window())::integer || ' s; the live ones have '
+             || coalesce((select string_agg(public.channel_title(c), ', ' order by c) from unnest(fleet) c), 'nothing')
+             || '): replay it once a replica has ' || public.channel_title(d.channel)))
+    into outcomes
+    from (
+      select l.id, l.attempts, l.channel
+        from unnest(enum_range(null::public.notification_channel)) g(channel)
+       cross join lateral (
+         select l.id, l.attempts, l.channel
+           from public.notification_logs l
+          where l.channel = g.channel
+            and l.status = 'pending'
+            and l.next_attempt_at <= p_now - public.replica_window()
+            and (l.lease_expires_at is null or l.lease_expires_at <= p_now)
+          order by l.next_attempt_at
+          limit p_limit
+            for update skip locked
+       ) l
+       where g.channel <> all (fleet)
+       limit p_limit
+    ) d;
+  if outcomes is null then
+    return 0;
+  end if;
+  return public.record_deliveries(outcomes, p_channels, p_now);
 end
 $$;
 
@@ -455,7 +579,11 @@ revoke execute on function
   public.renew_delivery_leases(text, uuid[], integer[], interval, timestamptz),
   public.claim_console_events(integer, timestamptz),
   public.replay_lead_event(uuid, timestamptz),
-  public.channel_title(public.notification_channel)
+  public.channel_title(public.notification_channel),
+  public.replica_window(),
+  public.announce_replica(text, public.notification_channel[], timestamptz),
+  public.live_channels(public.notification_channel[], timestamptz),
+  public.fail_unserved_deliveries(public.notification_channel[], integer, timestamptz)
 from public, anon, authenticated;
 grant execute on function
   public.event_channels(public.lead_event_type, public.notification_channel[]),
@@ -466,5 +594,9 @@ grant execute on function
   public.renew_delivery_leases(text, uuid[], integer[], interval, timestamptz),
   public.claim_console_events(integer, timestamptz),
   public.replay_lead_event(uuid, timestamptz),
-  public.channel_title(public.notification_channel)
+  public.channel_title(public.notification_channel),
+  public.replica_window(),
+  public.announce_replica(text, public.notification_channel[], timestamptz),
+  public.live_channels(public.notification_channel[], timestamptz),
+  public.fail_unserved_deliveries(public.notification_channel[], integer, timestamptz)
 to service_role;

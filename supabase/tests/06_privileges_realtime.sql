@@ -57,8 +57,10 @@ select set_eq(
            ('conversations_after_assign()'), ('follow_up_tasks_after_write()'),
            ('conversation_timeline_console_doorbell()'),
            ('row_rules()'),
-           ('admin_replay_event(uuid)'), ('admin_replay_failed(notification_channel)')$$,
-  'the security-definer functions are the intake, the triggers that write or check rows for their caller, and the admin''s replays'
+           ('admin_replay_event(uuid)'), ('admin_replay_failed(notification_channel)'),
+           ('announce_replica(text,notification_channel[],timestamp with time zone)'),
+           ('live_channels(notification_channel[],timestamp with time zone)')$$,
+  'the security-definer functions are the intake, the triggers that write or check rows for their caller, the admin''s replays, and the replicas'' channels (a private table)'
 );
 
 select set_eq(
