@@ -57,6 +57,17 @@ const DefaultConcurrency = 32
 // maxRecordBatch bounds the outcomes written in one transaction.
 const maxRecordBatch = 64
 
+// A replica announces itself (its channels, that it is live) every
+// window/announceShare of its clock, the window being how long the database
+// counts it live unannounced (public.replica_window, a minute): so it stays
+// live through a few failed announcements. unservedBatch bounds the
+// deliveries one announcement fails because no live replica has their
+// channel; a full batch is followed by the next at the next wake.
+const (
+	announceShare = 6
+	unservedBatch = 100
+)
+
 // How many turns (one transaction each) a dispatcher has on their way at
 // once: turns that record outcomes (and claim for their slots), and turns
 // that claim for free slots (and open new events). A wake never waits behind
@@ -144,6 +155,8 @@ type Dispatcher struct {
 	outcomes []queued                   // known, not yet recorded, oldest first
 
 	progress *health.Progress // Run's loop beats; turns and sends are steps
+
+	nextAnnounce time.Time // Run's (or RunOnce's): when to announce this replica again
 }
 
 // queued is an outcome waiting for a turn to record it; its delivery's slot
@@ -264,6 +277,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		}
 	}
 	wakeAll()
+	d.announce(ctx) // before its first open, so the others open for its channels
 	results := make(chan turnResult, maxRecording+maxClaiming)
 	running, recording := 0, 0
 	// The start-up turn runs alone: when it reports (and /readyz says the
@@ -329,11 +343,15 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		case <-d.wake:
 			if !stopping {
 				wakeAll()
+				d.announce(ctx)
 			}
 		case <-d.ready:
 		case <-retry.C():
 		case <-heartbeat.Chan():
 			d.renew(ctx)
+			if !stopping {
+				d.announce(ctx)
+			}
 		case r := <-results:
 			running--
 			if len(r.outcomes) > 0 {
@@ -398,6 +416,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	if d.console != nil {
 		return d.consoleOnce(ctx)
 	}
+	d.announce(ctx)
 	maybe := map[leadrelay.Channel]bool{}
 	for _, ch := range d.channels {
 		maybe[ch] = true
@@ -557,6 +576,37 @@ func (d *Dispatcher) release(ctx context.Context, deliveries []outbox.Delivery) 
 	}
 	for _, dl := range deliveries {
 		d.freeSlots(dl.Channel, 1)
+	}
+}
+
+// announce tells the database, when it is time, that this replica is live
+// with its channels (every replica then opens new events for them), and
+// fails what no live replica can send (a delivery of a channel removed from
+// the deployment, say), a batch at a time. Called on the wakes and
+// heartbeats of Run's loop, so at most every window/announceShare of the
+// clock, plus after a full batch of failures.
+func (d *Dispatcher) announce(ctx context.Context) {
+	now := d.clock.Now()
+	if now.Before(d.nextAnnounce) {
+		return
+	}
+	announceCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.SendTimeout)
+	defer cancel()
+	window, failed, err := d.store.Announce(announceCtx, d.cfg.Replica, d.channels, unservedBatch, now)
+	if err != nil {
+		// Tried again a heartbeat later; meanwhile its row ages, and after a
+		// window the others stop opening events for its channels.
+		d.nextAnnounce = now.Add(max(d.cfg.Lease/3, time.Millisecond))
+		d.log.WarnContext(ctx, "announcing this replica's channels failed", "err", err)
+		return
+	}
+	d.nextAnnounce = now.Add(window / announceShare)
+	if failed > 0 {
+		d.log.WarnContext(ctx, "deliveries failed: no live replica has their channel; replay them once one has",
+			"failed", failed, "this_replica_has", d.channels)
+	}
+	if failed == unservedBatch {
+		d.nextAnnounce = now // more may wait: the next wake goes on
 	}
 }
 

@@ -962,3 +962,56 @@ func TestOutcomesOfOneEventInTwoTransactions(t *testing.T) {
 		t.Fatalf("%d deliveries sent, want 2", n)
 	}
 }
+
+// Replicas configured differently: a, with Slack only, opens a lead's event for Telegram
+// too, because b, which has Telegram, has announced itself; each claims only its own
+// channels, and the lead reaches both once.
+func TestAReplicaOpensEventsForTheChannelsOfTheOthers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := b.newDispatcher(b.pool(t), b.senders[:1], dispatch.Config{Replica: "a", Lease: time.Minute, SendTimeout: sendTimeout}, b.clock, quiet())
+	both := b.newDispatcher(b.pool(t), b.senders, dispatch.Config{Replica: "b", Lease: time.Minute, SendTimeout: sendTimeout}, b.clock, quiet())
+	runOnce(t, both) // it announces itself
+	id := b.lead(t, "Split Fleet")
+
+	if n := runOnce(t, a); n != 1 {
+		t.Fatalf("a claimed %d deliveries, want 1 (Slack)", n)
+	}
+	if b.processed(t, id) {
+		t.Fatal("the event is processed with its Telegram alert unsent")
+	}
+	if n := runOnce(t, both); n != 1 {
+		t.Fatalf("b claimed %d deliveries, want 1 (Telegram)", n)
+	}
+	if s, tg := len(b.slack.Messages()), len(b.telegram.Messages()); s != 1 || tg != 1 {
+		t.Fatalf("slack got %d, telegram %d; want 1 each", s, tg)
+	}
+	if !b.processed(t, id) {
+		t.Error("event not processed after both alerts")
+	}
+}
+
+// A running dispatcher announces itself at once, then again every sixth of the liveness
+// window (a minute) of its clock: on a wake (the sweep's) or a heartbeat.
+func TestAReplicaAnnouncesItselfOnItsClock(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := testkit.Context(t)
+	clock := clockwork.NewFakeClockAt(time.Now().Truncate(time.Microsecond))
+	start := clock.Now()
+	d := b.newDispatcher(b.db, b.senders, dispatch.Config{Replica: "r", Lease: time.Hour, SendTimeout: time.Minute}, clock, quiet())
+	runCtx, cancel := context.WithCancel(ctx)
+	var running sync.WaitGroup
+	defer func() { cancel(); running.Wait() }()
+	running.Go(func() { d.Run(runCtx) })
+
+	seen := func(at time.Time, what string) {
+		t.Helper()
+		testkit.WaitForQuery(t, b.db, time.Minute, what,
+			"select exists (select from leadrelay_private.replica_channels where replica = 'r' and channels = '{slack,telegram}' and seen_at = $1)", at)
+	}
+	seen(start, "the replica to announce itself when it starts")
+	clock.Advance(10 * time.Second)
+	d.Wake()
+	seen(start.Add(10*time.Second), "the replica to announce itself again a sixth of the window later")
+}

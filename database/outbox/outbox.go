@@ -128,6 +128,27 @@ func (s *Store) RecordAndClaim(ctx context.Context, replica string, lease time.D
 	return deliveries, opened, nil
 }
 
+// Announce records that replica is live at now and can send channels, so
+// that every replica opens new events (and fallbacks) for them too; then it
+// fails up to limit pending deliveries that no live replica can send (see
+// fail_unserved_deliveries). One round trip, one transaction. It returns how
+// long replica counts as live unless it announces itself again (the liveness
+// window) and how many deliveries it failed.
+func (s *Store) Announce(ctx context.Context, replica string, channels []leadrelay.Channel, limit int, now time.Time) (time.Duration, int, error) {
+	names := channelNames(channels)
+	var seconds float64
+	var failed int
+	batch := &pgx.Batch{}
+	batch.Queue("select extract(epoch from public.announce_replica($1::text, $2::public.notification_channel[], $3::timestamptz))::float8",
+		replica, names, now).QueryRow(func(row pgx.Row) error { return row.Scan(&seconds) })
+	batch.Queue("select public.fail_unserved_deliveries($1::public.notification_channel[], $2::integer, $3::timestamptz)",
+		names, limit, now).QueryRow(func(row pgx.Row) error { return row.Scan(&failed) })
+	if err := s.db.SendBatch(ctx, batch).Close(); err != nil {
+		return 0, 0, fmt.Errorf("announce replica %s: %w", replica, err)
+	}
+	return time.Duration(seconds * float64(time.Second)), failed, nil
+}
+
 // Release gives back claimed deliveries whose attempt will not start.
 func (s *Store) Release(ctx context.Context, replica string, deliveries []Delivery) error {
 	ids, attempts := fence(deliveries)
