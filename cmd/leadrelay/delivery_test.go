@@ -514,3 +514,53 @@ func TestDevPrintsAlertsWhenNoChannelIsConfigured(t *testing.T) {
 		t.Fatalf("dev: %v\n%s", err, stderr.String())
 	}
 }
+
+// Two replicas configured differently on one database: a has Slack only, b Slack and
+// Telegram. Every lead posted to a (whose doorbell wakes a, so a opens most events) reaches
+// both Slack and Telegram exactly once: a opens each event for Telegram too, as b has
+// announced it, and b claims those deliveries.
+func TestReplicasWithDifferentChannelsAlertEveryLeadOnEveryChannel(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewURL(t)
+	slack, telegram := notifierstest.NewSlack(t), notifierstest.NewTelegram(t)
+	db := testkit.Connect(t, url)
+	// b finds its work through its sweep only (a's openings ring no doorbell of b's).
+	b := serveOn(t, freePort(t), map[string]string{
+		"DATABASE_URL":          url,
+		"SLACK_WEBHOOK_URL":     slack.URL,
+		"TELEGRAM_BOT_TOKEN":    telegram.Token,
+		"TELEGRAM_CHAT_ID":      telegram.ChatID,
+		"TELEGRAM_API_BASE_URL": telegram.BaseURL,
+		"ENABLE_LISTEN":         "false",
+		"NOTIFY_SWEEP_INTERVAL": "200ms",
+	})
+	waitAnswer(t, b.base+"/readyz", http.StatusOK, b.done) // its dispatcher has announced itself
+	a := serveOn(t, freePort(t), map[string]string{"DATABASE_URL": url, "SLACK_WEBHOOK_URL": slack.URL})
+	waitAnswer(t, a.base+"/readyz", http.StatusOK, a.done)
+
+	const leads = 10
+	var names []string
+	for i := range leads {
+		names = append(names, fmt.Sprintf("Fleet Lead %c", 'A'+i))
+		postLead(t, a.base, names[i])
+	}
+	slack.WaitFor(t, leads, wait)
+	telegram.WaitFor(t, leads, wait)
+	testkit.WaitForQuery(t, db, wait, "every event processed", "select not exists (select from lead_events where not processed)")
+	for _, peer := range []struct {
+		name     string
+		messages []notifierstest.Message
+	}{{"Slack", slack.Messages()}, {"Telegram", telegram.Messages()}} {
+		for _, name := range names {
+			n := 0
+			for _, m := range peer.messages {
+				if strings.Contains(string(m.Body), name) {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("%s got %d alerts of %s, want 1", peer.name, n, name)
+			}
+		}
+	}
+}
