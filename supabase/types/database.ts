@@ -279,6 +279,9 @@ isOneToOne: false
 "admin_set_status":
 { Args: { "p_conversation_id": string,"p_status": Database["public"]['Enums']["conversation_status"] }; Returns: boolean
                            },
+"announce_replica":
+{ Args: { "p_channels": (Database["public"]['Enums']["notification_channel"])[],"p_now"?: string,"p_replica": string }; Returns: string
+                           },
 "api_client_address":
 { Args: Record<PropertyKey, never>; Returns: string
                            },
@@ -309,6 +312,9 @@ isOneToOne: false
                            },
 "event_channels":
 { Args: { "p_channels": (Database["public"]['Enums']["notification_channel"])[],"p_event_type": Database["public"]['Enums']["lead_event_type"] }; Returns: Database["public"]['Enums']["notification_channel"][]
+                           },
+"fail_unserved_deliveries":
+{ Args: { "p_channels": (Database["public"]['Enums']["notification_channel"])[],"p_limit": number,"p_now"?: string }; Returns: number
                            },
 "follow_up_tick":
 { Args: { "p_limit"?: number,"p_now": string }; Returns: {
@@ -344,6 +350,9 @@ isOneToOne: false
 "leader_lease_release":
 { Args: { "p_holder": string,"p_name": string,"p_token": number }; Returns: boolean
                            },
+"live_channels":
+{ Args: { "p_channels": (Database["public"]['Enums']["notification_channel"])[],"p_now": string }; Returns: (Database["public"]['Enums']["notification_channel"])[]
+                           },
 "open_lead_events":
 { Args: { "p_channels": (Database["public"]['Enums']["notification_channel"])[],"p_limit": number,"p_now"?: string }; Returns: number
                            },
@@ -373,6 +382,9 @@ isOneToOne: false
                            },
 "replay_lead_event":
 { Args: { "p_event_id": string,"p_now"?: string }; Returns: number
+                           },
+"replica_window":
+{ Args: Record<PropertyKey, never>; Returns: string
                            },
 "returning_note":
 { Args: { "person_inquiries_24h": number,"person_inquiry": number }; Returns: string
