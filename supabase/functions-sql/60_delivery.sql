@@ -60,6 +60,19 @@ immutable
 set search_path = ''
 as $$ select interval '1 minute' $$;
 
+-- How long a pending delivery whose channel no live replica has waits before
+-- fail_unserved_deliveries ends it: the one place it is set. Much longer than the window, on
+-- purpose: the only replica with a channel may be restarting or redeployed for minutes, and
+-- its deliveries should wait for it and go out when it is back, as they did before replicas
+-- announced themselves; a channel removed from the deployment still shows its deliveries
+-- failed, for a replay, within the hour.
+create or replace function public.unserved_grace()
+returns interval
+language sql
+immutable
+set search_path = ''
+as $$ select interval '1 hour' $$;
+
 -- Records that p_replica is live at p_now and can send p_channels, and forgets replicas not
 -- seen for a window (each replica process has a name of its own, so the dead ones would pile
 -- up). Returns the window, which the caller refreshes well within. Security definer: the
@@ -395,12 +408,12 @@ $$;
 
 -- Ends, as failed, up to p_limit pending deliveries that no live replica can send: their
 -- channel is none of the fleet's (live_channels: p_channels, the caller's, and those of the
--- replicas seen within the window), they have been due for longer than the window, and
--- nobody holds them. Such a delivery would otherwise wait forever (its channel was removed
+-- replicas seen within the window), they have been due for longer than unserved_grace(),
+-- and nobody holds them. Such a delivery would otherwise wait forever (its channel was removed
 -- from the deployment, or its last replica died); failed, it is on the console's deliveries
 -- page and in the timeline, with last_error saying why, its route's fallbacks are opened as
 -- for any give-up, and a replay (leadrelay replay, the console) sends it again once a replica
--- has the channel. Due for a window first: a replica restarting, or still on a version that
+-- has the channel. Due for the grace first: a replica restarting, or still on a version that
 -- does not announce itself, is not taken for gone. Each channel's queue is read through
 -- notification_logs_due_idx, only for the channels no live replica has (usually none).
 -- Returns the number failed.
@@ -433,7 +446,7 @@ begin
            from public.notification_logs l
           where l.channel = g.channel
             and l.status = 'pending'
-            and l.next_attempt_at <= p_now - public.replica_window()
+            and l.next_attempt_at <= p_now - public.unserved_grace()
             and (l.lease_expires_at is null or l.lease_expires_at <= p_now)
           order by l.next_attempt_at
           limit p_limit
@@ -581,6 +594,7 @@ revoke execute on function
   public.replay_lead_event(uuid, timestamptz),
   public.channel_title(public.notification_channel),
   public.replica_window(),
+  public.unserved_grace(),
   public.announce_replica(text, public.notification_channel[], timestamptz),
   public.live_channels(public.notification_channel[], timestamptz),
   public.fail_unserved_deliveries(public.notification_channel[], integer, timestamptz)
@@ -596,6 +610,7 @@ grant execute on function
   public.replay_lead_event(uuid, timestamptz),
   public.channel_title(public.notification_channel),
   public.replica_window(),
+  public.unserved_grace(),
   public.announce_replica(text, public.notification_channel[], timestamptz),
   public.live_channels(public.notification_channel[], timestamptz),
   public.fail_unserved_deliveries(public.notification_channel[], integer, timestamptz)

@@ -1,7 +1,7 @@
 -- Replicas configured differently: an event is opened, and a give-up's fallbacks added, for
 -- the channels of every replica seen within the window (announce_replica), while each
 -- replica claims only its own; a delivery whose channel no live replica has ends failed,
--- visibly, once due for a window, and a replay brings it back. Time is passed in.
+-- visibly, once due for unserved_grace() (an hour), and a replay brings it back. Time is passed in.
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
@@ -56,27 +56,29 @@ select is(
 select is((select fallback_for::text from deliveries where lead = '21000000-0000-0000-0000-000000000001' and channel = 'email'), 'slack',
   'its email fallback is opened, a channel only c has');
 
--- Telegram has no live replica: deliveries due for longer than the window end failed, a
--- limit at a time; lead One's retry, due 20 s ago, waits.
-select is(fail_unserved_deliveries('{slack}', 2, now() + interval '2 minutes'), 2, 'two of the three stranded Telegram deliveries fail, as limited');
-select is(fail_unserved_deliveries('{slack}', 2, now() + interval '2 minutes'), 1, 'then the third');
-select is(fail_unserved_deliveries('{slack}', 2, now() + interval '2 minutes'), 0, 'a delivery due for less than the window is left');
+-- An hour on, Telegram still has no live replica: deliveries due for longer than the grace
+-- end failed, a limit at a time; lead One's retry, due for 59 min 20 s, waits.
+select announce_replica('a', '{slack}', now() + interval '1 hour 1 minute');
+select announce_replica('c', '{email}', now() + interval '1 hour 1 minute');
+select is(fail_unserved_deliveries('{slack}', 2, now() + interval '1 hour 1 minute'), 2, 'two of the three stranded Telegram deliveries fail, as limited');
+select is(fail_unserved_deliveries('{slack}', 2, now() + interval '1 hour 1 minute'), 1, 'then the third');
+select is(fail_unserved_deliveries('{slack}', 2, now() + interval '1 hour 1 minute'), 0, 'a delivery due for less than the grace is left');
 select is((select count(*)::int from deliveries where channel = 'telegram' and status = 'failed'
             and last_error = 'no live replica has Telegram (none seen for 60 s; the live ones have Slack, Email): replay it once a replica has Telegram'), 3,
   'each says why and what to do');
 select is((select count(*)::int from conversation_timeline where title = 'Telegram failed after 1 attempt'), 3, 'the timeline shows each');
-select is(fail_unserved_deliveries('{slack}', 2, now() + interval '2 minutes 50 seconds'), 1, 'a window after its retry came due, lead One''s fails too');
+select is(fail_unserved_deliveries('{slack}', 2, now() + interval '1 hour 1 minute 50 seconds'), 1, 'an hour after its retry came due, lead One''s fails too');
 
 -- A replay brings one back; b, live again, sends it.
-select is(replay_lead_event((select id from lead_events where conversation_id = '21000000-0000-0000-0000-000000000003'), now() + interval '3 minutes'), 1,
+select is(replay_lead_event((select id from lead_events where conversation_id = '21000000-0000-0000-0000-000000000003'), now() + interval '1 hour 2 minutes'), 1,
   'the replay queues the Telegram delivery again');
-select announce_replica('b', '{slack,telegram}', now() + interval '3 minutes');
-select is((select string_agg(e.conversation_id::text, ',') from claim_deliveries('b', '1 minute', '{telegram}', '{10}', now() + interval '3 minutes') c
+select announce_replica('b', '{slack,telegram}', now() + interval '1 hour 2 minutes');
+select is((select string_agg(e.conversation_id::text, ',') from claim_deliveries('b', '1 minute', '{telegram}', '{10}', now() + interval '1 hour 2 minutes') c
             join lead_events e on e.id = c.lead_event_id),
   '21000000-0000-0000-0000-000000000003', 'b, back, claims it');
 
 -- Replicas not seen for a window are forgotten when another announces itself.
-select announce_replica('a', '{slack}', now() + interval '10 minutes');
+select announce_replica('a', '{slack}', now() + interval '1 hour 10 minutes');
 select is((select string_agg(replica, ',') from leadrelay_private.replica_channels), 'a', 'only the replica seen within the window is kept');
 
 select * from finish();

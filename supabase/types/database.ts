@@ -415,6 +415,9 @@ isOneToOne: false
                            },
 "submit_lead":
 { Args: { "payload": Json }; Returns: Json
+                           },
+"unserved_grace":
+{ Args: Record<PropertyKey, never>; Returns: string
                            }
           }
           Enums: {
