@@ -6,20 +6,24 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/truenester/leadrelay"
 	"github.com/truenester/leadrelay/ops/metrics"
 )
 
 var statusCommand = command{
 	name:    "status",
-	summary: "the pipeline now: outbox depth and oldest event, failed deliveries, the SLA leader, breaches today",
+	summary: "the pipeline now: outbox depth and oldest event, failed deliveries, the delivering replicas, the SLA leader, breaches today",
 	details: `Reads DATABASE_URL only; every figure is the database's, so any replica (or a
 laptop) shows the same. "Breached today" counts the leads whose deadline fell
-on today's UTC date and that sla_lead_outcomes calls breached.`,
+on today's UTC date and that sla_lead_outcomes calls breached. The delivering
+replicas are those seen within public.replica_window(): each one's channels,
+and which channels some of them lack.`,
 	setup: func(fs *flag.FlagSet) func(context.Context, cli, []string) error {
 		asJSON := fs.Bool("json", false, "print one JSON object, for scripts")
 		return noArgs(func(ctx context.Context, c cli) error {
@@ -60,7 +64,15 @@ type pipelineStatus struct {
 		OldestAgeSeconds float64    `json:"oldest_age_seconds"`
 	} `json:"outbox"`
 	FailedLastHour map[string]int64 `json:"failed_deliveries_last_hour"` // by channel
-	SLALeader      struct {
+	Replicas       struct {
+		WindowSeconds float64       `json:"window_seconds"` // public.replica_window()
+		Live          []liveReplica `json:"live"`           // by name
+		// AtLeast: the list stopped at replicasCap.
+		AtLeast bool `json:"at_least"`
+		// Differ: each channel some live replicas have and others lack.
+		Differ []channelGap `json:"differ"`
+	} `json:"delivering_replicas"`
+	SLALeader struct {
 		Replica   *string    `json:"holder"` // the replica holding the lease
 		Token     int64      `json:"token"`
 		ExpiresAt *time.Time `json:"expires_at"`
@@ -68,6 +80,25 @@ type pipelineStatus struct {
 	} `json:"sla_leader"`
 	BreachedToday int64 `json:"leads_breached_today"`
 }
+
+// liveReplica is a delivering replica seen within the window.
+type liveReplica struct {
+	Name           string    `json:"name" db:"replica"`
+	Channels       []string  `json:"channels" db:"channels"`
+	SeenAt         time.Time `json:"seen_at" db:"seen_at"`
+	SeenAgoSeconds float64   `json:"seen_ago_seconds" db:"-"`
+}
+
+// channelGap is a channel the live replicas do not all have: only Having
+// claim its deliveries, so they wait for those.
+type channelGap struct {
+	Channel string   `json:"channel"`
+	Lacking []string `json:"lacking"`
+	Having  []string `json:"having"`
+}
+
+// replicasCap bounds the replicas status reads; a fleet is a few.
+const replicasCap = 100
 
 func readStatus(ctx context.Context, conn *pgx.Conn, now time.Time) (pipelineStatus, error) {
 	var st pipelineStatus
@@ -94,6 +125,10 @@ func readStatus(ctx context.Context, conn *pgx.Conn, now time.Time) (pipelineSta
 		return st, fmt.Errorf("failed deliveries: %w", err)
 	}
 
+	if err := readReplicas(ctx, conn, now, &st); err != nil {
+		return st, fmt.Errorf("delivering replicas: %w", err)
+	}
+
 	l := &st.SLALeader
 	err = conn.QueryRow(ctx, `select holder, token, case when holder is null then null else expires_at end, expires_at > $1::timestamptz
 		from public.leader_leases where name = 'sla'`, now).Scan(&l.Replica, &l.Token, &l.ExpiresAt, &l.Held)
@@ -109,6 +144,46 @@ func readStatus(ctx context.Context, conn *pgx.Conn, now time.Time) (pipelineSta
 		return st, fmt.Errorf("breaches today: %w", err)
 	}
 	return st, nil
+}
+
+func readReplicas(ctx context.Context, conn *pgx.Conn, now time.Time, st *pipelineStatus) error {
+	r := &st.Replicas
+	if err := conn.QueryRow(ctx, `select extract(epoch from public.replica_window())::float8`).Scan(&r.WindowSeconds); err != nil {
+		return err
+	}
+	rows, _ := conn.Query(ctx, `select replica, channels::text[] as channels, seen_at
+		from public.live_replicas($1::timestamptz, $2::integer)`, now, replicasCap)
+	live, err := pgx.CollectRows(rows, pgx.RowToStructByName[liveReplica])
+	if err != nil {
+		return err
+	}
+	for i := range live {
+		live[i].SeenAgoSeconds = now.Sub(live[i].SeenAt).Seconds()
+	}
+	r.Live, r.AtLeast = live, len(live) >= replicasCap
+	r.Differ = channelGaps(live)
+	return nil
+}
+
+// channelGaps lists, in the enum's order, each channel some of the live
+// replicas have and others lack.
+func channelGaps(live []liveReplica) []channelGap {
+	gaps := []channelGap{}
+	for _, ch := range leadrelay.Channels() {
+		var gap channelGap
+		for _, r := range live {
+			if slices.Contains(r.Channels, string(ch)) {
+				gap.Having = append(gap.Having, r.Name)
+			} else {
+				gap.Lacking = append(gap.Lacking, r.Name)
+			}
+		}
+		if len(gap.Having) > 0 && len(gap.Lacking) > 0 {
+			gap.Channel = string(ch)
+			gaps = append(gaps, gap)
+		}
+	}
+	return gaps
 }
 
 func printStatus(w io.Writer, st pipelineStatus) {
@@ -128,13 +203,14 @@ func printStatus(w io.Writer, st pipelineStatus) {
 		fmt.Fprintln(w, "failed deliveries in the last hour: none")
 	} else {
 		var parts []string
-		for _, ch := range []string{"slack", "email", "telegram", "whatsapp", "sms", "crm"} {
-			if n, ok := st.FailedLastHour[ch]; ok {
+		for _, ch := range leadrelay.Channels() {
+			if n, ok := st.FailedLastHour[string(ch)]; ok {
 				parts = append(parts, fmt.Sprintf("%s %d", ch, n))
 			}
 		}
 		fmt.Fprintf(w, "failed deliveries in the last hour: %s (`leadrelay replay --failed` sends them again)\n", strings.Join(parts, ", "))
 	}
+	printReplicas(w, st)
 	l := st.SLALeader
 	switch {
 	case l.Replica == nil:
@@ -147,4 +223,34 @@ func printStatus(w io.Writer, st pipelineStatus) {
 			l.ExpiresAt.UTC().Format("2006-01-02 15:04:05 MST"))
 	}
 	fmt.Fprintf(w, "leads breached today (UTC): %d\n", st.BreachedToday)
+}
+
+func printReplicas(w io.Writer, st pipelineStatus) {
+	r := st.Replicas
+	window := time.Duration(r.WindowSeconds) * time.Second
+	if len(r.Live) == 0 {
+		fmt.Fprintf(w, "delivering replicas: none seen in the last %s: alerts wait in the outbox until one runs\n", window)
+		return
+	}
+	more := ""
+	if r.AtLeast {
+		more = " or more"
+	}
+	fmt.Fprintf(w, "delivering replicas (seen in the last %s): %d%s\n", window, len(r.Live), more)
+	for _, l := range r.Live {
+		fmt.Fprintf(w, "  %s: %s (seen %s ago)\n", l.Name, strings.Join(l.Channels, ", "),
+			(time.Duration(l.SeenAgoSeconds * float64(time.Second))).Round(time.Second))
+	}
+	if len(r.Differ) == 0 {
+		return
+	}
+	var says []string
+	for _, g := range r.Differ {
+		verb := "lacks"
+		if len(g.Lacking) > 1 {
+			verb = "lack"
+		}
+		says = append(says, fmt.Sprintf("%s %s %s: %s alerts wait for %s", strings.Join(g.Lacking, ", "), verb, g.Channel, g.Channel, strings.Join(g.Having, ", ")))
+	}
+	fmt.Fprintf(w, "replicas differ: %s\n", strings.Join(says, "; "))
 }

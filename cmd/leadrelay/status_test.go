@@ -81,3 +81,79 @@ func TestStatusReportsThePipeline(t *testing.T) {
 		}
 	}
 }
+
+// The delivering replicas seen within the window, with their channels and
+// which channel some of them lack; none at all says that alerts wait.
+func TestStatusShowsTheDeliveringReplicas(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.NewURL(t)
+	conn := testkit.Connect(t, url)
+	status := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := run(ctx, append([]string{"leadrelay", "status"}, args...), env(map[string]string{"DATABASE_URL": url}), &out, &out); err != nil {
+			t.Fatalf("status %v: %v\n%s", args, err, out.String())
+		}
+		return out.String()
+	}
+
+	if out := status(); !strings.Contains(out, "delivering replicas: none seen in the last 1m0s: alerts wait in the outbox until one runs\n") {
+		t.Errorf("status with no replica announced does not say alerts wait:\n%s", out)
+	}
+
+	// vm-1 has every channel configured here, vm-2 lacks Telegram, and
+	// vm-gone was last seen two minutes ago: no longer live.
+	now := time.Now()
+	for _, a := range []struct {
+		replica, channels string
+		ago               time.Duration
+	}{
+		{"vm-1", "{slack,email,telegram}", 2 * time.Second},
+		{"vm-2", "{slack,email}", 4 * time.Second},
+		{"vm-gone", "{slack,email,telegram,sms}", 2 * time.Minute},
+	} {
+		if _, err := conn.Exec(ctx, `select public.announce_replica($1, $2::notification_channel[], $3::timestamptz)`,
+			a.replica, a.channels, now.Add(-a.ago)); err != nil {
+			t.Fatalf("announce %s: %v", a.replica, err)
+		}
+	}
+
+	var st pipelineStatus
+	if out := status("--json"); json.Unmarshal([]byte(out), &st) != nil {
+		t.Fatalf("status --json printed no JSON:\n%s", out)
+	}
+	r := st.Replicas
+	if r.WindowSeconds != 60 || len(r.Live) != 2 || r.AtLeast {
+		t.Fatalf("delivering replicas = %+v, want vm-1 and vm-2 within a 60 s window", r)
+	}
+	for i, want := range []struct {
+		name, channels string
+		ago            time.Duration
+	}{{"vm-1", "slack email telegram", 2 * time.Second}, {"vm-2", "slack email", 4 * time.Second}} {
+		got := r.Live[i]
+		if got.Name != want.name || strings.Join(got.Channels, " ") != want.channels {
+			t.Errorf("replica %d = %s with %v, want %s with %s", i, got.Name, got.Channels, want.name, want.channels)
+		}
+		if got.SeenAgoSeconds < want.ago.Seconds() || got.SeenAgoSeconds > (want.ago+time.Since(now)).Seconds() {
+			t.Errorf("%s seen %v s ago, want %v", got.Name, got.SeenAgoSeconds, want.ago)
+		}
+	}
+	if len(r.Differ) != 1 || r.Differ[0].Channel != "telegram" || strings.Join(r.Differ[0].Lacking, " ") != "vm-2" || strings.Join(r.Differ[0].Having, " ") != "vm-1" {
+		t.Errorf("replicas differ = %+v, want vm-2 lacking telegram, which vm-1 has", r.Differ)
+	}
+
+	out := status()
+	for _, want := range []string{
+		"delivering replicas (seen in the last 1m0s): 2\n  vm-1: slack, email, telegram (seen ",
+		"\n  vm-2: slack, email (seen ",
+		"\nreplicas differ: vm-2 lacks telegram: telegram alerts wait for vm-1\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "vm-gone") {
+		t.Errorf("status shows a replica not seen for two minutes:\n%s", out)
+	}
+}

@@ -121,6 +121,23 @@ begin
 end
 $$;
 
+-- The delivering replicas seen within the window before p_now (those live_channels counts),
+-- by name, at most p_limit of them: what `leadrelay status` shows of the fleet. Bounded: the
+-- table holds about one row per running replica (announce_replica forgets the dead ones).
+-- Security definer: the table is private.
+create or replace function public.live_replicas(p_now timestamptz, p_limit integer)
+returns table (replica text, channels public.notification_channel[], seen_at timestamptz)
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select r.replica, r.channels, r.seen_at from leadrelay_private.replica_channels r
+   where r.seen_at > p_now - public.replica_window()
+   order by r.replica
+   limit p_limit;
+$$;
+
 -- Opens the deliveries of up to p_limit new events, oldest first: one pending
 -- notification_logs row per routed channel among the fleet's (live_channels: p_channels,
 -- the caller's, and those of the replicas seen within the window), due now; whichever replica
@@ -597,6 +614,7 @@ revoke execute on function
   public.unserved_grace(),
   public.announce_replica(text, public.notification_channel[], timestamptz),
   public.live_channels(public.notification_channel[], timestamptz),
+  public.live_replicas(timestamptz, integer),
   public.fail_unserved_deliveries(public.notification_channel[], integer, timestamptz)
 from public, anon, authenticated;
 grant execute on function
@@ -613,5 +631,6 @@ grant execute on function
   public.unserved_grace(),
   public.announce_replica(text, public.notification_channel[], timestamptz),
   public.live_channels(public.notification_channel[], timestamptz),
+  public.live_replicas(timestamptz, integer),
   public.fail_unserved_deliveries(public.notification_channel[], integer, timestamptz)
 to service_role;

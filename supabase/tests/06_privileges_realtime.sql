@@ -59,8 +59,9 @@ select set_eq(
            ('row_rules()'),
            ('admin_replay_event(uuid)'), ('admin_replay_failed(notification_channel)'),
            ('announce_replica(text,notification_channel[],timestamp with time zone)'),
-           ('live_channels(notification_channel[],timestamp with time zone)')$$,
-  'the security-definer functions are the intake, the triggers that write or check rows for their caller, the admin''s replays, and the replicas'' channels (a private table)'
+           ('live_channels(notification_channel[],timestamp with time zone)'),
+           ('live_replicas(timestamp with time zone,integer)')$$,
+  'the security-definer functions are the intake, the triggers that write or check rows for their caller, the admin''s replays, and the replicas'' channels and list (a private table)'
 );
 
 select set_eq(

@@ -353,6 +353,11 @@ isOneToOne: false
 "live_channels":
 { Args: { "p_channels": (Database["public"]['Enums']["notification_channel"])[],"p_now": string }; Returns: (Database["public"]['Enums']["notification_channel"])[]
                            },
+"live_replicas":
+{ Args: { "p_limit": number,"p_now": string }; Returns: {
+              "channels": (Database["public"]['Enums']["notification_channel"])[],"replica": string,"seen_at": string
+            }[]
+                           },
 "open_lead_events":
 { Args: { "p_channels": (Database["public"]['Enums']["notification_channel"])[],"p_limit": number,"p_now"?: string }; Returns: number
                            },
