@@ -377,7 +377,8 @@ func TestAdminReplaysFailedChannels(t *testing.T) {
 
 // With no doorbell at all (no LISTEN, no webhook), the sweep still delivers.
 // And a process with ENABLE_NOTIFICATION_WORKER=false only saves leads: the
-// other process delivers them.
+// other process delivers them. Its /readyz is 200 and names its dispatcher
+// and SLA engine off, and why.
 func TestTheSweepDeliversWhenNoDoorbellRingsAndIntakeOnlyProcessesDoNotDeliver(t *testing.T) {
 	t.Parallel()
 	url := dbtest.NewURL(t)
@@ -393,6 +394,21 @@ func TestTheSweepDeliversWhenNoDoorbellRingsAndIntakeOnlyProcessesDoNotDeliver(t
 		"ENABLE_LISTEN":         "false",
 		"NOTIFY_SWEEP_INTERVAL": "300ms",
 	})
+	body := waitAnswer(t, intake+"/readyz", http.StatusOK, nil)
+	var ready struct {
+		Parts map[string]string `json:"parts"`
+	}
+	if err := json.Unmarshal([]byte(body), &ready); err != nil {
+		t.Fatalf("/readyz: %v: %s", err, body)
+	}
+	for part, want := range map[string]string{
+		"dispatcher": "off: ENABLE_NOTIFICATION_WORKER=false: another process delivers the alerts",
+		"sla":        "off: ENABLE_NOTIFICATION_WORKER=false: another process runs the SLA jobs",
+	} {
+		if got := ready.Parts[part]; got != want {
+			t.Errorf("the intake-only process's /readyz names %s %q, want %q", part, got, want)
+		}
+	}
 	id := postLead(t, intake, "Swept Lead")
 	workerSlack.WaitFor(t, 1, wait)
 	db := testkit.Connect(t, url)

@@ -199,6 +199,11 @@ func serve(ctx context.Context, st settings, logger *slog.Logger, stdout io.Writ
 			return nil
 		}
 	} else {
+		// Off on purpose, named so: /readyz then tells an intake-only process
+		// from a delivering replica whose parts have not started.
+		const why = "ENABLE_NOTIFICATION_WORKER=false: "
+		parts.Off("dispatcher", why+"another process delivers the alerts")
+		parts.Off("sla", why+"another process runs the SLA jobs")
 		logger.Info("ENABLE_NOTIFICATION_WORKER=false: leads are saved here; another process delivers and watches SLAs")
 	}
 
