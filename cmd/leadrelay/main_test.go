@@ -30,6 +30,16 @@ func freePort(t testing.TB) int {
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
+// wantAll reports each of wants that what's output out lacks.
+func wantAll(t testing.TB, what, out string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("%s lacks %q:\n%s", what, want, out)
+		}
+	}
+}
+
 // startServe runs `leadrelay serve` in-process and returns its base URL and
 // a function that stops it and returns run's error.
 func startServe(t testing.TB, databaseURL string) (string, func() error) {
