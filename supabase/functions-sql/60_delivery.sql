@@ -361,8 +361,11 @@ begin
            case u.status when 'sent' then 'notification_sent' else 'notification_failed' end::public.timeline_event_type,
            case u.status
              when 'sent' then coalesce(t.title, public.channel_title(u.channel)) || ' alert sent'
-             else coalesce(t.title, public.channel_title(u.channel)) || ' failed after ' || u.attempts
-                  || case u.attempts when 1 then ' attempt' else ' attempts' end
+             -- 0 attempts: never tried, ended because no live replica has the channel
+             -- (fail_unserved_deliveries).
+             else coalesce(t.title, public.channel_title(u.channel))
+                  || case u.attempts when 0 then ' alert not sent' when 1 then ' failed after 1 attempt'
+                     else ' failed after ' || u.attempts || ' attempts' end
            end,
            case u.status when 'sent' then u.event_type::text else left(u.event_type::text || ': ' || coalesce(u.last_error, 'unknown error'), 2000) end,
            'system'::public.actor_type, 'leadrelay',

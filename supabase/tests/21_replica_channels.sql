@@ -6,7 +6,7 @@ begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
 
-select plan(17);
+select plan(18);
 
 -- Replica a has Slack; replica b has Slack and Telegram.
 select announce_replica('a', '{slack}', now());
@@ -80,6 +80,18 @@ select is((select string_agg(e.conversation_id::text, ',') from claim_deliveries
 -- Replicas not seen for a window are forgotten when another announces itself.
 select announce_replica('a', '{slack}', now() + interval '1 hour 10 minutes');
 select is((select string_agg(replica, ',') from leadrelay_private.replica_channels), 'a', 'only the replica seen within the window is kept');
+
+-- A delivery ended before any attempt says so on the timeline, not "after 0 attempts".
+insert into conversations (id, form, name, email) values ('21000000-0000-0000-0000-000000000006', 'contact_form', 'Six', 'six@example.com');
+select announce_replica('b', '{slack,telegram}', now() + interval '1 hour 11 minutes');
+select open_lead_events('{slack}', 10, now() + interval '1 hour 11 minutes');
+select announce_replica('a', '{slack}', now() + interval '2 hours 12 minutes');
+select fail_unserved_deliveries('{slack}', 10, now() + interval '2 hours 12 minutes');
+select results_eq(
+  $$select title from conversation_timeline
+     where conversation_id = '21000000-0000-0000-0000-000000000006' and event_type = 'notification_failed'$$,
+  $$values ('Telegram alert not sent')$$,
+  'a Telegram delivery no replica ever tried is "Telegram alert not sent"');
 
 select * from finish();
 rollback;
