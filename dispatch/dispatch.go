@@ -156,7 +156,8 @@ type Dispatcher struct {
 
 	progress *health.Progress // Run's loop beats; turns and sends are steps
 
-	nextAnnounce time.Time // Run's (or RunOnce's): when to announce this replica again
+	nextAnnounce  time.Time     // Run's (or RunOnce's): when to announce this replica again
+	announceEvery time.Duration // the spacing of announcements, once one succeeded
 }
 
 // queued is an outcome waiting for a turn to record it; its delivery's slot
@@ -256,8 +257,25 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	}
 	var sends sync.WaitGroup
 	defer sends.Wait()
-	heartbeat := d.clock.NewTicker(max(d.cfg.Lease/3, time.Millisecond))
+	// The heartbeat renews leases every third of one and announces the
+	// replica too, so it beats at least as often as an announcement is due (a
+	// sixth of the window the database names, known once one succeeded): with
+	// a long NOTIFY_LEASE and a long NOTIFY_SWEEP_INTERVAL an idle replica
+	// would otherwise drop out of the fleet between announcements. The first
+	// announcement comes before its first open, so the others open for its
+	// channels.
+	beat := max(d.cfg.Lease/3, time.Millisecond)
+	if every := d.announce(ctx); every > 0 {
+		beat = min(beat, every)
+	}
+	heartbeat := d.clock.NewTicker(beat)
 	defer heartbeat.Stop()
+	announce := func() {
+		if every := d.announce(ctx); every > 0 && every < beat {
+			beat = every
+			heartbeat.Reset(beat)
+		}
+	}
 
 	// Channels that may have due work: all of them when woken or when a
 	// turn opened as many new events as it could; after a turn, those that
@@ -277,7 +295,6 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		}
 	}
 	wakeAll()
-	d.announce(ctx) // before its first open, so the others open for its channels
 	results := make(chan turnResult, maxRecording+maxClaiming)
 	running, recording := 0, 0
 	// The start-up turn runs alone: when it reports (and /readyz says the
@@ -343,14 +360,14 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		case <-d.wake:
 			if !stopping {
 				wakeAll()
-				d.announce(ctx)
+				announce()
 			}
 		case <-d.ready:
 		case <-retry.C():
 		case <-heartbeat.Chan():
 			d.renew(ctx)
 			if !stopping {
-				d.announce(ctx)
+				announce()
 			}
 		case r := <-results:
 			running--
@@ -584,23 +601,30 @@ func (d *Dispatcher) release(ctx context.Context, deliveries []outbox.Delivery) 
 // fails what no live replica can send (a delivery of a channel removed from
 // the deployment, say), a batch at a time. Called on the wakes and
 // heartbeats of Run's loop, so at most every window/announceShare of the
-// clock, plus after a full batch of failures.
-func (d *Dispatcher) announce(ctx context.Context) {
+// clock, plus after a full batch of failures. It returns the spacing of
+// announcements once one succeeded (a sixth of the window), else 0.
+func (d *Dispatcher) announce(ctx context.Context) time.Duration {
 	now := d.clock.Now()
 	if now.Before(d.nextAnnounce) {
-		return
+		return 0
 	}
 	announceCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.SendTimeout)
 	defer cancel()
 	window, failed, err := d.store.Announce(announceCtx, d.cfg.Replica, d.channels, unservedBatch, now)
 	if err != nil {
-		// Tried again a heartbeat later; meanwhile its row ages, and after a
-		// window the others stop opening events for its channels.
-		d.nextAnnounce = now.Add(max(d.cfg.Lease/3, time.Millisecond))
+		// Tried again a heartbeat later (within the spacing once one
+		// succeeded); meanwhile its row ages, and after a window the others
+		// stop opening events for its channels.
+		retry := max(d.cfg.Lease/3, time.Millisecond)
+		if d.announceEvery > 0 {
+			retry = min(retry, d.announceEvery)
+		}
+		d.nextAnnounce = now.Add(retry)
 		d.log.WarnContext(ctx, "announcing this replica's channels failed", "err", err)
-		return
+		return 0
 	}
-	d.nextAnnounce = now.Add(window / announceShare)
+	d.announceEvery = window / announceShare
+	d.nextAnnounce = now.Add(d.announceEvery)
 	if failed > 0 {
 		d.log.WarnContext(ctx, "deliveries failed: no live replica has their channel; replay them once one has",
 			"failed", failed, "this_replica_has", d.channels)
@@ -608,6 +632,7 @@ func (d *Dispatcher) announce(ctx context.Context) {
 	if failed == unservedBatch {
 		d.nextAnnounce = now // more may wait: the next wake goes on
 	}
+	return d.announceEvery
 }
 
 // RenewLeases extends the leases of the sends in flight to a Lease from the

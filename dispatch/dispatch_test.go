@@ -1015,3 +1015,32 @@ func TestAReplicaAnnouncesItselfOnItsClock(t *testing.T) {
 	d.Wake()
 	seen(start.Add(10*time.Second), "the replica to announce itself again a sixth of the window later")
 }
+
+// An idle replica with a long lease and no sweep (nothing wakes it) still announces itself
+// within the window: its heartbeat beats at least every sixth of it once the database named
+// it, where a third of the lease (20 min here) would let the replica drop out of the fleet.
+func TestAnIdleReplicaWithALongLeaseStaysInTheFleet(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := testkit.Context(t)
+	clock := clockwork.NewFakeClockAt(time.Now().Truncate(time.Microsecond))
+	start := clock.Now()
+	d := b.newDispatcher(b.db, b.senders, dispatch.Config{Replica: "idle", Lease: time.Hour, SendTimeout: time.Minute}, clock, quiet())
+	runCtx, cancel := context.WithCancel(ctx)
+	var running sync.WaitGroup
+	defer func() { cancel(); running.Wait() }()
+	running.Go(func() { d.Run(runCtx) })
+	seen := func(at time.Time, what string) {
+		t.Helper()
+		testkit.WaitForQuery(t, b.db, time.Minute, what,
+			"select exists (select from leadrelay_private.replica_channels where replica = 'idle' and seen_at = $1)", at)
+	}
+	seen(start, "the replica to announce itself when it starts")
+	// Run's one waiter on the clock, its heartbeat, made after that announcement; nothing
+	// else wakes it (no sweep, no doorbell).
+	if err := clock.BlockUntilContext(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(10 * time.Second)
+	seen(start.Add(10*time.Second), "the idle replica to announce itself again a sixth of the window later")
+}
