@@ -238,8 +238,9 @@ func (d *Dispatcher) Wake() {
 // within Concurrency per channel. A turn starts whenever woken, when an
 // outcome is known, and when a slot frees; at most maxRecording turns that
 // record and maxClaiming that only claim are on their way at once, so
-// outcomes that come meanwhile share the next one's commit. Every Lease/3
-// of its clock it renews the leases of its sends in flight (the heartbeat).
+// outcomes that come meanwhile share the next one's commit. At least every
+// Lease/3 of its clock (and every sixth of the replica window) it renews the
+// leases of its sends in flight and announces itself (the heartbeat).
 // When ctx ends it claims nothing more; sends in flight finish (each bounded
 // by SendTimeout) and are recorded.
 func (d *Dispatcher) Run(ctx context.Context) {
@@ -636,7 +637,7 @@ func (d *Dispatcher) announce(ctx context.Context) time.Duration {
 }
 
 // RenewLeases extends the leases of the sends in flight to a Lease from the
-// clock's time (Run does it every Lease/3 of the clock), so no other replica
+// clock's time (Run does it at least every Lease/3 of the clock), so no other replica
 // takes over a send that is still alive.
 func (d *Dispatcher) RenewLeases(ctx context.Context) (int, error) {
 	d.mu.Lock()
