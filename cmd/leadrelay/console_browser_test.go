@@ -234,6 +234,38 @@ func TestConsoleInABrowser(t *testing.T) {
 		chromedp.Poll[chromedp.Void](`/^breached \d+ min( \d+ s)? ago$/.test(document.querySelector(".sla-line .countdown").textContent)`,
 			chromedp.WithPollingMutation()),
 	)
+	// Longer durations, each some seconds past a whole minute, so their words (no seconds
+	// past an hour) hold while the test runs: the tick writes what public.duration_text
+	// writes for them.
+	spans := []int{3910, 7210, 109810, 259810} // 1 h 5 min, 2 h, 1 day 6 h, 3 days; +10 s each
+	var written []string
+	step(t, browser, "the tick writes hours and days in the timeline's words",
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(function (spans) {
+			var box = document.createElement("div");
+			box.id = "span-check";
+			spans.forEach(function (s) {
+				var el = document.createElement("time");
+				el.setAttribute("data-ago", new Date(Date.now() - s * 1000).toISOString());
+				box.appendChild(el);
+			});
+			document.body.appendChild(box);
+		})(%s)`, strings.Join(strings.Fields(fmt.Sprint(spans)), ","))),
+		chromedp.Poll[chromedp.Void](`Array.from(document.querySelectorAll("#span-check time")).every(function (el) { return el.textContent !== ""; })`,
+			chromedp.WithPollingMutation()),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) (err error) {
+			written, err = chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#span-check time")).map(function (el) { return el.textContent; })`)(ctx, tg)
+			return err
+		}),
+	)
+	for i, secs := range spans {
+		var want string
+		if err := db.QueryRow(context.Background(), "select public.duration_text(make_interval(secs => $1))", secs).Scan(&want); err != nil {
+			t.Fatal(err)
+		}
+		if i >= len(written) || written[i] != want+" ago" {
+			t.Errorf("the tick wrote %q for %d s; want %q", written, secs, want+" ago")
+		}
+	}
 	step(t, browser, "mark it contacted and the banner clears",
 		chromedp.Click(chromedp.ID("#mark-contacted")),
 		chromedp.WaitVisible(chromedp.CSS("#banner section.banner.clear")),
