@@ -7,11 +7,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jonboulle/clockwork"
 
 	"github.com/truenester/leadrelay/dev/dbtest"
@@ -246,5 +248,58 @@ func TestDevRefusesBadSettingsBeforeStarting(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "starting an embedded PostgreSQL") {
 		t.Errorf("a database was started before the settings were checked:\n%s", out.String())
+	}
+}
+
+// `leadrelay dev` with no DATABASE_URL, what `make run` runs on a fresh machine: it starts a
+// PostgreSQL of its own from the machine's binaries (as an unprivileged user under root),
+// migrates it, loads the demo data, prints how to reach it and the console's key, and
+// serves; a lead posted is saved there; Ctrl-C stops it all, its PostgreSQL with it.
+func TestDevRunsOnAnEmbeddedPostgreSQL(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr testkit.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"leadrelay", "dev"}, env(map[string]string{"PORT": fmt.Sprint(port)}), &stdout, &stderr)
+	}()
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			cancel()
+			<-done
+		}
+	})
+	waitHealthy(t, base+"/readyz", http.StatusOK, done)
+	out := stdout.String()
+	wantAll(t, "dev's output", out, "starting an embedded PostgreSQL", "loaded demo data from supabase/seed.sql",
+		fmt.Sprintf("admin console: http://localhost:%d/admin, sign in with the admin key dev-", port))
+	m := regexp.MustCompile(`embedded PostgreSQL: psql '([^']+)'`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("dev printed no psql URL:\n%s", out)
+	}
+	id := postLead(t, base, "Embedded Lead")
+	conn, err := pgx.Connect(testkit.Context(t), m[1])
+	if err != nil {
+		t.Fatalf("the printed URL: %v", err)
+	}
+	var demo, saved int
+	err = conn.QueryRow(testkit.Context(t), `select (select count(*) from conversations where id <> $1),
+		(select count(*) from conversations where id = $1 and name = 'Embedded Lead')`, id).Scan(&demo, &saved)
+	conn.Close(context.Background())
+	if err != nil || demo == 0 || saved != 1 {
+		t.Fatalf("embedded database: %d demo leads, %d saved lead, err %v; want some and 1", demo, saved, err)
+	}
+
+	cancel()
+	stopped = true
+	if err := <-done; err != nil {
+		t.Fatalf("dev: %v\n%s", err, stderr.String())
+	}
+	if conn, err := pgx.Connect(testkit.Context(t), m[1]); err == nil {
+		conn.Close(context.Background())
+		t.Fatal("the embedded PostgreSQL still answers after Ctrl-C")
 	}
 }
