@@ -502,32 +502,16 @@ func TestAReplicaWithoutChannelsLeavesAlertsForOneThatHasThem(t *testing.T) {
 func TestDevPrintsAlertsWhenNoChannelIsConfigured(t *testing.T) {
 	t.Parallel()
 	url := dbtest.NewURL(t)
-	port := freePort(t)
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr testkit.Buffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"leadrelay", "dev"}, env(map[string]string{"DATABASE_URL": patientURL(url), "PORT": strconv.Itoa(port)}), &stdout, &stderr)
-	}()
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			cancel()
-			<-done
-		}
-	})
-	waitHealthy(t, base+"/readyz", http.StatusOK, done)
-	id := postLead(t, base, "Terminal Lead")
+	dev := startDev(t, freePort(t), map[string]string{"DATABASE_URL": patientURL(url)})
+	waitHealthy(t, dev.base+"/readyz", http.StatusOK, dev.done)
+	id := postLead(t, dev.base, "Terminal Lead")
 	testkit.WaitFor(t, wait, "the lead's alert on the terminal", testkit.Until(func() bool {
-		return strings.Contains(stdout.String(), "--- alert lead.created (lead "+id+")") && strings.Contains(stdout.String(), "Terminal Lead")
+		return strings.Contains(dev.stdout.String(), "--- alert lead.created (lead "+id+")") && strings.Contains(dev.stdout.String(), "Terminal Lead")
 	}))
 	testkit.WaitForQuery(t, testkit.Connect(t, url), wait, "the printed event to be processed",
 		"select processed from lead_events where conversation_id = $1 and event_type = 'lead.created'", id)
-	cancel()
-	stopped = true
-	if err := <-done; err != nil {
-		t.Fatalf("dev: %v\n%s", err, stderr.String())
+	if err := dev.stop(); err != nil {
+		t.Fatalf("dev: %v\n%s", err, dev.stderr.String())
 	}
 }
 

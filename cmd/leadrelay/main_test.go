@@ -258,29 +258,16 @@ func TestDevRefusesBadSettingsBeforeStarting(t *testing.T) {
 func TestDevRunsOnAnEmbeddedPostgreSQL(t *testing.T) {
 	t.Parallel()
 	port := freePort(t)
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr testkit.Buffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"leadrelay", "dev"}, env(map[string]string{"PORT": fmt.Sprint(port)}), &stdout, &stderr)
-	}()
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			cancel()
-			<-done
-		}
-	})
-	waitHealthy(t, base+"/readyz", http.StatusOK, done)
-	out := stdout.String()
+	dev := startDev(t, port, map[string]string{})
+	waitHealthy(t, dev.base+"/readyz", http.StatusOK, dev.done)
+	out := dev.stdout.String()
 	wantAll(t, "dev's output", out, "starting an embedded PostgreSQL", "loaded demo data from supabase/seed.sql",
 		fmt.Sprintf("admin console: http://localhost:%d/admin, sign in with the admin key dev-", port))
 	m := regexp.MustCompile(`embedded PostgreSQL: psql '([^']+)'`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("dev printed no psql URL:\n%s", out)
 	}
-	id := postLead(t, base, "Embedded Lead")
+	id := postLead(t, dev.base, "Embedded Lead")
 	conn, err := pgx.Connect(testkit.Context(t), m[1])
 	if err != nil {
 		t.Fatalf("the printed URL: %v", err)
@@ -293,13 +280,39 @@ func TestDevRunsOnAnEmbeddedPostgreSQL(t *testing.T) {
 		t.Fatalf("embedded database: %d demo leads, %d saved lead, err %v; want some and 1", demo, saved, err)
 	}
 
-	cancel()
-	stopped = true
-	if err := <-done; err != nil {
-		t.Fatalf("dev: %v\n%s", err, stderr.String())
+	if err := dev.stop(); err != nil {
+		t.Fatalf("dev: %v\n%s", err, dev.stderr.String())
 	}
 	if conn, err := pgx.Connect(testkit.Context(t), m[1]); err == nil {
 		conn.Close(context.Background())
 		t.Fatal("the embedded PostgreSQL still answers after Ctrl-C")
 	}
+}
+
+// devRun is a `leadrelay dev` running in the test, on a port of its own.
+type devRun struct {
+	base           string
+	stdout, stderr testkit.Buffer
+	done           chan error
+	stop           func() error // Ctrl-C: cancels the run and returns its error
+}
+
+// startDev runs `leadrelay dev` with vars (and PORT) until the test ends or stop is called.
+func startDev(t *testing.T, port int, vars map[string]string) *devRun {
+	t.Helper()
+	vars["PORT"] = fmt.Sprint(port)
+	d := &devRun{base: fmt.Sprintf("http://127.0.0.1:%d", port), done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { d.done <- run(ctx, []string{"leadrelay", "dev"}, env(vars), &d.stdout, &d.stderr) }()
+	var once sync.Once
+	var err error
+	d.stop = func() error {
+		once.Do(func() {
+			cancel()
+			err = <-d.done
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = d.stop() })
+	return d
 }
