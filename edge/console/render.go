@@ -58,10 +58,20 @@ var funcs = template.FuncMap{
 		}
 		return *p
 	},
-	"utc":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
-	"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"ago":   func(now, t time.Time) string { return humanDuration(now.Sub(t)) + " ago" },
-	"in":    func(now, t time.Time) string { return humanDuration(t.Sub(now)) },
+	"utc": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"ago": func(now, t time.Time) string { return humanDuration(now.Sub(t)) + " ago" },
+	// countdown is what console.js's tick writes in a .countdown element: "… left" before the
+	// deadline, after it "breached … ago", or "… ago" where the element is data-short.
+	"countdown": func(now, deadline time.Time, short bool) string {
+		switch {
+		case deadline.After(now):
+			return humanDuration(deadline.Sub(now)) + " left"
+		case short:
+			return humanDuration(now.Sub(deadline)) + " ago"
+		}
+		return "breached " + humanDuration(now.Sub(deadline)) + " ago"
+	},
 	"upper": strings.ToUpper,
 	"title": func(s string) string {
 		s = strings.ReplaceAll(s, "_", " ")
