@@ -352,3 +352,55 @@ func TestConsoleInABrowser(t *testing.T) {
 	}
 	t.Logf("browser test ran in %s", time.Since(started).Round(time.Millisecond))
 }
+
+// An admin is told when the page stops following the leads: with the replica's link to the
+// database cut, the console's notice says its live updates are paused and why; once the link
+// heals, the notice goes and a lead posted then appears without a reload.
+func TestTheConsoleSaysWhenItsLiveUpdatesPause(t *testing.T) {
+	t.Parallel()
+	browser := newBrowser(t, 2*time.Minute)
+	link := testkit.NewProxy(t, dbtest.NewURL(t))
+	slack := notifierstest.NewSlack(t)
+	const adminKey = "browser-test-admin-key-0123456789"
+	base, _ := startServeEnv(t, map[string]string{
+		"DATABASE_URL":          link.URL,
+		"ADMIN_API_KEY":         adminKey,
+		"SLACK_WEBHOOK_URL":     slack.URL,
+		"RATE_LIMIT_PER_MINUTE": "1000",
+	})
+	step(t, browser, "sign in",
+		chromedp.Navigate(base+"/admin"),
+		chromedp.WaitVisible(chromedp.ID("#key")),
+		chromedp.SendKeys(chromedp.ID("key"), adminKey),
+		chromedp.Submit(chromedp.ID("#key")),
+		chromedp.WaitVisible(chromedp.ID("#lead-list")),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-stream="open"]`)),
+		chromedp.WaitNotVisible(chromedp.ID("#live-status")),
+		chromedp.Evaluate[chromedp.Void](`window.__notReloaded = true`),
+	)
+
+	link.Cut()
+	step(t, browser, "the page says its live updates are paused, and why",
+		chromedp.WaitVisible(chromedp.CSS(`body[data-stream="paused"] #live-status`)),
+		chromedp.Poll[chromedp.Void](`document.getElementById("live-status").textContent.indexOf(
+			"Live updates paused: this replica has lost its connection to the database.") === 0`),
+	)
+
+	link.Heal()
+	step(t, browser, "the notice goes once the replica hears the database again",
+		chromedp.WaitVisible(chromedp.CSS(`body[data-stream="open"]`)),
+		chromedp.WaitNotVisible(chromedp.ID("#live-status")),
+	)
+	lead := postLead(t, base, "After The Cut")
+	var stillSamePage bool
+	step(t, browser, "a lead posted then appears without a reload",
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr.lead-row[data-lead="%s"]`, lead))),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) (err error) {
+			stillSamePage, err = chromedp.Evaluate[bool](`window.__notReloaded === true`)(ctx, tg)
+			return err
+		}),
+	)
+	if !stillSamePage {
+		t.Fatal("the page reloaded: the lead must appear live")
+	}
+}

@@ -899,6 +899,9 @@ func TestAFailedPollCountsForReadinessOnlyWhileTheLooksKeepFailing(t *testing.T)
 	if code, body := readyz(); code != http.StatusOK || state() != "ok" {
 		t.Fatalf("/readyz after one failed look: %d %s (the part: %s), want 200 and ok", code, body, state())
 	}
+	if why := hub.Paused(); why != "" {
+		t.Fatalf("after one failed look the browsers are told %q, want nothing", why)
+	}
 
 	// The next look (at once: its tick came while the first waited) fails too, 4s since the
 	// first began.
@@ -909,6 +912,9 @@ func TestAFailedPollCountsForReadinessOnlyWhileTheLooksKeepFailing(t *testing.T)
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, console.LivePart+": console poll failing for 4s (bound 3s)") || !strings.Contains(body, "DB_ADMIN_TIMEOUT") {
 		t.Fatalf("/readyz after looks failing for 4s: %d %s, want 503 naming %s for its timeout", code, body, console.LivePart)
 	}
+	if why := hub.Paused(); why != "the database does not answer this replica's looks" {
+		t.Fatalf("with the looks failing the browsers are told %q", why)
+	}
 
 	// The next look gets the connection once it is free, and works.
 	lookWaits()
@@ -917,6 +923,9 @@ func TestAFailedPollCountsForReadinessOnlyWhileTheLooksKeepFailing(t *testing.T)
 	waitFor(t, "the poll to work again", func() bool { return state() == "ok" })
 	if code, body := readyz(); code != http.StatusOK {
 		t.Fatalf("/readyz with the poll working again: %d %s", code, body)
+	}
+	if why := hub.Paused(); why != "" {
+		t.Fatalf("with the poll working again the browsers are told %q", why)
 	}
 	tick() // a look after the lead's commit, if the last one came before it
 	waitFor(t, "the lead created while the pool was taken", func() bool {
@@ -1355,6 +1364,72 @@ func TestTheConsoleLISTENIsAHealthPart(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "health: "+console.LivePart+" works again"); n != 1 {
 		t.Errorf("the recovery was logged %d times, want once:\n%s", n, logs.String())
+	}
+}
+
+// A page whose live updates stopped says so: while the replica's LISTEN connection is lost,
+// its event streams tell their browsers "paused" (with why), a stream opened meanwhile says
+// it after its hello, and once the connection is back each stream says "resumed" before the
+// "refresh everything" that catches up. Nothing is said while it works.
+func TestAnEventStreamSaysWhileLiveUpdatesArePaused(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	link := testkit.NewProxy(t, b.dbURL)
+	clock := clockwork.NewFakeClock()
+	ctx, stop := context.WithCancel(testkit.Context(t))
+	var running sync.WaitGroup
+	defer func() { stop(); running.Wait() }()
+	running.Go(func() { b.hub.Listen(ctx, link.URL, nil, clock) })
+	testkit.WaitForQuery(t, b.db, 10*time.Second, "the hub to listen",
+		`select exists (select from pg_stat_activity where datname = current_database()
+		   and query = 'listen leadrelay_console' and state = 'idle')`)
+
+	br := b.browser(t)
+	br.signIn(adminKey)
+	streamCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	before := br.stream(streamCtx)
+	waitFor(t, "the stream to subscribe", func() bool { return b.hub.Subscribers() == 1 })
+
+	link.Cut()
+	paused := `paused {"reason":"this replica has lost its connection to the database"}`
+	before.skipTo(paused)
+	if b.hub.Paused() == "" {
+		t.Fatal("the hub's pause is not recorded")
+	}
+	during := br.stream(streamCtx)
+	if e := during.next(); e != paused {
+		t.Fatalf("a stream opened while paused: %q after hello, want %q", e, paused)
+	}
+
+	link.Heal()
+	if err := clock.BlockUntilContext(ctx, 1); err != nil { // the backoff before the next try
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	for _, s := range []*eventStream{before, during} {
+		s.skipTo("resumed {}")
+		if e := s.next(); e != `change {"all":true}` {
+			t.Fatalf("after resumed: %q, want refresh everything", e)
+		}
+	}
+	if why := b.hub.Paused(); why != "" {
+		t.Fatalf("the hub still says paused: %q", why)
+	}
+}
+
+// skipTo reads s's events until want, failing on any other than "refresh everything" (a
+// hub's first LISTEN announces one).
+func (s *eventStream) skipTo(want string) {
+	s.t.Helper()
+	for {
+		e := s.next()
+		if e == want {
+			return
+		}
+		if e != `change {"all":true}` {
+			s.t.Fatalf("event %q before %q", e, want)
+		}
 	}
 }
 

@@ -18,11 +18,13 @@ import (
 	"github.com/truenester/leadrelay/ops/health"
 )
 
-// Change is what the browsers hear: a new lead, or leads whose timeline grew (All: any lead).
+// Change is what the browsers hear: a new lead, or leads whose timeline grew (All: any lead),
+// or (Paused) that the hub's source stopped or works again.
 type Change struct {
 	NewLead string   // the id of a lead just created
 	IDs     []string // leads that changed
 	All     bool     // anything may have changed: refresh everything
+	Paused  bool     // Hub.Paused changed: tell the browsers
 }
 
 // Hub fans the database's notifications out to the browsers' event streams: one LISTEN
@@ -31,8 +33,9 @@ type Change struct {
 type Hub struct {
 	log *slog.Logger
 
-	mu   sync.Mutex
-	subs map[chan Change]struct{}
+	mu     sync.Mutex
+	subs   map[chan Change]struct{}
+	paused string // why the source hears nothing now; "" while it works
 }
 
 // NewHub returns a hub with no source yet: start Listen or Poll.
@@ -64,11 +67,44 @@ func (h *Hub) Subscribers() int {
 	return len(h.subs)
 }
 
+// Paused says why the hub hears nothing from the database now, in words for the admins
+// watching ("" while its source works): the LISTEN connection is lost, or the poll's looks
+// keep failing. Meanwhile a page falls behind without a sign; the source's return tells the
+// browsers what they missed.
+func (h *Hub) Paused() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.paused
+}
+
+// Why the live updates pause, in the admins' words.
+const (
+	pausedListen = "this replica has lost its connection to the database"
+	pausedPoll   = "the database does not answer this replica's looks"
+)
+
+// setPaused records why the source hears nothing ("": it works again) and, when that
+// changes, wakes every stream to tell its browser.
+func (h *Hub) setPaused(why string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.paused == why {
+		return
+	}
+	h.paused = why
+	h.publish(Change{Paused: true})
+}
+
 // Publish sends c to every subscriber without waiting: a full stream gets its oldest
 // change replaced by "refresh everything".
 func (h *Hub) Publish(c Change) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.publish(c)
+}
+
+// publish is Publish with h.mu held.
+func (h *Hub) publish(c Change) {
 	for ch := range h.subs {
 		select {
 		case ch <- c:
@@ -114,6 +150,7 @@ func (h *Hub) Listen(ctx context.Context, connString string, parts *health.Regis
 	progress := parts.Watch(LivePart, l.Silence())
 	l.Listening = func() {
 		progress.Report(nil)
+		h.setPaused("")
 		h.Publish(Change{All: true})
 	}
 	l.Notified = func(channel, payload string) {
@@ -125,6 +162,7 @@ func (h *Hub) Listen(ctx context.Context, connString string, parts *health.Regis
 	l.Lost = func(err error, retryIn time.Duration) {
 		// Health logs the loss once; each retry is only a debug line.
 		progress.Report(fmt.Errorf("LISTEN connection lost; the console's live updates resume when it is back: %w", err))
+		h.setPaused(pausedListen)
 		h.log.DebugContext(ctx, "console LISTEN connection lost", "err", err, "retry_in", retryIn)
 	}
 	l.Run(ctx)
@@ -214,12 +252,14 @@ func (h *Hub) Poll(ctx context.Context, db *pgxpool.Pool, interval, timeout time
 				// Health logs this once, not once per look.
 				progress.Report(fmt.Errorf("console poll failing for %s (bound %s); the console's live updates resume when it works: %w",
 					failing.Round(time.Millisecond), failureBound, err))
+				h.setPaused(pausedPoll)
 			} else {
 				progress.Beat()
 			}
 		default:
 			failingSince = time.Time{}
 			progress.Report(nil)
+			h.setPaused("")
 		}
 		select {
 		case <-ctx.Done():

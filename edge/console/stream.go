@@ -24,9 +24,11 @@ const (
 //	event: lead    data: {"id": "<new lead>"}
 //	event: change  data: {"ids": ["<lead>", ...]} or {"all": true}
 //
-// plus "hello" when the stream opens (refresh whatever was missed while away). It lasts as
-// long as its session: nothing is sent once the session is signed out or expired, and the
-// stream ends then (the browser reconnects, and is refused).
+// plus "hello" when the stream opens (refresh whatever was missed while away), and the
+// truth about the stream itself: "paused" {"reason": "..."} while the replica hears nothing
+// from the database (Hub.Paused: the page may fall behind), "resumed" {} once it hears again.
+// It lasts as long as its session: nothing is sent once the session is signed out or
+// expired, and the stream ends then (the browser reconnects, and is refused).
 func (c *Console) live(w http.ResponseWriter, r *http.Request, s Session) error {
 	cookie, err := r.Cookie(sessionCookie)
 	if err != nil {
@@ -69,6 +71,22 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, s Session) error 
 	if err := send("hello", map[string]any{}); err != nil {
 		return nil
 	}
+	// What the browser was last told of the hub's pause: nothing yet, so "live".
+	told := ""
+	tell := func() error {
+		why := c.Hub.Paused()
+		if why == told {
+			return nil
+		}
+		told = why
+		if why == "" {
+			return send("resumed", map[string]any{})
+		}
+		return send("paused", map[string]string{"reason": why})
+	}
+	if err := tell(); err != nil {
+		return nil
+	}
 	beat := c.Clock.NewTicker(heartbeat)
 	defer beat.Stop()
 	for {
@@ -82,12 +100,19 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, s Session) error 
 			if s, err = c.sessionAgain(r, s); err != nil || !c.mayStream(ctx, s) {
 				return nil
 			}
-			err = write(": ping\n\n")
+			if err = tell(); err == nil {
+				err = write(": ping\n\n")
+			}
 		case ch := <-changes:
 			if !c.mayStream(ctx, s) {
 				return nil
 			}
+			if err = tell(); err != nil {
+				return nil
+			}
 			switch {
+			case ch.Paused:
+				// told above
 			case ch.NewLead != "":
 				err = send("lead", map[string]string{"id": ch.NewLead})
 			case ch.All:

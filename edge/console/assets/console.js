@@ -115,14 +115,39 @@
     var live = document.body.getAttribute("data-live");
     if (!live || !window.EventSource) return;
     var es = new EventSource(live);
+    // The stream's state, on the body (data-stream) and, when it is not live, in words: an
+    // admin must not take a page that stopped following the leads for a quiet one.
+    function state(name, words) {
+      document.body.setAttribute("data-stream", name);
+      var note = document.getElementById("live-status");
+      if (!note) return;
+      note.textContent = words || "";
+      note.hidden = !words;
+    }
     // On every (re)connection, catch up with what changed while the stream was closed:
     // between this page's drawing and now, or while it was away.
     es.addEventListener("hello", function () {
-      document.body.setAttribute("data-stream", "open");
+      state("open");
+      changed([], true);
+    });
+    es.addEventListener("paused", function (e) {
+      var d = JSON.parse(e.data);
+      state("paused", "Live updates paused: " + d.reason + ". This page may be out of date; it catches up by itself when they are back.");
+    });
+    es.addEventListener("resumed", function () {
+      state("open");
       changed([], true);
     });
     es.addEventListener("lead", function (e) { var d = JSON.parse(e.data); changed([d.id], false); });
     es.addEventListener("change", function (e) { var d = JSON.parse(e.data); changed(d.ids || [], !!d.all); });
-    es.onerror = function () { document.body.setAttribute("data-stream", "retrying"); };
+    es.onerror = function () {
+      // The browser retries on its own, unless the service refused the stream (a session
+      // that ended answers with the sign-in page): then nothing more will come.
+      if (es.readyState === EventSource.CLOSED) {
+        state("closed", "Live updates stopped: reload the page (you may need to sign in again).");
+      } else {
+        state("retrying", "Live updates lost: this page cannot reach the service. Reconnecting\u2026");
+      }
+    };
   });
 })();
