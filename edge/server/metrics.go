@@ -17,7 +17,11 @@ func (s *server) metrics(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 		return &Error{Status: http.StatusNotFound, Code: CodeNotFound,
 			Message: "metrics are not served on this port (METRICS_ADDR serves them on an address of their own; METRICS_TOKEN here, behind a Bearer token)"}
 	}
-	metrics.Guard(s.Edge.MetricsToken, s.Metrics.Handler()).ServeHTTP(w, r)
+	if !metrics.Authorized(s.Edge.MetricsToken, r) {
+		w.Header().Set("WWW-Authenticate", metrics.Challenge)
+		return &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: metrics.Refused}
+	}
+	s.Metrics.Handler().ServeHTTP(w, r)
 	return nil
 }
 

@@ -225,17 +225,26 @@ func (c *databaseCollector) read() (snapshot, error) {
 	return s, err
 }
 
-// Guard serves h only to requests bearing token (Authorization: Bearer);
-// an empty token serves everyone (a listen address of its own, private).
+// Refused is what a scrape without the token is told, with 401 and Challenge.
+const (
+	Refused   = "metrics need Authorization: Bearer $METRICS_TOKEN"
+	Challenge = `Bearer realm="metrics"` // the WWW-Authenticate header
+)
+
+// Authorized says whether r bears token (Authorization: Bearer); an empty
+// token lets everyone in (a listen address of its own, private).
+func Authorized(token string, r *http.Request) bool {
+	return token == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+token)) == 1
+}
+
+// Guard serves h only to requests Authorized by token, refusing the others
+// in plain text: METRICS_ADDR's port, Prometheus' alone. (The service's own
+// port answers its refusals in its JSON.)
 func Guard(token string, h http.Handler) http.Handler {
-	if token == "" {
-		return h
-	}
-	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
-			http.Error(w, "metrics need Authorization: Bearer $METRICS_TOKEN", http.StatusUnauthorized)
+		if !Authorized(token, r) {
+			w.Header().Set("WWW-Authenticate", Challenge)
+			http.Error(w, Refused, http.StatusUnauthorized)
 			return
 		}
 		h.ServeHTTP(w, r)
