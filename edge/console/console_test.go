@@ -608,6 +608,46 @@ func TestTheTranscriptShowsTheFormsMessageOrTheChatsOrSaysThereIsNone(t *testing
 	}
 }
 
+// A lead's page says why its alerts are not on its deliveries: waiting while no replica
+// delivers (none running has a channel), which goes once one announces a channel; and,
+// processed without a delivery, that they went to no channel (as leadrelay dev shows them).
+func TestALeadsPageSaysWhyItsAlertsAreNotSent(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	lead := insertLead(t, b.db, "Unsent Lead", "unsent@example.com", "", "", 0)
+	br := b.browser(t)
+	br.signIn(adminKey)
+	deliveries := regexp.MustCompile(`(?s)<h2>Deliveries</h2>(.*?)</table>`)
+	// says checks the deliveries' text: want in it, and the stalled note or not.
+	says := func(when string, stalled bool, want string) {
+		t.Helper()
+		_, page := br.get("/admin/leads/" + lead)
+		m := deliveries.FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("%s: no deliveries on the lead's page:\n%.3000s", when, page)
+		}
+		text := strings.Join(strings.Fields(m[1]), " ")
+		const note = "1 alert of this lead waits: no replica is delivering alerts now"
+		if !strings.Contains(text, want) || strings.Contains(text, note) != stalled {
+			t.Errorf("%s: the deliveries say %q, want %q (and the note %q: %v)", when, text, want, note, stalled)
+		}
+	}
+	exec := func(sql string) {
+		t.Helper()
+		if _, err := b.db.Exec(context.Background(), sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	says("no replica running", true, "No delivery yet.")
+	exec(`select public.announce_replica('replica-a', '{slack}', now())`)
+	says("a replica with Slack running", false, "No delivery yet.")
+	exec(`select public.announce_replica('replica-a', '{slack}', now() - interval '1 hour')`)
+	says("the replica gone", true, "No delivery yet.")
+	exec(`select count(*) from public.claim_console_events(10, now())`)
+	says("shown by leadrelay dev", false, "No delivery: this lead's alerts went to no channel")
+}
+
 // The event stream announces a lead within a second of its commit, fed by LISTEN.
 func TestTheEventStreamAnnouncesANewLead(t *testing.T) {
 	t.Parallel()

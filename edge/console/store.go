@@ -308,9 +308,24 @@ type Lead struct {
 	Messages   []Message  `json:"messages" db:"-"`
 	Entries    []Entry    `json:"timeline_entries" db:"-"`
 	Deliveries []Delivery `json:"deliveries" db:"-"`
+	Unsent     Unsent     `json:"unsent"`
 	FollowUps  []FollowUp `json:"follow_ups" db:"-"`
 	Related    []LeadRow  `json:"related_leads" db:"-"`
 }
+
+// Unsent is what the lead's deliveries cannot show: its events that have none.
+type Unsent struct {
+	// Waiting events are not yet opened for delivery. While no replica is Delivering (none
+	// seen within public.replica_window() has a channel), they wait for one.
+	Waiting    int  `json:"waiting"`
+	Delivering bool `json:"delivering"`
+	// Processed events went to no channel: routed to none, or shown by the developer's
+	// console (leadrelay dev with no channel configured).
+	Processed int `json:"processed_without_delivery"`
+}
+
+// Stalled says that the lead has alerts no running replica can send.
+func (u Unsent) Stalled() bool { return u.Waiting > 0 && !u.Delivering }
 
 // Message is one line of the transcript.
 type Message struct {
@@ -403,6 +418,14 @@ func (s *Store) Lead(ctx context.Context, id string) (_ *Lead, err error) {
 		rows, _ = tx.Query(ctx, deliveryQuery+` where l.conversation_id = $1::uuid order by l.created_at, l.channel`, id)
 		if lead.Deliveries, err = pgx.CollectRows(rows, pgx.RowToStructByName[Delivery]); err != nil {
 			return fmt.Errorf("load deliveries: %w", err)
+		}
+		if err := tx.QueryRow(ctx, `select count(*) filter (where not e.processed), count(*) filter (where e.processed),
+				cardinality(public.live_channels('{}', now())) > 0
+			from public.lead_events e
+			where e.conversation_id = $1::uuid
+			  and not exists (select from public.notification_logs l where l.lead_event_id = e.id)`, id).Scan(
+			&lead.Unsent.Waiting, &lead.Unsent.Processed, &lead.Unsent.Delivering); err != nil {
+			return fmt.Errorf("load unsent events: %w", err)
 		}
 		rows, _ = tx.Query(ctx, `select id, status, follow_up_date, sla_deadline, notes, assigned_to, completed_at, created_at
 			from public.follow_up_tasks where conversation_id = $1::uuid order by follow_up_date, id`, id)
