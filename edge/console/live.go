@@ -69,8 +69,8 @@ func (h *Hub) Subscribers() int {
 
 // Paused says why the hub hears nothing from the database now, in words for the admins
 // watching ("" while its source works): the LISTEN connection is lost, or the poll's looks
-// keep failing. Meanwhile a page falls behind without a sign; the source's return tells the
-// browsers what they missed.
+// keep failing. Meanwhile a page falls behind: the streams tell their browsers so, and the
+// source's return tells them what they missed.
 func (h *Hub) Paused() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
