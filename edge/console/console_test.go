@@ -608,17 +608,22 @@ func TestTheTranscriptShowsTheFormsMessageOrTheChatsOrSaysThereIsNone(t *testing
 	}
 }
 
-// A lead's page says why its alerts are not on its deliveries: waiting while no replica
-// delivers (none running has a channel), which goes once one announces a channel; and,
-// processed without a delivery, that they went to no channel (as leadrelay dev shows them).
-func TestALeadsPageSaysWhyItsAlertsAreNotSent(t *testing.T) {
+// A lead's page says why its alerts are not on its deliveries, and every page's banner says
+// when alerts are not going out: an event due for longer than a sweep waits while no replica
+// delivers (none running has a channel), which both stop saying once one announces a
+// channel; and, processed without a delivery, the lead's page says they went to no channel
+// (as leadrelay dev shows them). An event just created is not called stalled (a replica
+// opens it within its doorbell or sweep).
+func TestALeadsPageAndTheBannerSayWhyAlertsAreNotSent(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	lead := insertLead(t, b.db, "Unsent Lead", "unsent@example.com", "", "", 0)
 	br := b.browser(t)
 	br.signIn(adminKey)
 	deliveries := regexp.MustCompile(`(?s)<h2>Deliveries</h2>(.*?)</table>`)
-	// says checks the deliveries' text: want in it, and the stalled note or not.
+	const note = "1 alert of this lead waits: no replica is delivering alerts now"
+	const banner = "Alerts are not going out: no replica is delivering them now (none running has a channel configured). 1 waits in the outbox"
+	// says checks the lead page's deliveries (want in them, the note or not) and the banner.
 	says := func(when string, stalled bool, want string) {
 		t.Helper()
 		_, page := br.get("/admin/leads/" + lead)
@@ -627,19 +632,25 @@ func TestALeadsPageSaysWhyItsAlertsAreNotSent(t *testing.T) {
 			t.Fatalf("%s: no deliveries on the lead's page:\n%.3000s", when, page)
 		}
 		text := strings.Join(strings.Fields(m[1]), " ")
-		const note = "1 alert of this lead waits: no replica is delivering alerts now"
 		if !strings.Contains(text, want) || strings.Contains(text, note) != stalled {
 			t.Errorf("%s: the deliveries say %q, want %q (and the note %q: %v)", when, text, want, note, stalled)
 		}
+		_, fragment := br.get("/admin/banner")
+		words := strings.Join(strings.Fields(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(fragment, "")), " ")
+		if said := strings.Contains(words, banner); said != stalled {
+			t.Errorf("%s: the banner says %q, want the stalled line: %v", when, fragment, stalled)
+		}
 	}
-	exec := func(sql string) {
+	exec := func(sql string, args ...any) {
 		t.Helper()
-		if _, err := b.db.Exec(context.Background(), sql); err != nil {
+		if _, err := b.db.Exec(context.Background(), sql, args...); err != nil {
 			t.Fatal(err)
 		}
 	}
 
-	says("no replica running", true, "No delivery yet.")
+	says("just created, no replica running", false, "No delivery yet.")
+	exec(`update lead_events set available_at = available_at - interval '31 seconds' where conversation_id = $1`, lead)
+	says("due for 31 s, no replica running", true, "No delivery yet.")
 	exec(`select public.announce_replica('replica-a', '{slack}', now())`)
 	says("a replica with Slack running", false, "No delivery yet.")
 	exec(`select public.announce_replica('replica-a', '{slack}', now() - interval '1 hour')`)

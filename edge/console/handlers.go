@@ -430,6 +430,9 @@ func (c *Console) loadBanner(ctx context.Context, v *view) error {
 		alerts = alerts[:bannerLimit]
 	}
 	v.Alerts = alerts
+	if v.Stalled, err = c.store.Stalled(ctx); err != nil {
+		return err
+	}
 	return nil
 }
 

@@ -31,6 +31,7 @@ type view struct {
 	// banner
 	Alerts     []sla.Alert
 	AlertCount int
+	Stalled    int // events no running replica can deliver (Store.Stalled)
 
 	// leads
 	Filter Filter
@@ -50,6 +51,9 @@ type view struct {
 
 	Statuses, Qualities, Channels, SLAStates []string
 }
+
+// StalledCapped says that Stalled is its bound (maxStalledCount): there may be more.
+func (v *view) StalledCapped() bool { return v.Stalled >= maxStalledCount }
 
 var funcs = template.FuncMap{
 	"str": func(p *string) string {

@@ -315,8 +315,9 @@ type Lead struct {
 
 // Unsent is what the lead's deliveries cannot show: its events that have none.
 type Unsent struct {
-	// Waiting events are not yet opened for delivery. While no replica is Delivering (none
-	// seen within public.replica_window() has a channel), they wait for one.
+	// Waiting events are due and not yet opened for delivery, for longer than stalledAfter.
+	// While no replica is Delivering (none seen within public.replica_window() has a
+	// channel), they wait for one.
 	Waiting    int  `json:"waiting"`
 	Delivering bool `json:"delivering"`
 	// Processed events went to no channel: routed to none, or shown by the developer's
@@ -326,6 +327,30 @@ type Unsent struct {
 
 // Stalled says that the lead has alerts no running replica can send.
 func (u Unsent) Stalled() bool { return u.Waiting > 0 && !u.Delivering }
+
+// stalledAfter is how long a due event waits to be opened before the console calls it
+// stalled: a running replica opens one within its doorbell or its sweep, and the developer's
+// console prints it at once, so only an event nobody takes is named.
+const stalledAfter = 30 * time.Second
+
+// maxStalledCount bounds the banner's count of stalled events: it is drawn on every page.
+const maxStalledCount = 1000
+
+// Stalled counts the events (at most maxStalledCount) that wait while no running replica
+// delivers alerts: due, not opened, for longer than stalledAfter. 0 while one delivers.
+func (s *Store) Stalled(ctx context.Context) (_ int, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
+	var n int
+	err = s.db.QueryRow(ctx, `select case when cardinality(public.live_channels('{}', now())) > 0 then 0
+			else (select count(*)::integer from (select from public.lead_events e
+				where e.deliveries_opened_at is null and e.available_at <= now() - $1::interval
+				limit $2::integer) w) end`, stalledAfter, maxStalledCount).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count stalled events: %w", err)
+	}
+	return n, nil
+}
 
 // Message is one line of the transcript.
 type Message struct {
@@ -419,11 +444,11 @@ func (s *Store) Lead(ctx context.Context, id string) (_ *Lead, err error) {
 		if lead.Deliveries, err = pgx.CollectRows(rows, pgx.RowToStructByName[Delivery]); err != nil {
 			return fmt.Errorf("load deliveries: %w", err)
 		}
-		if err := tx.QueryRow(ctx, `select count(*) filter (where not e.processed), count(*) filter (where e.processed),
-				cardinality(public.live_channels('{}', now())) > 0
+		if err := tx.QueryRow(ctx, `select count(*) filter (where not e.processed and e.available_at <= now() - $2::interval),
+				count(*) filter (where e.processed), cardinality(public.live_channels('{}', now())) > 0
 			from public.lead_events e
 			where e.conversation_id = $1::uuid
-			  and not exists (select from public.notification_logs l where l.lead_event_id = e.id)`, id).Scan(
+			  and not exists (select from public.notification_logs l where l.lead_event_id = e.id)`, id, stalledAfter).Scan(
 			&lead.Unsent.Waiting, &lead.Unsent.Processed, &lead.Unsent.Delivering); err != nil {
 			return fmt.Errorf("load unsent events: %w", err)
 		}
