@@ -265,7 +265,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	// would otherwise drop out of the fleet between announcements. The first
 	// announcement comes before its first open, so the others open for its
 	// channels.
-	beat := max(d.cfg.Lease/3, time.Millisecond)
+	beat := d.cfg.renewEvery()
 	if every := d.announce(ctx); every > 0 {
 		beat = min(beat, every)
 	}
@@ -616,7 +616,7 @@ func (d *Dispatcher) announce(ctx context.Context) time.Duration {
 		// Tried again a heartbeat later (within the spacing once one
 		// succeeded); meanwhile its row ages, and after a window the others
 		// stop opening events for its channels.
-		retry := max(d.cfg.Lease/3, time.Millisecond)
+		retry := d.cfg.renewEvery()
 		if d.announceEvery > 0 {
 			retry = min(retry, d.announceEvery)
 		}

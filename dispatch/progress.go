@@ -10,3 +10,7 @@ import "time"
 // leases, its statement itself bounded by Lease/3), more often with the
 // sweep.
 func (c Config) progressBound() time.Duration { return c.Lease + 2*c.SendTimeout }
+
+// renewEvery is the heartbeat's longest spacing: a third of the lease, so a
+// send in flight has its lease renewed twice before it could lapse.
+func (c Config) renewEvery() time.Duration { return max(c.Lease/3, time.Millisecond) }
