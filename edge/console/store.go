@@ -336,16 +336,23 @@ const stalledAfter = 30 * time.Second
 // maxStalledCount bounds the banner's count of stalled events: it is drawn on every page.
 const maxStalledCount = 1000
 
+// The console's one reading of a stalled alert, for the banner (Stalled) and a lead's page
+// (Lead's Unsent): an event e waiting to be opened, due for longer than stalledAfter (the
+// query's $1), while no running replica delivers (fleetDelivers false).
+const (
+	waitingEvent  = `e.deliveries_opened_at is null and e.available_at <= now() - $1::interval`
+	fleetDelivers = `cardinality(public.live_channels('{}', now())) > 0`
+)
+
 // Stalled counts the events (at most maxStalledCount) that wait while no running replica
 // delivers alerts: due, not opened, for longer than stalledAfter. 0 while one delivers.
 func (s *Store) Stalled(ctx context.Context) (_ int, err error) {
 	ctx, end := s.bound(ctx)
 	defer end(&err)
 	var n int
-	err = s.db.QueryRow(ctx, `select case when cardinality(public.live_channels('{}', now())) > 0 then 0
+	err = s.db.QueryRow(ctx, `select case when `+fleetDelivers+` then 0
 			else (select count(*)::integer from (select from public.lead_events e
-				where e.deliveries_opened_at is null and e.available_at <= now() - $1::interval
-				limit $2::integer) w) end`, stalledAfter, maxStalledCount).Scan(&n)
+				where `+waitingEvent+` limit $2::integer) w) end`, stalledAfter, maxStalledCount).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count stalled events: %w", err)
 	}
@@ -444,11 +451,10 @@ func (s *Store) Lead(ctx context.Context, id string) (_ *Lead, err error) {
 		if lead.Deliveries, err = pgx.CollectRows(rows, pgx.RowToStructByName[Delivery]); err != nil {
 			return fmt.Errorf("load deliveries: %w", err)
 		}
-		if err := tx.QueryRow(ctx, `select count(*) filter (where not e.processed and e.available_at <= now() - $2::interval),
-				count(*) filter (where e.processed), cardinality(public.live_channels('{}', now())) > 0
+		if err := tx.QueryRow(ctx, `select count(*) filter (where `+waitingEvent+`), count(*) filter (where e.processed), `+fleetDelivers+`
 			from public.lead_events e
-			where e.conversation_id = $1::uuid
-			  and not exists (select from public.notification_logs l where l.lead_event_id = e.id)`, id, stalledAfter).Scan(
+			where e.conversation_id = $2::uuid
+			  and not exists (select from public.notification_logs l where l.lead_event_id = e.id)`, stalledAfter, id).Scan(
 			&lead.Unsent.Waiting, &lead.Unsent.Processed, &lead.Unsent.Delivering); err != nil {
 			return fmt.Errorf("load unsent events: %w", err)
 		}
